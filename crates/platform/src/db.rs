@@ -1,0 +1,255 @@
+//! Relational-store plumbing shared by the services' SQLite adapters: opening the embedded
+//! database, per-service migrations, pool metrics and readiness, and error classification.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+
+use crate::health::ReadinessCheck;
+use crate::metrics::{
+    Collector, DB_POOL_ACQUIRE_DURATION_SECONDS, DB_POOL_CONNECTIONS, DB_POOL_MAX_CONNECTIONS,
+};
+
+/// One embedded database: a single-connection writer pool (SQLite allows one writer; queuing
+/// here avoids `SQLITE_BUSY`) and a reader pool for concurrent reads (WAL mode).
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    /// Use for transactions and statements that write.
+    pub writer: SqlitePool,
+    /// Use for reads.
+    pub reader: SqlitePool,
+}
+
+const READERS: u32 = 8;
+
+impl SqliteDb {
+    /// Opens (creating if missing) the database at a `sqlite://` URL or file path.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url).with_context(|| format!("parsing {url}"))?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("opening the database {url}"))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(false))
+            .await
+            .with_context(|| format!("opening the database {url}"))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// The default database file inside a data directory.
+    pub fn default_url(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("socialdevs.db").display())
+    }
+
+    /// A reader connection, timing the wait for `socialdevs_db_pool_acquire_duration_seconds`.
+    pub async fn read(&self, service: &'static str) -> anyhow::Result<PoolConnection<Sqlite>> {
+        timed_acquire(&self.reader, service).await
+    }
+
+    /// Begins a write transaction on the writer connection.
+    pub async fn begin(
+        &self,
+        service: &'static str,
+    ) -> anyhow::Result<sqlx::Transaction<'static, Sqlite>> {
+        let started = Instant::now();
+        let tx = self
+            .writer
+            .begin()
+            .await
+            .context("beginning a transaction")?;
+        metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
+            .record(started.elapsed().as_secs_f64());
+        Ok(tx)
+    }
+
+    /// A scrape-time collector publishing both pools' sizes for `service`.
+    pub fn collector(&self, service: &'static str) -> Collector {
+        let pools = [self.writer.clone(), self.reader.clone()];
+        Arc::new(move || {
+            let (mut idle, mut in_use, mut max) = (0u64, 0u64, 0u64);
+            for pool in &pools {
+                let size = u64::from(pool.size());
+                let free = pool.num_idle() as u64;
+                idle += free;
+                in_use += size.saturating_sub(free);
+                max += u64::from(pool.options().get_max_connections());
+            }
+            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "idle")
+                .set(idle as f64);
+            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "in_use")
+                .set(in_use as f64);
+            metrics::gauge!(DB_POOL_MAX_CONNECTIONS, "service" => service).set(max as f64);
+        })
+    }
+
+    /// A readiness check that runs `SELECT 1`.
+    pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
+        Arc::new(SqlitePing(self.reader.clone()))
+    }
+}
+
+async fn timed_acquire(
+    pool: &SqlitePool,
+    service: &'static str,
+) -> anyhow::Result<PoolConnection<Sqlite>> {
+    let started = Instant::now();
+    let conn = pool
+        .acquire()
+        .await
+        .context("acquiring a database connection")?;
+    metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
+        .record(started.elapsed().as_secs_f64());
+    Ok(conn)
+}
+
+struct SqlitePing(SqlitePool);
+
+#[async_trait]
+impl ReadinessCheck for SqlitePing {
+    fn name(&self) -> &str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.0)
+            .await
+            .context("SELECT 1")?;
+        Ok(())
+    }
+}
+
+/// One forward-only schema change of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Strictly increasing version.
+    pub version: i64,
+    /// Short description.
+    pub name: &'static str,
+    /// The SQL to run (several statements allowed).
+    pub sql: &'static str,
+}
+
+/// Applies a service's pending migrations, recording them in `<service>_schema_migrations`,
+/// so services sharing one embedded file never see each other's history.
+pub async fn migrate_sqlite(
+    db: &SqliteDb,
+    service: &str,
+    migrations: &[Migration],
+) -> anyhow::Result<usize> {
+    let table = format!("{service}_schema_migrations");
+    let mut tx = db.writer.begin().await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at TEXT NOT NULL)"
+    ))
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("creating {table}"))?;
+    let applied: Vec<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table}"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut count = 0;
+    for migration in migrations {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| {
+                format!(
+                    "applying {service} migration {} ({})",
+                    migration.version, migration.name
+                )
+            })?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (version, name, applied_at) VALUES (?, ?, ?)"
+        ))
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        count += 1;
+    }
+    tx.commit().await?;
+    if count > 0 {
+        tracing::info!(service, applied = count, "database migrated");
+    }
+    Ok(count)
+}
+
+/// If `err` is a unique-constraint violation, the violated constraint's message.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.message().to_owned()),
+        _ => None,
+    }
+}
+
+/// Whether `err` means the database could not be reached (answer 503, not 500).
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_apply_once_per_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
+            .await
+            .unwrap();
+        let a = [Migration {
+            version: 1,
+            name: "t",
+            sql: "CREATE TABLE a (x INTEGER); CREATE TABLE a2 (y INTEGER);",
+        }];
+        let b = [Migration {
+            version: 1,
+            name: "t",
+            sql: "CREATE TABLE b (x INTEGER);",
+        }];
+        assert_eq!(migrate_sqlite(&db, "alpha", &a).await.unwrap(), 1);
+        assert_eq!(migrate_sqlite(&db, "beta", &b).await.unwrap(), 1);
+        assert_eq!(migrate_sqlite(&db, "alpha", &a).await.unwrap(), 0);
+        sqlx::query("INSERT INTO a2 (y) VALUES (1)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,125 @@
+//! Liveness and readiness: `/healthz` answers while the process runs; `/readyz` answers 200
+//! only while every registered dependency answers and the process is not shutting down.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+/// A dependency whose health decides readiness (a database pool, a broker, another service).
+#[async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    /// A short name for the check, shown in `/readyz`.
+    fn name(&self) -> &str;
+    /// Returns an error when the dependency does not answer.
+    async fn check(&self) -> anyhow::Result<()>;
+}
+
+/// Everything that decides whether this process is ready.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, Arc<dyn ReadinessCheck>)>,
+    draining: Arc<AtomicBool>,
+}
+
+#[derive(Serialize)]
+struct CheckReport {
+    name: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReadinessReport {
+    status: &'static str,
+    checks: Vec<CheckReport>,
+}
+
+impl Readiness {
+    /// Adds a check for the given service.
+    pub fn add(&mut self, service: &str, check: Arc<dyn ReadinessCheck>) {
+        self.checks.push((service.to_owned(), check));
+    }
+
+    /// Marks the process as draining: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs every check (each with a 2 s deadline) and records `socialdevs_ready`.
+    pub async fn evaluate(&self) -> (bool, Vec<(String, String, Result<(), String>)>) {
+        let mut results = Vec::new();
+        let mut all_ok = !self.draining.load(Ordering::SeqCst);
+        for (service, check) in &self.checks {
+            let outcome = match tokio::time::timeout(Duration::from_secs(2), check.check()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(format!("{err:#}")),
+                Err(_) => Err("timed out after 2 s".to_string()),
+            };
+            all_ok &= outcome.is_ok();
+            results.push((service.clone(), check.name().to_owned(), outcome));
+        }
+        let mut services: Vec<&String> = self.checks.iter().map(|(s, _)| s).collect();
+        services.dedup();
+        for service in services {
+            let ok = !self.draining.load(Ordering::SeqCst)
+                && results
+                    .iter()
+                    .filter(|(s, _, _)| s == service)
+                    .all(|(_, _, r)| r.is_ok());
+            metrics::gauge!("socialdevs_ready", "service" => service.clone()).set(if ok {
+                1.0
+            } else {
+                0.0
+            });
+        }
+        (all_ok, results)
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let (ok, results) = readiness.evaluate().await;
+    let checks = results
+        .into_iter()
+        .map(|(service, name, outcome)| {
+            if let Err(err) = &outcome {
+                tracing::warn!(%service, check = %name, error = %err, "readiness check failed");
+            }
+            CheckReport {
+                name: format!("{service}.{name}"),
+                ok: outcome.is_ok(),
+                error: outcome.err(),
+            }
+        })
+        .collect();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let report = ReadinessReport {
+        status: if ok { "ready" } else { "not ready" },
+        checks,
+    };
+    (status, Json(report))
+}
+
+/// The `/healthz` and `/readyz` routes.
+pub fn router(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(readiness)
+}

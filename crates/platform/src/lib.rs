@@ -1,0 +1,19 @@
+//! Platform code shared by every SocialDevs service.
+//!
+//! Nothing here knows about users or posts: it is the plumbing each service plugs into —
+//! problem+json errors, JSON/query extractors, access tokens, cursors, health and readiness,
+//! metrics, logging, graceful shutdown and the event bus port.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod pagination;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{ApiError, FieldError};
+pub mod db;

@@ -1,0 +1,163 @@
+//! Cursor pagination: `?limit=1..100&cursor=<opaque>` in, `{items, next_cursor}` out.
+//!
+//! Cursors are opaque to clients (base64url JSON of the last key seen). Lists are ordered by
+//! keys that only grow (UUIDv7 ids), so a page boundary never moves when new rows arrive.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 100;
+
+/// The raw `limit` and `cursor` query parameters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Validated page parameters.
+#[derive(Debug, Clone)]
+pub struct PageRequest<K> {
+    /// How many items to return.
+    pub limit: u32,
+    /// Return items strictly after this key (in list order).
+    pub after: Option<K>,
+}
+
+impl PageParams {
+    /// Validates the limit and decodes the cursor into the list's key type.
+    pub fn parse<K: DeserializeOwned>(&self) -> Result<PageRequest<K>, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => Some(decode_cursor(cursor)?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+}
+
+/// Encodes a list key as an opaque cursor.
+pub fn encode_cursor<K: Serialize>(key: &K) -> String {
+    let json = serde_json::to_vec(key).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Decodes an opaque cursor; anything we did not produce is a 400.
+pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
+    let bad = || ApiError::invalid("cursor", "is not a cursor this list produced");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// A page of items.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched items: the extra one only tells that
+    /// another page exists.
+    pub fn from_overfetch<K: Serialize>(
+        mut items: Vec<T>,
+        limit: u32,
+        key_of: impl Fn(&T) -> K,
+    ) -> Self {
+        let limit = limit as usize;
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if has_more {
+            items.last().map(|last| encode_cursor(&key_of(last)))
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+
+    /// Maps the items, keeping the cursor.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// Builds the RFC 8288 `Link: <...>; rel="next"` header value for a page, if there is a next one.
+pub fn next_link(path: &str, query: Option<&str>, next_cursor: Option<&str>) -> Option<String> {
+    let next = next_cursor?;
+    let mut pairs: Vec<String> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("cursor="))
+        .map(str::to_owned)
+        .collect();
+    pairs.push(format!("cursor={next}"));
+    Some(format!("<{path}?{}>; rel=\"next\"", pairs.join("&")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_roundtrip_and_garbage_is_rejected() {
+        let id = uuid::Uuid::now_v7();
+        let c = encode_cursor(&id);
+        assert_eq!(decode_cursor::<uuid::Uuid>(&c).unwrap(), id);
+        assert!(decode_cursor::<uuid::Uuid>("!!!").is_err());
+        assert!(decode_cursor::<uuid::Uuid>(&encode_cursor(&"x")).is_err());
+    }
+
+    #[test]
+    fn limit_bounds() {
+        for (limit, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            let p = PageParams {
+                limit: Some(limit),
+                cursor: None,
+            };
+            assert_eq!(p.parse::<uuid::Uuid>().is_ok(), ok, "{limit}");
+        }
+    }
+
+    #[test]
+    fn overfetch_sets_cursor_only_when_more() {
+        let page = Page::from_overfetch(vec![1, 2, 3], 2, |n| *n);
+        assert_eq!(page.items, vec![1, 2]);
+        assert_eq!(
+            decode_cursor::<i32>(page.next_cursor.as_deref().unwrap()).unwrap(),
+            2
+        );
+        let last = Page::from_overfetch(vec![1, 2], 2, |n| *n);
+        assert!(last.next_cursor.is_none());
+    }
+
+    #[test]
+    fn link_header_replaces_cursor() {
+        assert_eq!(
+            next_link("/api/v1/posts", Some("limit=5&cursor=old"), Some("new")).as_deref(),
+            Some("</api/v1/posts?limit=5&cursor=new>; rel=\"next\"")
+        );
+        assert!(next_link("/x", None, None).is_none());
+    }
+}
