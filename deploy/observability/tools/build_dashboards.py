@@ -1,0 +1,614 @@
+#!/usr/bin/env python3
+"""Builds the SocialDevs Grafana dashboards (deploy/observability/grafana/dashboards/*.json).
+
+The JSON files are committed so Grafana can load them as they are; this script is their source.
+Edit it, run it, commit both. `--check` exits 1 when a committed file differs from what the
+script builds (check.sh runs it that way).
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
+
+PROM = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
+
+# Latency panels and the latency SLI leave server-sent event streams out: they stay open by design.
+NOT_STREAM = 'route!~".*/stream"'
+RATE = "$__rate_interval"
+
+
+class Layout:
+    """Places panels left to right on Grafana's 24-column grid and numbers them."""
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def place(self, panel: dict, w: int, h: int) -> dict:
+        if self.x + w > 24:
+            self.newline()
+        panel["id"] = self.next_id
+        self.next_id += 1
+        panel["gridPos"] = {"h": h, "w": w, "x": self.x, "y": self.y}
+        self.x += w
+        self.row_height = max(self.row_height, h)
+        return panel
+
+    def newline(self) -> None:
+        if self.x:
+            self.y += self.row_height
+        self.x = 0
+        self.row_height = 0
+
+    def row(self, title: str, collapsed: bool = False, panels: list | None = None) -> dict:
+        self.newline()
+        panel = {
+            "type": "row",
+            "title": title,
+            "collapsed": collapsed,
+            "panels": panels or [],
+        }
+        panel = self.place(panel, 24, 1)
+        self.newline()
+        return panel
+
+
+def target(expr: str, legend: str = "", ref: str = "A", **extra) -> dict:
+    t = {"datasource": PROM, "refId": ref, "expr": expr, "legendFormat": legend or "__auto"}
+    t.update(extra)
+    return t
+
+
+def loki_target(expr: str, legend: str = "", ref: str = "A", **extra) -> dict:
+    t = {"datasource": LOKI, "refId": ref, "expr": expr, "queryType": "range"}
+    if legend:
+        t["legendFormat"] = legend
+    t.update(extra)
+    return t
+
+
+def timeseries(title: str, description: str, targets: list, unit: str = "short",
+               datasource: dict = PROM, stack: bool = False, thresholds: list | None = None,
+               bars: bool = False, minimum: float | None = None) -> dict:
+    custom = {
+        "drawStyle": "bars" if bars else "line",
+        "lineWidth": 1,
+        "fillOpacity": 60 if bars else 10,
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack or bars else "none", "group": "A"},
+    }
+    defaults: dict = {"unit": unit, "custom": custom}
+    if minimum is not None:
+        defaults["min"] = minimum
+    if thresholds:
+        defaults["thresholds"] = {"mode": "absolute", "steps": thresholds}
+        custom["thresholdsStyle"] = {"mode": "line+area"}
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": datasource,
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "legend": {"displayMode": "table", "placement": "right", "showLegend": True,
+                       "calcs": ["mean", "max", "lastNotNull"]},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    }
+
+
+def stat(title: str, description: str, expr: str, unit: str = "short",
+         steps: list | None = None, legend: str = "", decimals: int | None = None) -> dict:
+    defaults: dict = {
+        "unit": unit,
+        "thresholds": {"mode": "absolute",
+                       "steps": steps or [{"color": "green", "value": None}]},
+    }
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    return {
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "datasource": PROM,
+        "targets": [target(expr, legend, instant=True)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "area",
+            "textMode": "auto",
+            "justifyMode": "auto",
+            "orientation": "auto",
+        },
+    }
+
+
+def table(title: str, description: str, targets: list, datasource: dict = PROM,
+          transformations: list | None = None, overrides: list | None = None) -> dict:
+    return {
+        "type": "table",
+        "title": title,
+        "description": description,
+        "datasource": datasource,
+        "targets": targets,
+        "transformations": transformations or [],
+        "fieldConfig": {"defaults": {"custom": {"align": "auto"}}, "overrides": overrides or []},
+        "options": {"showHeader": True, "cellHeight": "sm"},
+    }
+
+
+def logs(title: str, description: str, expr: str) -> dict:
+    return {
+        "type": "logs",
+        "title": title,
+        "description": description,
+        "datasource": LOKI,
+        "targets": [loki_target(expr)],
+        "options": {
+            "showTime": True,
+            "wrapLogMessage": True,
+            "prettifyLogMessage": False,
+            "enableLogDetails": True,
+            "dedupStrategy": "none",
+            "sortOrder": "Descending",
+        },
+    }
+
+
+def red(color: str, value: float | None) -> dict:
+    return {"color": color, "value": value}
+
+
+RATIO_STEPS = [red("green", None), red("orange", 0.005), red("red", 0.05)]
+LATENCY_STEPS = [red("green", None), red("orange", 0.5), red("red", 1)]
+
+
+def dashboard(uid: str, title: str, description: str, tags: list, panels: list,
+              variables: list | None = None, links: list | None = None) -> dict:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["socialdevs"] + tags,
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "graphTooltip": 1,
+        "timezone": "browser",
+        "time": {"from": "now-1h", "to": "now"},
+        "refresh": "30s",
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "annotations": {"list": [{
+            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+            "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+            "name": "Annotations & Alerts", "type": "dashboard",
+        }]},
+        "links": links or [],
+        "templating": {"list": variables or []},
+        "panels": panels,
+    }
+
+
+DASHBOARD_LINKS = [{
+    "title": "SocialDevs", "type": "dashboards", "tags": ["socialdevs"], "asDropdown": True,
+    "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
+    "tooltip": "", "url": "",
+}]
+
+
+def overview() -> dict:
+    g = Layout()
+    p = []
+    p.append(g.row("Traffic, errors and duration (RED)"))
+    p.append(g.place(stat(
+        "Requests per second", "All SocialDevs services together.",
+        f"sum(rate(socialdevs_http_requests_total[{RATE}]))", "reqps", decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "5xx ratio", "Share of all requests answered with a 5xx status. SLO budget: 0.5%.",
+        f'sum(rate(socialdevs_http_requests_total{{status="5xx"}}[{RATE}])) '
+        f"/ sum(rate(socialdevs_http_requests_total[{RATE}]))",
+        "percentunit", RATIO_STEPS, decimals=2), 4, 4))
+    p.append(g.place(stat(
+        "p99 latency", "99th percentile over every service, streaming routes excluded. SLO: 1 s.",
+        "histogram_quantile(0.99, sum by (le) "
+        f"(rate(socialdevs_http_request_duration_seconds_bucket{{{NOT_STREAM}}}[{RATE}])))",
+        "s", LATENCY_STEPS), 4, 4))
+    p.append(g.place(stat(
+        "Targets up", "SocialDevs processes Prometheus can scrape, out of all it knows.",
+        'sum(up{job="socialdevs"})', "short",
+        [red("red", None), red("green", 1)], legend="up"), 4, 4))
+    p.append(g.place(stat(
+        "Instances not ready", "Processes whose readiness checks fail (socialdevs_ready == 0).",
+        "count(socialdevs_ready == 0) or vector(0)", "short",
+        [red("green", None), red("red", 1)]), 4, 4))
+    p.append(g.place(stat(
+        "In-flight requests", "Requests being served right now, all services.",
+        "sum(socialdevs_http_requests_in_flight)", "short"), 4, 4))
+
+    p.append(g.place(timeseries(
+        "Request rate by service", "Requests per second, per service.",
+        [target(f"sum by (service) (rate(socialdevs_http_requests_total[{RATE}]))",
+                "{{service}}")], "reqps"), 8, 8))
+    p.append(g.place(timeseries(
+        "5xx ratio by service", "Share of each service's requests that fail with 5xx.",
+        [target(f'sum by (service) (rate(socialdevs_http_requests_total{{status="5xx"}}[{RATE}])) '
+                f"/ sum by (service) (rate(socialdevs_http_requests_total[{RATE}]))",
+                "{{service}}")], "percentunit", minimum=0,
+        thresholds=[red("transparent", None), red("red", 0.05)]), 8, 8))
+    p.append(g.place(timeseries(
+        "p99 latency by service", "Streaming routes excluded. The red line is the 1 s SLO.",
+        [target("histogram_quantile(0.99, sum by (service, le) "
+                f"(rate(socialdevs_http_request_duration_seconds_bucket{{{NOT_STREAM}}}[{RATE}])))",
+                "{{service}}")], "s", minimum=0,
+        thresholds=[red("transparent", None), red("red", 1)]), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Responses by status class", "2xx, 3xx, 4xx and 5xx answers per second, stacked.",
+        [target(f"sum by (status) (rate(socialdevs_http_requests_total[{RATE}]))",
+                "{{status}}")], "reqps", stack=True), 8, 8))
+    p.append(g.place(timeseries(
+        "Busiest routes", "The ten routes with the most requests per second.",
+        [target(f"topk(10, sum by (service, method, route) "
+                f"(rate(socialdevs_http_requests_total[{RATE}])))",
+                "{{service}} {{method}} {{route}}")], "reqps"), 8, 8))
+    p.append(g.place(timeseries(
+        "Slowest routes (p95)", "The ten routes with the highest 95th percentile latency.",
+        [target("topk(10, histogram_quantile(0.95, sum by (service, route, le) "
+                f"(rate(socialdevs_http_request_duration_seconds_bucket{{{NOT_STREAM}}}[{RATE}]))))",
+                "{{service}} {{route}}")], "s"), 8, 8))
+
+    p.append(g.place(table(
+        "Routes: rate, errors and latency",
+        "One line per service, method and route over the last 5 minutes.",
+        [target(f"sum by (service, method, route) (rate(socialdevs_http_requests_total[5m]))",
+                "", "A", instant=True, format="table"),
+         target(f'sum by (service, method, route) (rate(socialdevs_http_requests_total{{status="5xx"}}[5m])) '
+                f"/ sum by (service, method, route) (rate(socialdevs_http_requests_total[5m]))",
+                "", "B", instant=True, format="table"),
+         target("histogram_quantile(0.99, sum by (service, method, route, le) "
+                "(rate(socialdevs_http_request_duration_seconds_bucket[5m])))",
+                "", "C", instant=True, format="table")],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {
+                "excludeByName": {"Time": True},
+                "renameByName": {"Value #A": "req/s", "Value #B": "5xx ratio",
+                                 "Value #C": "p99"}}},
+            {"id": "sortBy", "options": {"sort": [{"field": "req/s", "desc": True}]}},
+        ],
+        overrides=[
+            {"matcher": {"id": "byName", "options": "req/s"},
+             "properties": [{"id": "unit", "value": "reqps"}, {"id": "decimals", "value": 2}]},
+            {"matcher": {"id": "byName", "options": "5xx ratio"},
+             "properties": [{"id": "unit", "value": "percentunit"},
+                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                            {"id": "thresholds", "value": {"mode": "absolute",
+                                                           "steps": RATIO_STEPS}}]},
+            {"matcher": {"id": "byName", "options": "p99"},
+             "properties": [{"id": "unit", "value": "s"},
+                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                            {"id": "thresholds", "value": {"mode": "absolute",
+                                                           "steps": LATENCY_STEPS}}]},
+        ]), 24, 9))
+
+    p.append(g.row("Saturation"))
+    p.append(g.place(timeseries(
+        "In-flight requests by service", "Requests being served at each moment.",
+        [target("sum by (service) (socialdevs_http_requests_in_flight)", "{{service}}")]), 8, 8))
+    p.append(g.place(timeseries(
+        "DB pool in use", "Share of each instance's database pool connections in use. "
+        "Alert at 90%.",
+        [target("instance:socialdevs_db_pool_utilisation:ratio", "{{service}} {{instance}}")],
+        "percentunit", minimum=0, thresholds=[red("transparent", None), red("red", 0.9)]), 8, 8))
+    p.append(g.place(timeseries(
+        "DB pool wait (p99)", "How long requests wait to get a database connection.",
+        [target("histogram_quantile(0.99, sum by (service, le) "
+                f"(rate(socialdevs_db_pool_acquire_duration_seconds_bucket[{RATE}])))",
+                "{{service}}")], "s"), 8, 8))
+    p.append(g.place(timeseries(
+        "CPU by process", "CPU seconds per second used by each SocialDevs process (1 = one core).",
+        [target(f'sum by (component, instance) (rate(process_cpu_seconds_total{{job="socialdevs"}}[{RATE}]))',
+                "{{component}} {{instance}}")], "short"), 8, 8))
+    p.append(g.place(timeseries(
+        "Memory by process", "Resident memory of each SocialDevs process.",
+        [target('sum by (component, instance) (process_resident_memory_bytes{job="socialdevs"})',
+                "{{component}} {{instance}}")], "bytes"), 8, 8))
+    p.append(g.place(timeseries(
+        "Open file descriptors", "Share of the descriptor limit in use per process.",
+        [target('process_open_fds{job="socialdevs"} / process_max_fds{job="socialdevs"}',
+                "{{component}} {{instance}}")], "percentunit", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Container CPU (cAdvisor)", "CPU cores used by every container on the hosts cAdvisor watches.",
+        [target(f'sum by (name) (rate(container_cpu_usage_seconds_total{{image!=""}}[{RATE}]))',
+                "{{name}}")], "short"), 12, 8))
+    p.append(g.place(timeseries(
+        "Container memory (cAdvisor)", "Working set memory of every container.",
+        [target('sum by (name) (container_memory_working_set_bytes{image!=""})', "{{name}}")],
+        "bytes"), 12, 8))
+
+    p.append(g.row("SLO: 99.5% availability"))
+    p.append(g.place(stat(
+        "Availability, last 24 h", "Share of requests that did not fail with 5xx, per service.",
+        "1 - service:socialdevs_http_errors:ratio_rate1d", "percentunit",
+        [red("red", None), red("orange", 0.99), red("green", 0.995)], legend="{{service}}",
+        decimals=3), 8, 7))
+    p.append(g.place(timeseries(
+        "Error budget burn rate", "How fast each service spends its error budget (1 = exactly on "
+        "budget for 30 days). Pages at 14.4 over 1 h and 6 over 6 h.",
+        [target("service:socialdevs_http_errors:ratio_rate1h / 0.005", "{{service}} 1h", "A"),
+         target("service:socialdevs_http_errors:ratio_rate6h / 0.005", "{{service}} 6h", "B")],
+        "short", minimum=0,
+        thresholds=[red("transparent", None), red("orange", 6), red("red", 14.4)]), 10, 7))
+    p.append(g.place(table(
+        "Firing alerts", "SocialDevs alerts Prometheus is firing now.",
+        [target('sum by (alertname, severity, service, instance) (ALERTS{alertstate="firing"})',
+                "", instant=True, format="table")],
+        transformations=[{"id": "organize", "options": {
+            "excludeByName": {"Time": True, "Value": True}}}]), 6, 7))
+
+    p.append(g.row("Event pipeline (coming with event streaming)", collapsed=True))
+    return dashboard(
+        "socialdevs-overview", "SocialDevs / Platform overview",
+        "Rate, errors and duration per service and route, saturation and the availability SLO.",
+        ["overview"], p, links=DASHBOARD_LINKS)
+
+
+SERVICE_VARIABLES = [
+    {
+        "name": "service", "label": "Service", "type": "query", "datasource": PROM,
+        "query": {"query": "label_values(socialdevs_http_requests_total, service)",
+                  "refId": "service"},
+        "definition": "label_values(socialdevs_http_requests_total, service)",
+        "refresh": 2, "sort": 1, "multi": False, "includeAll": False,
+        "current": {}, "options": [], "hide": 0,
+    },
+    {
+        "name": "route", "label": "Route", "type": "query", "datasource": PROM,
+        "query": {"query": 'label_values(socialdevs_http_requests_total{service="$service"}, route)',
+                  "refId": "route"},
+        "definition": 'label_values(socialdevs_http_requests_total{service="$service"}, route)',
+        "refresh": 2, "sort": 1, "multi": True, "includeAll": True, "allValue": ".*",
+        "current": {}, "options": [], "hide": 0,
+    },
+]
+
+# Process metrics have no `service` label: keep the processes that report readiness for $service
+# (in all-in-one that is the one process serving every service).
+OF_SERVICE = 'and on (instance) socialdevs_ready{service="$service"}'
+SEL = 'service="$service", route=~"$route"'
+
+
+def service_drilldown() -> dict:
+    g = Layout()
+    p = []
+    p.append(g.row("$service at a glance"))
+    p.append(g.place(stat(
+        "Requests per second", "", f'sum(rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))',
+        "reqps", decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "5xx ratio", "Share of the selected routes' requests that fail with 5xx.",
+        f'sum(rate(socialdevs_http_requests_total{{{SEL}, status="5xx"}}[{RATE}])) '
+        f'/ sum(rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))',
+        "percentunit", RATIO_STEPS, decimals=2), 4, 4))
+    p.append(g.place(stat(
+        "p99 latency", "Streaming routes excluded.",
+        "histogram_quantile(0.99, sum by (le) (rate(socialdevs_http_request_duration_seconds_bucket"
+        f"{{{SEL}, {NOT_STREAM}}}[{RATE}])))", "s", LATENCY_STEPS), 4, 4))
+    p.append(g.place(stat(
+        "Ready instances", "Instances of $service whose readiness checks pass.",
+        'sum(socialdevs_ready{service="$service"})', "short",
+        [red("red", None), red("green", 1)]), 4, 4))
+    p.append(g.place(table(
+        "Build", "Version and git commit of each $service instance.",
+        [target(f"max by (instance, version, git_sha) (socialdevs_build_info {OF_SERVICE})",
+                "", instant=True, format="table")],
+        transformations=[{"id": "organize", "options": {
+            "excludeByName": {"Time": True, "Value": True}}}]), 8, 4))
+
+    p.append(g.row("Requests"))
+    p.append(g.place(timeseries(
+        "Request rate by route", "Requests per second by method and route.",
+        [target(f"sum by (method, route) (rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))",
+                "{{method}} {{route}}")], "reqps"), 12, 8))
+    p.append(g.place(timeseries(
+        "Responses by status class", "",
+        [target(f"sum by (status) (rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))",
+                "{{status}}")], "reqps", stack=True), 12, 8))
+    p.append(g.place(timeseries(
+        "5xx ratio by route", "Share of each route's requests that fail with 5xx.",
+        [target(f'sum by (method, route) (rate(socialdevs_http_requests_total{{{SEL}, status="5xx"}}[{RATE}])) '
+                f"/ sum by (method, route) (rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))",
+                "{{method}} {{route}}")], "percentunit", minimum=0,
+        thresholds=[red("transparent", None), red("red", 0.05)]), 12, 8))
+    p.append(g.place(timeseries(
+        "4xx ratio by route", "Client errors: validation, auth, not found, conflicts.",
+        [target(f'sum by (method, route) (rate(socialdevs_http_requests_total{{{SEL}, status="4xx"}}[{RATE}])) '
+                f"/ sum by (method, route) (rate(socialdevs_http_requests_total{{{SEL}}}[{RATE}]))",
+                "{{method}} {{route}}")], "percentunit", minimum=0), 12, 8))
+
+    p.append(g.row("Latency"))
+    for quantile, width in (("0.5", 8), ("0.95", 8), ("0.99", 8)):
+        p.append(g.place(timeseries(
+            f"p{quantile[2:].ljust(2, '0')} latency by route",
+            "Per method and route; includes streaming routes when they are selected.",
+            [target(f"histogram_quantile({quantile}, sum by (method, route, le) "
+                    f"(rate(socialdevs_http_request_duration_seconds_bucket{{{SEL}}}[{RATE}])))",
+                    "{{method}} {{route}}")], "s", minimum=0), width, 8))
+    heatmap = {
+        "type": "heatmap",
+        "title": "Latency distribution",
+        "description": "Requests per latency bucket over time, streaming routes excluded.",
+        "datasource": PROM,
+        "targets": [target(
+            "sum by (le) (increase(socialdevs_http_request_duration_seconds_bucket"
+            f"{{{SEL}, {NOT_STREAM}}}[{RATE}]))", "{{le}}", format="heatmap")],
+        "fieldConfig": {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}}},
+                        "overrides": []},
+        "options": {
+            "calculate": False, "cellGap": 1, "yAxis": {"unit": "s"},
+            "color": {"mode": "scheme", "scheme": "Oranges", "exponent": 0.5, "steps": 64},
+            "rowsFrame": {"layout": "auto"}, "tooltip": {"mode": "single", "yHistogram": True},
+        },
+    }
+    p.append(g.place(heatmap, 24, 8))
+
+    p.append(g.row("Availability SLO"))
+    p.append(g.place(timeseries(
+        "Error ratio over the SLO windows", "5xx share of all $service requests over each "
+        "window. The error budget is 0.5%.",
+        [target(f'service:socialdevs_http_errors:ratio_rate{w}{{service="$service"}}', w, ref)
+         for w, ref in (("5m", "A"), ("1h", "B"), ("6h", "C"), ("1d", "D"), ("3d", "E"))],
+        "percentunit", minimum=0,
+        thresholds=[red("transparent", None), red("red", 0.005)]), 12, 8))
+    p.append(g.place(timeseries(
+        "Burn rate", "Error ratio divided by the 0.5% budget. Pages at 14.4 (1 h) and 6 (6 h).",
+        [target('service:socialdevs_http_errors:ratio_rate1h{service="$service"} / 0.005', "1h", "A"),
+         target('service:socialdevs_http_errors:ratio_rate6h{service="$service"} / 0.005', "6h", "B"),
+         target('service:socialdevs_http_errors:ratio_rate1d{service="$service"} / 0.005', "1d", "C")],
+        "short", minimum=0,
+        thresholds=[red("transparent", None), red("orange", 6), red("red", 14.4)]), 12, 8))
+
+    p.append(g.row("Saturation"))
+    p.append(g.place(timeseries(
+        "In-flight requests", "Per instance.",
+        [target('socialdevs_http_requests_in_flight{service="$service"}', "{{instance}}")]), 8, 8))
+    p.append(g.place(timeseries(
+        "DB pool connections", "Connections in use and idle, against the pool size.",
+        [target('sum by (state) (socialdevs_db_pool_connections{service="$service"})',
+                "{{state}}", "A"),
+         target('sum(socialdevs_db_pool_max_connections{service="$service"})', "max", "B")],
+        "short", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "DB pool wait", "Time to get a connection from the pool: p50 and p99.",
+        [target("histogram_quantile(0.5, sum by (le) (rate(socialdevs_db_pool_acquire_duration_seconds_bucket"
+                f'{{service="$service"}}[{RATE}])))', "p50", "A"),
+         target("histogram_quantile(0.99, sum by (le) (rate(socialdevs_db_pool_acquire_duration_seconds_bucket"
+                f'{{service="$service"}}[{RATE}])))', "p99", "B")], "s", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "CPU", "CPU seconds per second of each process serving $service.",
+        [target(f"rate(process_cpu_seconds_total[{RATE}]) {OF_SERVICE}", "{{instance}}")]),
+        8, 8))
+    p.append(g.place(timeseries(
+        "Resident memory", "",
+        [target(f"process_resident_memory_bytes {OF_SERVICE}", "{{instance}}")], "bytes"), 8, 8))
+    p.append(g.place(timeseries(
+        "Uptime", "Time since each process started; a drop is a restart.",
+        [target(f"time() - process_start_time_seconds {OF_SERVICE}", "{{instance}}")], "s"),
+        8, 8))
+
+    p.append(g.row("Logs"))
+    p.append(g.place(logs(
+        "Warnings and errors", "From Loki; the trace_id field links to the trace in Tempo.",
+        '{service="$service", level=~"(?i)warn|error"}'), 24, 10))
+    p.append(g.row("Event pipeline (coming with event streaming)", collapsed=True))
+    return dashboard(
+        "socialdevs-service", "SocialDevs / Service drill-down",
+        "One service in detail: per-route traffic, errors, latency percentiles, SLO, DB pool and "
+        "process resources.", ["service"], p, SERVICE_VARIABLES, DASHBOARD_LINKS)
+
+
+LOG_VARIABLES = [
+    {
+        "name": "service", "label": "Service", "type": "query", "datasource": LOKI,
+        "query": {"label": "service", "refId": "service", "stream": "", "type": 1},
+        "definition": "label_values(service)",
+        "refresh": 2, "sort": 1, "multi": True, "includeAll": True, "allValue": ".+",
+        "current": {}, "options": [], "hide": 0,
+    },
+    {
+        "name": "level", "label": "Level", "type": "query", "datasource": LOKI,
+        "query": {"label": "level", "refId": "level", "stream": "", "type": 1},
+        "definition": "label_values(level)",
+        "refresh": 2, "sort": 1, "multi": True, "includeAll": True, "allValue": ".+",
+        "current": {}, "options": [], "hide": 0,
+    },
+    {
+        "name": "search", "label": "Line contains", "type": "textbox", "query": "",
+        "current": {"text": "", "value": ""}, "options": [], "hide": 0,
+    },
+]
+
+STREAM = '{service=~"$service", level=~"$level"}'
+
+
+def logs_dashboard() -> dict:
+    g = Layout()
+    p = []
+    p.append(g.place(timeseries(
+        "Log lines by level", "", [loki_target(
+            f'sum by (level) (count_over_time({STREAM} |~ "(?i)$search" [$__interval]))',
+            "{{level}}")], "short", LOKI, bars=True), 12, 7))
+    p.append(g.place(timeseries(
+        "Log lines by service", "", [loki_target(
+            f'sum by (service) (count_over_time({STREAM} |~ "(?i)$search" [$__interval]))',
+            "{{service}}")], "short", LOKI, bars=True), 12, 7))
+    p.append(g.place(timeseries(
+        "5xx responses by route (from logs)", "Request log lines whose status is 5xx.",
+        [loki_target(
+            f'sum by (service, route) (count_over_time({STREAM} | json | status=~"5.*" [$__interval]))',
+            "{{service}} {{route}}")], "short", LOKI, bars=True), 12, 7))
+    p.append(g.place(timeseries(
+        "Slowest request per route (from logs)", "Highest latency_ms logged per route.",
+        [loki_target(
+            f'max by (service, route) (max_over_time({STREAM} | json | latency_ms != "" '
+            "| unwrap latency_ms [$__interval]))", "{{service}} {{route}}")],
+        "ms", LOKI), 12, 7))
+    p.append(g.place(logs(
+        "Logs", "JSON lines from the SocialDevs services. Open a line and follow the trace_id "
+        "link to see the trace in Tempo.",
+        f'{STREAM} |~ "(?i)$search"'), 24, 18))
+    return dashboard(
+        "socialdevs-logs", "SocialDevs / Logs",
+        "Service logs from Loki, filtered by service, level and text, linked to traces.",
+        ["logs"], p, LOG_VARIABLES, DASHBOARD_LINKS)
+
+
+DASHBOARDS = {
+    "socialdevs-overview.json": overview,
+    "socialdevs-service.json": service_drilldown,
+    "socialdevs-logs.json": logs_dashboard,
+}
+
+
+def render(build) -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="fail when a committed dashboard differs from what this script builds")
+    args = parser.parse_args()
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = DASHBOARD_DIR / name
+        text = render(build)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(DASHBOARD_DIR.parent.parent.parent.parent)}")
+    if stale:
+        print("out of date (run deploy/observability/tools/build_dashboards.py): "
+              + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

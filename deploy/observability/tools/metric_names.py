@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Prints every metric name the SocialDevs dashboards and rules expect the services to expose.
+
+One name per line, sorted, as the name appears in PromQL — histogram series keep their
+`_bucket` / `_sum` / `_count` suffix, exactly as they appear in the /metrics text. A test on the
+service side checks that each printed name is exposed, so no panel or alert shows "no data"
+because of a typo.
+
+Left out, on purpose:
+  - names recorded by the rules themselves (`record:`), which Prometheus computes;
+  - Prometheus' own series (`up`, `ALERTS`, `ALERTS_FOR_STATE`);
+  - exporter metrics, by prefix: cAdvisor `container_`/`machine_`, postgres-exporter `pg_`,
+    node exporter `node_`, Alloy `alloy_`.
+
+Expressions come from Prometheus-datasource targets and variables in grafana/dashboards/*.json
+and from `expr:` in prometheus/rules/*.yml (LogQL is not read). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
+RULES_DIR = ROOT / "prometheus" / "rules"
+
+EXCLUDED_NAMES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
+EXCLUDED_PREFIXES = ("container_", "machine_", "pg_", "node_", "alloy_")
+
+PROMQL_KEYWORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "inf", "nan", "atan2", "start", "end",
+}
+# Clauses whose parentheses hold label names, not expressions.
+LABEL_LIST = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+IDENT = re.compile(r"(?<![\w:$.])([a-zA-Z_:][a-zA-Z0-9_:]*)")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in one PromQL expression."""
+    text = STRING.sub('""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)          # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)          # range and subquery windows
+    text = LABEL_LIST.sub(" ", text)
+    text = re.sub(r"\$\{?\w+\}?", "", text)         # Grafana variables
+    names = set()
+    for match in IDENT.finditer(text):
+        name = match.group(1)
+        rest = text[match.end():].lstrip()
+        if rest.startswith("("):                       # a function call
+            continue
+        if name.lower() in PROMQL_KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def rule_expressions() -> tuple[list[str], set[str]]:
+    """(expressions, recorded names) from the rule files, read line by line (no YAML module)."""
+    exprs: list[str] = []
+    recorded: set[str] = set()
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            m = re.match(r"^\s*-?\s*record:\s*(\S+)", line)
+            if m:
+                recorded.add(m.group(1))
+            m = re.match(r"^(\s*)expr:\s*(.*)$", line)
+            if m:
+                indent, value = len(m.group(1)), m.group(2).strip()
+                if value in ("|", ">", "|-", ">-"):
+                    block = []
+                    i += 1
+                    while i < len(lines) and (not lines[i].strip()
+                                              or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                        block.append(lines[i])
+                        i += 1
+                    exprs.append("\n".join(block))
+                    continue
+                exprs.append(value)
+            i += 1
+    return exprs, recorded
+
+
+def dashboard_expressions() -> list[str]:
+    exprs: list[str] = []
+
+    def is_prometheus(ref) -> bool:
+        return isinstance(ref, dict) and ref.get("type") == "prometheus"
+
+    def panels(items):
+        for panel in items:
+            yield panel
+            yield from panels(panel.get("panels", []))
+
+    for path in sorted(DASHBOARD_DIR.glob("*.json")):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        for panel in panels(board.get("panels", [])):
+            for t in panel.get("targets", []):
+                if is_prometheus(t.get("datasource", panel.get("datasource"))) and t.get("expr"):
+                    exprs.append(t["expr"])
+        for var in board.get("templating", {}).get("list", []):
+            if not is_prometheus(var.get("datasource")):
+                continue
+            query = var.get("query")
+            query = query.get("query", "") if isinstance(query, dict) else str(query or "")
+            m = re.match(r"^\s*(?:label_values|query_result)\((.*)\)\s*$", query, re.S)
+            if m:
+                inner = m.group(1)
+                if query.lstrip().startswith("label_values"):
+                    inner = inner.rsplit(",", 1)[0] if "," in inner else inner
+                exprs.append(inner)
+    return exprs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="List the metric names dashboards and rules use.")
+    parser.add_argument("--summary", action="store_true",
+                        help="print a count to stderr as well")
+    args = parser.parse_args()
+    rule_exprs, recorded = rule_expressions()
+    names: set[str] = set()
+    for expr in rule_exprs + dashboard_expressions():
+        names |= metric_names(expr)
+    names -= recorded
+    names -= EXCLUDED_NAMES
+    names = {n for n in names if not n.startswith(EXCLUDED_PREFIXES)}
+    for name in sorted(names):
+        print(name)
+    if args.summary:
+        print(f"{len(names)} metric names (left out: {len(recorded)} recorded names, "
+              f"{', '.join(sorted(EXCLUDED_NAMES))}, {'* '.join(EXCLUDED_PREFIXES)}*)",
+              file=sys.stderr)
+    return 0 if names else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
