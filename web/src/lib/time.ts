@@ -1,0 +1,44 @@
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+/**
+ * A short relative time as social apps show it: "now", "42s", "5m", "3h", "6d",
+ * then a date ("Mar 4", or "Mar 4, 2023" in another year).
+ */
+export function relativeTime(iso: string, now: number = Date.now(), locale?: string): string {
+  const then = Date.parse(iso)
+  if (Number.isNaN(then)) return ''
+  const diff = now - then
+  if (diff < 10_000) return 'now'
+  if (diff < MINUTE) return `${Math.floor(diff / 1000)}s`
+  if (diff < HOUR) return `${Math.floor(diff / MINUTE)}m`
+  if (diff < DAY) return `${Math.floor(diff / HOUR)}h`
+  if (diff < 7 * DAY) return `${Math.floor(diff / DAY)}d`
+  const date = new Date(then)
+  const sameYear = date.getFullYear() === new Date(now).getFullYear()
+  return date.toLocaleDateString(locale, {
+    month: 'short',
+    day: 'numeric',
+    ...(sameYear ? {} : { year: 'numeric' }),
+  })
+}
+
+/** The full date and time, for tooltips and screen readers. */
+export function absoluteTime(iso: string, locale?: string): string {
+  const then = Date.parse(iso)
+  if (Number.isNaN(then)) return ''
+  return new Date(then).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' })
+}
+
+/** "Joined March 2024". */
+export function joinedDate(iso: string, locale?: string): string {
+  const then = Date.parse(iso)
+  if (Number.isNaN(then)) return ''
+  return new Date(then).toLocaleDateString(locale, { month: 'long', year: 'numeric' })
+}
+
+/** 1234 → "1.2K". */
+export function compactNumber(n: number, locale?: string): string {
+  return new Intl.NumberFormat(locale, { notation: 'compact', maximumFractionDigits: 1 }).format(n)
+}

@@ -1,0 +1,77 @@
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import { ApiError, onSessionExpired, useApi } from '@/api'
+import { localSession } from '@/api/session'
+import type { AuthSession, LoginRequest, RegisterRequest, UpdateProfileRequest, User } from '@/api'
+
+/** The signed-in user and the session's life cycle. */
+export const useAuthStore = defineStore('auth', () => {
+  const user = ref<User | null>(localSession.accessToken() ? localSession.user() : null)
+  /** Set when the session ended without the user asking (refresh token expired). */
+  const expired = ref(false)
+  const isLoggedIn = computed(() => user.value !== null)
+
+  function adopt(session: AuthSession) {
+    localSession.saveSession(session)
+    user.value = session.user
+    expired.value = false
+  }
+
+  async function login(request: LoginRequest) {
+    adopt(await useApi().login(request))
+  }
+
+  async function register(request: RegisterRequest) {
+    adopt(await useApi().register(request))
+  }
+
+  /** Re-reads the user behind a saved session; drops the session if it no longer works. */
+  async function restore() {
+    if (!localSession.accessToken()) {
+      user.value = null
+      return
+    }
+    try {
+      const me = await useApi().me()
+      user.value = me
+      localSession.saveUser(me)
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        localSession.clear()
+        user.value = null
+      }
+      // Otherwise (offline, server error) keep the saved user and try again later.
+    }
+  }
+
+  async function logout() {
+    const refreshToken = localSession.refreshToken()
+    localSession.clear()
+    user.value = null
+    expired.value = false
+    if (refreshToken) {
+      try {
+        await useApi().logout(refreshToken)
+      } catch {
+        // The session is gone locally either way.
+      }
+    }
+  }
+
+  async function updateProfile(request: UpdateProfileRequest) {
+    const updated = await useApi().updateMe(request)
+    user.value = updated
+    localSession.saveUser(updated)
+    return updated
+  }
+
+  function sessionExpired() {
+    if (!user.value) return
+    user.value = null
+    expired.value = true
+  }
+
+  onSessionExpired(sessionExpired)
+
+  return { user, expired, isLoggedIn, login, register, restore, logout, updateProfile, sessionExpired }
+})
