@@ -1,0 +1,122 @@
+//! `/api/v1/auth/*`: register, login, refresh, logout, me.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use socialdevs_platform::auth::AuthUser;
+use socialdevs_platform::error::{ApiResult, Problem};
+use socialdevs_platform::extract::ApiJson;
+use utoipa::ToSchema;
+
+use super::{UsersState, AUTH_TAG};
+use crate::model::User;
+use crate::service::{AuthSession, Registration};
+
+/// Body of `POST /api/v1/auth/register`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    /// 3–30 letters, digits or `_`.
+    username: String,
+    /// E-mail address.
+    email: String,
+    /// 8–128 characters.
+    password: String,
+    /// Optional; defaults to the username.
+    display_name: Option<String>,
+}
+
+/// Body of `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
+    /// Username or e-mail.
+    login: String,
+    /// Password.
+    password: String,
+}
+
+/// Body of `POST /api/v1/auth/refresh` and `/logout`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshBody {
+    /// The refresh token from the last sign-in or refresh.
+    refresh_token: String,
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = AUTH_TAG, request_body = RegisterBody,
+    responses(
+        (status = 201, body = AuthSession),
+        (status = 409, description = "Username or e-mail taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<AuthSession>)> {
+    let session = state
+        .service
+        .register(Registration {
+            username: body.username,
+            email: body.email,
+            password: body.password,
+            display_name: body.display_name,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// Sign in with username or e-mail.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = AUTH_TAG, request_body = LoginBody,
+    responses(
+        (status = 200, body = AuthSession),
+        (status = 401, description = "Wrong login or password", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Json<AuthSession>> {
+    Ok(Json(
+        state.service.login(&body.login, &body.password).await?,
+    ))
+}
+
+/// Exchange a refresh token for a new pair. The old refresh token stops working; presenting
+/// it again signs out every session rotated from it.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = AUTH_TAG, request_body = RefreshBody,
+    responses(
+        (status = 200, body = AuthSession),
+        (status = 401, description = "Invalid, expired or reused refresh token", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn refresh(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Json<AuthSession>> {
+    Ok(Json(state.service.refresh(&body.refresh_token).await?))
+}
+
+/// Sign out: the refresh token and every token rotated from the same sign-in stop working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = AUTH_TAG, request_body = RefreshBody,
+    responses((status = 204, description = "Signed out")))]
+#[tracing::instrument(skip_all)]
+pub async fn logout(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<StatusCode> {
+    state.service.logout(&body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = AUTH_TAG,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = User),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn me(State(state): State<UsersState>, caller: AuthUser) -> ApiResult<Json<User>> {
+    Ok(Json(state.service.user(caller.id).await?))
+}

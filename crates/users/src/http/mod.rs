@@ -1,0 +1,55 @@
+//! HTTP routes of the users service: `/api/v1/auth/*` and `/api/v1/users/*`.
+
+mod auth;
+mod users;
+
+use axum::extract::FromRef;
+use axum::middleware;
+use socialdevs_platform::auth::TokenVerifier;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::UsersService;
+use crate::SERVICE;
+
+/// State shared by the users routes.
+#[derive(Clone)]
+pub struct UsersState {
+    /// The rules.
+    pub service: UsersService,
+    /// Verifies access tokens.
+    pub verifier: TokenVerifier,
+}
+
+impl FromRef<UsersState> for TokenVerifier {
+    fn from_ref(state: &UsersState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// OpenAPI tag of the auth routes.
+pub const AUTH_TAG: &str = "auth";
+/// OpenAPI tag of the users routes.
+pub const USERS_TAG: &str = "users";
+
+/// The users service's public routes, with their OpenAPI description.
+pub fn router(state: UsersState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::search))
+        .routes(routes!(users::suggestions))
+        .routes(routes!(users::my_profile, users::update_me))
+        .routes(routes!(users::profile))
+        .routes(routes!(users::follow, users::unfollow))
+        .routes(routes!(users::followers))
+        .routes(routes!(users::following))
+        .route_layer(middleware::from_fn_with_state(
+            SERVICE,
+            socialdevs_platform::metrics::track,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,484 @@
+//! The users service's rules, independent of HTTP: what registration, login, token rotation,
+//! profiles and follows mean. Other services in the same process call it directly.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use socialdevs_domain::{Bio, DisplayName, Email, Password, Username};
+use socialdevs_platform::auth::{TokenIssuer, ACCESS_TOKEN_TTL_SECS};
+use socialdevs_platform::events::{CloudEvent, EventBus};
+use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::{ApiError, FieldError};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::model::{NewRefreshToken, NewUser, Profile, Rotation, User};
+use crate::store::{FollowEdge, StoreError, UserStore};
+use crate::SERVICE;
+
+/// How long a refresh token lives.
+const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
+
+/// How many posts a user has: owned by the posts service, asked through this port.
+#[async_trait]
+pub trait PostCounts: Send + Sync {
+    /// The number of posts `user` has.
+    async fn posts_count(&self, user: Uuid) -> anyhow::Result<i64>;
+}
+
+/// What register, login and refresh answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthSession {
+    /// The signed-in user.
+    pub user: User,
+    /// EdDSA JWT for `Authorization: Bearer`, valid `expires_in` seconds.
+    pub access_token: String,
+    /// Opaque; exchange it at `/api/v1/auth/refresh`. Each works once.
+    pub refresh_token: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+}
+
+/// Raw registration input.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Desired username.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Optional display name (defaults to the username).
+    pub display_name: Option<String>,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Taken(field) => {
+                ApiError::conflict(field, format!("That {field} is already taken."))
+            }
+            StoreError::NotFound => ApiError::NotFound("No such user.".into()),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "users store unavailable");
+                ApiError::Unavailable {
+                    detail: "The users database is unavailable; try again shortly.".into(),
+                    retry_after_secs: 2,
+                }
+            }
+            StoreError::Other(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// The users service.
+#[derive(Clone)]
+pub struct UsersService {
+    store: Arc<dyn UserStore>,
+    issuer: TokenIssuer,
+    post_counts: Arc<dyn PostCounts>,
+    events: Arc<dyn EventBus>,
+}
+
+fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_refresh_token(user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let now = Utc::now();
+    let record = NewRefreshToken {
+        token_hash: hash_token(&token),
+        family_id,
+        user_id,
+        created_at: now,
+        expires_at: now + Duration::days(REFRESH_TOKEN_TTL_DAYS),
+    };
+    (token, record)
+}
+
+async fn hash_password(password: Password) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(ApiError::Internal)
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(ApiError::Internal)
+}
+
+/// A real hash to verify against when the account does not exist, so a wrong username
+/// costs as much time as a wrong password.
+fn dummy_hash() -> String {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(b"socialdevs-not-a-password", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+fn collect<T>(
+    field: &str,
+    result: Result<T, socialdevs_domain::Invalid>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(FieldError::new(field, e.0));
+            None
+        }
+    }
+}
+
+impl UsersService {
+    /// Assembles the service.
+    pub fn new(
+        store: Arc<dyn UserStore>,
+        issuer: TokenIssuer,
+        post_counts: Arc<dyn PostCounts>,
+        events: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            store,
+            issuer,
+            post_counts,
+            events,
+        }
+    }
+
+    async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
+        let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
+        if let Err(err) = self.events.publish(event).await {
+            tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
+        }
+    }
+
+    async fn session(&self, user: User, family: Option<Uuid>) -> Result<AuthSession, ApiError> {
+        let (refresh_token, record) =
+            new_refresh_token(user.id, family.unwrap_or_else(Uuid::now_v7));
+        if family.is_none() {
+            self.store.insert_refresh_token(&record).await?;
+        }
+        self.session_with(user, refresh_token)
+    }
+
+    fn session_with(&self, user: User, refresh_token: String) -> Result<AuthSession, ApiError> {
+        let access_token = self.issuer.issue(user.id, &user.username)?;
+        Ok(AuthSession {
+            user,
+            access_token,
+            refresh_token,
+            expires_in: ACCESS_TOKEN_TTL_SECS,
+            token_type: "Bearer",
+        })
+    }
+
+    /// Creates an account and signs it in.
+    pub async fn register(&self, input: Registration) -> Result<AuthSession, ApiError> {
+        let mut errors = Vec::new();
+        let username = collect("username", Username::parse(&input.username), &mut errors);
+        let email = collect("email", Email::parse(&input.email), &mut errors);
+        let password = collect("password", Password::parse(&input.password), &mut errors);
+        let display_name = match input.display_name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => collect("display_name", DisplayName::parse(raw), &mut errors),
+        };
+        let (Some(username), Some(email), Some(password), true) =
+            (username, email, password, errors.is_empty())
+        else {
+            return Err(ApiError::Validation(errors));
+        };
+        let new = NewUser {
+            id: Uuid::now_v7(),
+            display_name: display_name
+                .map(DisplayName::into_inner)
+                .unwrap_or_else(|| username.to_string()),
+            username: username.into_inner(),
+            email: email.into_inner(),
+            password_hash: hash_password(password).await?,
+            created_at: Utc::now(),
+        };
+        let user = self.store.create_user(&new).await?;
+        self.publish("user.registered", user.id, serde_json::json!(user))
+            .await;
+        tracing::info!(user_id = %user.id, "user registered");
+        self.session(user, None).await
+    }
+
+    /// Signs in with a username or e-mail and a password. Wrong user and wrong password
+    /// answer the same, in about the same time.
+    pub async fn login(&self, login: &str, password: &str) -> Result<AuthSession, ApiError> {
+        let mut errors = Vec::new();
+        if login.trim().is_empty() {
+            errors.push(FieldError::new("login", "is required"));
+        }
+        if password.is_empty() {
+            errors.push(FieldError::new("password", "is required"));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let login_lower = login.trim().trim_start_matches('@').to_lowercase();
+        let found = self.store.credentials(&login_lower).await?;
+        let (user, hash) = match found {
+            Some(c) => (Some(c.user), c.password_hash),
+            None => (None, dummy_hash()),
+        };
+        let ok = verify_password(password.to_owned(), hash).await?;
+        match (user, ok) {
+            (Some(user), true) => self.session(user, None).await,
+            _ => Err(ApiError::Unauthorized(
+                "Wrong username, e-mail or password.".into(),
+            )),
+        }
+    }
+
+    /// Exchanges a refresh token for a new pair; reusing an old one revokes the family.
+    pub async fn refresh(&self, presented: &str) -> Result<AuthSession, ApiError> {
+        if presented.trim().is_empty() {
+            return Err(ApiError::invalid("refresh_token", "is required"));
+        }
+        let (token, next) = new_refresh_token(Uuid::nil(), Uuid::nil());
+        let outcome = self
+            .store
+            .rotate_refresh_token(&hash_token(presented.trim()), &next, Utc::now())
+            .await?;
+        match outcome {
+            Rotation::Rotated { user_id } => {
+                let user = self.store.user_by_id(user_id).await?.ok_or_else(|| {
+                    ApiError::Unauthorized("The account no longer exists.".into())
+                })?;
+                self.session_with(user, token)
+            }
+            Rotation::ReuseDetected => {
+                tracing::warn!("refresh token reuse detected; token family revoked");
+                Err(ApiError::Unauthorized(
+                    "This refresh token was already used; every session from it is now signed out."
+                        .into(),
+                ))
+            }
+            Rotation::Invalid => Err(ApiError::Unauthorized(
+                "The refresh token is not valid or has expired.".into(),
+            )),
+        }
+    }
+
+    /// Signs out the session the refresh token belongs to.
+    pub async fn logout(&self, presented: &str) -> Result<(), ApiError> {
+        if presented.trim().is_empty() {
+            return Err(ApiError::invalid("refresh_token", "is required"));
+        }
+        self.store
+            .revoke_family_of(&hash_token(presented.trim()), Utc::now())
+            .await?;
+        Ok(())
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: Uuid) -> Result<User, ApiError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("No such user.".into()))
+    }
+
+    async fn by_username(&self, username: &str) -> Result<User, ApiError> {
+        self.store
+            .user_by_username(username.trim_start_matches('@'))
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("There is no user @{username}.")))
+    }
+
+    /// A profile with counts, as seen by `viewer`.
+    pub async fn profile(&self, username: &str, viewer: Option<Uuid>) -> Result<Profile, ApiError> {
+        let user = self.by_username(username).await?;
+        let (followers_count, following_count) = self.store.follow_counts(user.id).await?;
+        let posts_count = self.post_counts.posts_count(user.id).await?;
+        let followed_by_me = match viewer {
+            Some(v) if v != user.id => self.store.is_following(v, user.id).await?,
+            _ => false,
+        };
+        Ok(Profile {
+            user,
+            followers_count,
+            following_count,
+            posts_count,
+            followed_by_me,
+        })
+    }
+
+    /// Updates the caller's display name and/or bio.
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+    ) -> Result<User, ApiError> {
+        let mut errors = Vec::new();
+        let display_name =
+            display_name.and_then(|d| collect("display_name", DisplayName::parse(d), &mut errors));
+        let bio = bio.and_then(|b| collect("bio", Bio::parse(b), &mut errors));
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let user = self
+            .store
+            .update_profile(
+                id,
+                display_name.as_ref().map(DisplayName::as_str),
+                bio.as_ref().map(Bio::as_str),
+                Utc::now(),
+            )
+            .await?;
+        self.publish("user.updated", user.id, serde_json::json!(user))
+            .await;
+        Ok(user)
+    }
+
+    /// Searches users by username or display name, ordered by username.
+    pub async fn search(
+        &self,
+        query: Option<&str>,
+        params: &PageParams,
+    ) -> Result<Page<User>, ApiError> {
+        let page = params.parse::<String>()?;
+        let query = query.map(str::trim).filter(|q| !q.is_empty());
+        if query.is_some_and(|q| q.chars().count() > 100) {
+            return Err(ApiError::invalid(
+                "q",
+                "must be at most 100 characters long",
+            ));
+        }
+        let users = self
+            .store
+            .search(query, page.after.as_deref(), page.limit + 1)
+            .await?;
+        Ok(Page::from_overfetch(users, page.limit, |u| {
+            u.username.to_ascii_lowercase()
+        }))
+    }
+
+    /// `follower` follows `username`. Idempotent.
+    pub async fn follow(&self, follower: Uuid, username: &str) -> Result<(), ApiError> {
+        let followee = self.by_username(username).await?;
+        if followee.id == follower {
+            return Err(ApiError::invalid("username", "you cannot follow yourself"));
+        }
+        if self.store.follow(follower, followee.id, Utc::now()).await? {
+            self.publish(
+                "user.followed",
+                follower,
+                serde_json::json!({"follower_id": follower, "followee_id": followee.id}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// `follower` unfollows `username`. Idempotent.
+    pub async fn unfollow(&self, follower: Uuid, username: &str) -> Result<(), ApiError> {
+        let followee = self.by_username(username).await?;
+        if self.store.unfollow(follower, followee.id).await? {
+            self.publish(
+                "user.unfollowed",
+                follower,
+                serde_json::json!({"follower_id": follower, "followee_id": followee.id}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Who follows `username`, newest first.
+    pub async fn followers(
+        &self,
+        username: &str,
+        params: &PageParams,
+    ) -> Result<Page<User>, ApiError> {
+        let user = self.by_username(username).await?;
+        let page = params.parse::<Uuid>()?;
+        let edges = self
+            .store
+            .followers(user.id, page.after, page.limit + 1)
+            .await?;
+        Ok(edge_page(edges, page.limit))
+    }
+
+    /// Whom `username` follows, newest first.
+    pub async fn following(
+        &self,
+        username: &str,
+        params: &PageParams,
+    ) -> Result<Page<User>, ApiError> {
+        let user = self.by_username(username).await?;
+        let page = params.parse::<Uuid>()?;
+        let edges = self
+            .store
+            .following(user.id, page.after, page.limit + 1)
+            .await?;
+        Ok(edge_page(edges, page.limit))
+    }
+
+    /// Ids of everyone `user` follows (for the home timeline).
+    pub async fn following_ids(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        Ok(self.store.following_ids(user).await?)
+    }
+
+    /// Whether `follower` follows `followee`.
+    pub async fn is_following(&self, follower: Uuid, followee: Uuid) -> Result<bool, ApiError> {
+        Ok(self.store.is_following(follower, followee).await?)
+    }
+
+    /// Users by id (for other services' denormalised reads).
+    pub async fn users_by_ids(&self, ids: &[Uuid]) -> Result<Vec<User>, ApiError> {
+        Ok(self.store.users_by_ids(ids).await?)
+    }
+
+    /// Who-to-follow suggestions for `user`.
+    pub async fn suggestions(&self, user: Uuid, limit: u32) -> Result<Vec<User>, ApiError> {
+        if !(1..=50).contains(&limit) {
+            return Err(ApiError::invalid("limit", "must be between 1 and 50"));
+        }
+        Ok(self.store.suggestions(user, limit).await?)
+    }
+}
+
+fn edge_page(edges: Vec<FollowEdge>, limit: u32) -> Page<User> {
+    Page::from_overfetch(edges, limit, |e| e.follow_id).map(|e| e.user)
+}

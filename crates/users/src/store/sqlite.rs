@@ -1,0 +1,443 @@
+//! The users store on the embedded SQLite database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use socialdevs_platform::db::{self, SqliteDb};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{FollowEdge, StoreError, StoreResult, UserStore};
+use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
+use crate::SERVICE;
+
+/// SQLite adapter of [`UserStore`].
+#[derive(Clone)]
+pub struct SqliteUserStore {
+    db: SqliteDb,
+}
+
+impl SqliteUserStore {
+    /// A store on an opened (and migrated) database.
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc))
+}
+
+fn parse_id(s: &str) -> anyhow::Result<Uuid> {
+    Ok(Uuid::parse_str(s)?)
+}
+
+fn user_from_row(row: &SqliteRow) -> anyhow::Result<User> {
+    Ok(User {
+        id: parse_id(row.try_get("id")?)?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        bio: row.try_get("bio")?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
+fn users_from_rows(rows: &[SqliteRow]) -> StoreResult<Vec<User>> {
+    rows.iter()
+        .map(|r| user_from_row(r).map_err(StoreError::Other))
+        .collect()
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if db::is_unavailable(&err) {
+            StoreError::Unavailable(err.into())
+        } else {
+            StoreError::Other(err.into())
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, bio, created_at";
+
+#[async_trait]
+impl UserStore for SqliteUserStore {
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let result = sqlx::query(
+            "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
+             bio, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.username)
+        .bind(user.username.to_ascii_lowercase())
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.display_name)
+        .bind(ts(user.created_at))
+        .bind(ts(user.created_at))
+        .execute(&mut *tx)
+        .await;
+        if let Err(err) = result {
+            return Err(match db::unique_violation(&err) {
+                Some(msg) if msg.contains("email") => StoreError::Taken("email"),
+                Some(_) => StoreError::Taken("username"),
+                None => err.into(),
+            });
+        }
+        tx.commit().await?;
+        Ok(User {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            bio: String::new(),
+            created_at: user.created_at,
+        })
+    }
+
+    async fn credentials(&self, login_lower: &str) -> StoreResult<Option<Credentials>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username_lower = ?1 OR email = ?1"
+        ))
+        .bind(login_lower)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| {
+            Ok(Credentials {
+                user: user_from_row(&r)?,
+                password_hash: r.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+        .map_err(StoreError::Other)
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| user_from_row(&r))
+            .transpose()
+            .map_err(StoreError::Other)
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?"
+        ))
+        .bind(username.to_ascii_lowercase())
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| user_from_row(&r))
+            .transpose()
+            .map_err(StoreError::Other)
+    }
+
+    async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids_json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .map_err(anyhow::Error::from)?;
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
+        users_from_rows(&rows)
+    }
+
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        display_name: Option<&str>,
+        bio: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<User> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let row = sqlx::query(&format!(
+            "UPDATE users SET display_name = COALESCE(?, display_name), bio = COALESCE(?, bio), \
+             updated_at = ? WHERE id = ? RETURNING {USER_COLUMNS}"
+        ))
+        .bind(display_name)
+        .bind(bio)
+        .bind(ts(at))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let user = row
+            .map(|r| user_from_row(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn search(
+        &self,
+        query: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let pattern = query.map(|q| {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE (?1 IS NULL OR username_lower LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\') \
+             AND (?2 IS NULL OR username_lower > ?2) \
+             ORDER BY username_lower LIMIT ?3"
+        ))
+        .bind(pattern)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        users_from_rows(&rows)
+    }
+
+    async fn follow(&self, follower: Uuid, followee: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+            .bind(followee.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "INSERT INTO follows (id, follower_id, followee_id, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (follower_id, followee_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(follower.to_string())
+        .bind(followee.to_string())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unfollow(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?")
+            .bind(follower.to_string())
+            .bind(followee.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?")
+                .bind(follower.to_string())
+                .bind(followee.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn follow_counts(&self, user: Uuid) -> StoreResult<(i64, i64)> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM follows WHERE followee_id = ?1) AS followers, \
+                    (SELECT COUNT(*) FROM follows WHERE follower_id = ?1) AS following",
+        )
+        .bind(user.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok((row.try_get("followers")?, row.try_get("following")?))
+    }
+
+    async fn followers(
+        &self,
+        user: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowEdge>> {
+        self.edges("followee_id", "follower_id", user, after, limit)
+            .await
+    }
+
+    async fn following(
+        &self,
+        user: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowEdge>> {
+        self.edges("follower_id", "followee_id", user, after, limit)
+            .await
+    }
+
+    async fn following_ids(&self, user: Uuid) -> StoreResult<Vec<Uuid>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT followee_id FROM follows WHERE follower_id = ?")
+                .bind(user.to_string())
+                .fetch_all(&mut *conn)
+                .await?;
+        ids.iter()
+            .map(|s| parse_id(s).map_err(StoreError::Other))
+            .collect()
+    }
+
+    async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u \
+             WHERE u.id <> ?1 AND NOT EXISTS \
+               (SELECT 1 FROM follows f WHERE f.follower_id = ?1 AND f.followee_id = u.id) \
+             ORDER BY (SELECT COUNT(*) FROM follows f2 WHERE f2.followee_id = u.id) DESC, u.id DESC \
+             LIMIT ?2"
+        ))
+        .bind(user.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        users_from_rows(&rows)
+    }
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        insert_token(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        next: &NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Rotation> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let row = sqlx::query(
+            "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens \
+             WHERE token_hash = ?",
+        )
+        .bind(presented_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Rotation::Invalid);
+        };
+        let family: String = row.try_get("family_id")?;
+        let used_at: Option<String> = row.try_get("used_at")?;
+        let revoked_at: Option<String> = row.try_get("revoked_at")?;
+        let expires_at = parse_ts(row.try_get("expires_at")?)?;
+        if revoked_at.is_some() || expires_at <= now {
+            return Ok(Rotation::Invalid);
+        }
+        if used_at.is_some() {
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+            )
+            .bind(ts(now))
+            .bind(&family)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Rotation::ReuseDetected);
+        }
+        let user_id = parse_id(row.try_get("user_id")?)?;
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
+            .bind(ts(now))
+            .bind(presented_hash)
+            .execute(&mut *tx)
+            .await?;
+        let next = NewRefreshToken {
+            family_id: parse_id(&family)?,
+            user_id,
+            ..next.clone()
+        };
+        insert_token(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated { user_id })
+    }
+
+    async fn revoke_family_of(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id = \
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
+        )
+        .bind(ts(now))
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    token: &NewRefreshToken,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&token.token_hash)
+    .bind(token.family_id.to_string())
+    .bind(token.user_id.to_string())
+    .bind(ts(token.created_at))
+    .bind(ts(token.expires_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl SqliteUserStore {
+    async fn edges(
+        &self,
+        anchor_col: &str,
+        other_col: &str,
+        user: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowEdge>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT f.id AS follow_id, u.id, u.username, u.display_name, u.bio, u.created_at \
+             FROM follows f JOIN users u ON u.id = f.{other_col} \
+             WHERE f.{anchor_col} = ? AND (? IS NULL OR f.id < ?) \
+             ORDER BY f.id DESC LIMIT ?"
+        ))
+        .bind(user.to_string())
+        .bind(after.map(|a| a.to_string()))
+        .bind(after.map(|a| a.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FollowEdge {
+                    follow_id: parse_id(r.try_get("follow_id")?)?,
+                    user: user_from_row(r)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(StoreError::Other)
+    }
+}
