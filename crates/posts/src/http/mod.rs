@@ -1,0 +1,46 @@
+//! HTTP routes of the posts service: `/api/v1/posts/*`.
+
+mod posts;
+
+use axum::extract::FromRef;
+use axum::middleware;
+use socialdevs_platform::auth::TokenVerifier;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::PostsService;
+use crate::SERVICE;
+
+pub use posts::{page_response, PostPage};
+
+/// State shared by the posts routes.
+#[derive(Clone)]
+pub struct PostsState {
+    /// The rules.
+    pub service: PostsService,
+    /// Verifies access tokens.
+    pub verifier: TokenVerifier,
+}
+
+impl FromRef<PostsState> for TokenVerifier {
+    fn from_ref(state: &PostsState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// OpenAPI tag of the posts routes.
+pub const POSTS_TAG: &str = "posts";
+
+/// The posts service's public routes, with their OpenAPI description.
+pub fn router(state: PostsState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(posts::create, posts::list))
+        .routes(routes!(posts::get_post, posts::delete_post))
+        .routes(routes!(posts::replies))
+        .routes(routes!(posts::like, posts::unlike))
+        .route_layer(middleware::from_fn_with_state(
+            SERVICE,
+            socialdevs_platform::metrics::track,
+        ))
+        .with_state(state)
+}

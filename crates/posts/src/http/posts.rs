@@ -1,0 +1,219 @@
+//! `/api/v1/posts/*`: compose, read, list, delete, like.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
+use socialdevs_platform::error::{ApiResult, Problem};
+use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
+use socialdevs_platform::pagination::{next_link, Page, PageParams};
+use socialdevs_platform::ApiError;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{PostsState, POSTS_TAG};
+use crate::model::Post;
+use crate::service::Compose;
+
+/// Body of `POST /api/v1/posts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ComposeBody {
+    /// 1 to 280 characters (grapheme clusters).
+    text: String,
+    /// The post this replies to.
+    reply_to: Option<Uuid>,
+}
+
+/// Query of `GET /api/v1/posts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this author's posts (username).
+    author: Option<String>,
+    /// Only posts with this hashtag (with or without `#`).
+    tag: Option<String>,
+    /// Page size, 1 to 100.
+    limit: Option<u32>,
+    /// Cursor from the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of posts.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PostPage {
+    items: Vec<Post>,
+    next_cursor: Option<String>,
+}
+
+/// A page as JSON plus its `Link: <...>; rel="next"` header.
+pub fn page_response<T: serde::Serialize>(uri: &axum::http::Uri, page: Page<T>) -> Response {
+    let link = next_link(uri.path(), uri.query(), page.next_cursor.as_deref());
+    let mut response = Json(page).into_response();
+    if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Publish a post or a reply. Send an `Idempotency-Key` header to make retries safe: the same
+/// key and body return the first post and create nothing new.
+#[utoipa::path(post, path = "/api/v1/posts", tag = POSTS_TAG, request_body = ComposeBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = Post),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid text or reply_to", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    State(state): State<PostsState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ComposeBody>,
+) -> ApiResult<Response> {
+    let idempotency_key = match headers.get(&IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::invalid("Idempotency-Key", "must be visible ASCII characters")
+                })?
+                .to_owned(),
+        ),
+    };
+    let composed = state
+        .service
+        .create(
+            caller.id,
+            Compose {
+                text: body.text,
+                reply_to: body.reply_to,
+                idempotency_key,
+            },
+        )
+        .await?;
+    let location = format!("/api/v1/posts/{}", composed.post.id);
+    let mut response = (StatusCode::CREATED, Json(composed.post)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if composed.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// Explore (everyone's posts), one author's posts, or one hashtag's, newest first.
+#[utoipa::path(get, path = "/api/v1/posts", tag = POSTS_TAG, params(ListQuery),
+    responses(
+        (status = 200, body = PostPage),
+        (status = 404, description = "Unknown author", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    State(state): State<PostsState>,
+    caller: MaybeAuthUser,
+    OriginalUri(uri): OriginalUri,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let params = PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let page = state
+        .service
+        .search(
+            query.author.as_deref(),
+            query.tag.as_deref(),
+            caller.id(),
+            &params,
+        )
+        .await?;
+    Ok(page_response(&uri, page))
+}
+
+/// One post.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = POSTS_TAG,
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Post), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
+pub async fn get_post(
+    State(state): State<PostsState>,
+    caller: MaybeAuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Post>> {
+    Ok(Json(state.service.get(id, caller.id()).await?))
+}
+
+/// Delete a post: only its author may.
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = POSTS_TAG,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the author", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn delete_post(
+    State(state): State<PostsState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.service.delete(id, caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Direct replies to a post, oldest first.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/replies", tag = POSTS_TAG,
+    params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = PostPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
+pub async fn replies(
+    State(state): State<PostsState>,
+    caller: MaybeAuthUser,
+    OriginalUri(uri): OriginalUri,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Response> {
+    let page = state.service.replies(id, caller.id(), &params).await?;
+    Ok(page_response(&uri, page))
+}
+
+/// Like a post (idempotent).
+#[utoipa::path(put, path = "/api/v1/posts/{id}/like", tag = POSTS_TAG,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Liked"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
+pub async fn like(
+    State(state): State<PostsState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.service.like(id, caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a like (idempotent).
+#[utoipa::path(delete, path = "/api/v1/posts/{id}/like", tag = POSTS_TAG,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Not liked"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
+pub async fn unlike(
+    State(state): State<PostsState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.service.unlike(id, caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

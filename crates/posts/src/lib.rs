@@ -1,0 +1,16 @@
+//! The posts service: posts, replies, likes, hashtags, mentions and idempotency keys.
+//!
+//! Layout: [`model`] (records and the public `post` shape), [`store`] (the `PostStore` port
+//! and its adapters), [`service`] (rules), [`http`] (routes).
+
+pub mod http;
+pub mod migrations;
+pub mod model;
+pub mod service;
+pub mod store;
+
+pub use http::{router, PostsState};
+pub use service::{AuthorDirectory, PostsService};
+
+/// The service name used in metrics, logs and `--services`.
+pub const SERVICE: &str = "posts";

@@ -1,0 +1,10 @@
+//! The posts service's schema, per store flavour.
+
+use socialdevs_platform::db::Migration;
+
+/// SQLite migrations, applied in order.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "posts, tags, likes, idempotency keys",
+    sql: include_str!("../migrations/sqlite/0001_posts.sql"),
+}];

@@ -1,0 +1,130 @@
+//! What the posts service stores and returns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The author of a post, as shown next to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Author {
+    /// User id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A post as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Post {
+    /// UUIDv7; newer posts have greater ids.
+    pub id: Uuid,
+    /// Who wrote it.
+    pub author: Author,
+    /// Up to 280 characters.
+    pub text: String,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// The post this one replies to, if any.
+    pub reply_to: Option<Uuid>,
+    /// How many likes it has.
+    pub like_count: i64,
+    /// How many direct replies it has.
+    pub reply_count: i64,
+    /// Whether the caller likes it (false when anonymous).
+    pub liked_by_me: bool,
+    /// Lowercased hashtags without `#`.
+    pub hashtags: Vec<String>,
+    /// Usernames mentioned (existing users only), without `@`.
+    pub mentions: Vec<String>,
+}
+
+/// A stored post with its counts, before its author is attached.
+#[derive(Debug, Clone)]
+pub struct PostRow {
+    /// Id.
+    pub id: Uuid,
+    /// Author id.
+    pub author_id: Uuid,
+    /// Text.
+    pub text: String,
+    /// Parent post.
+    pub reply_to: Option<Uuid>,
+    /// Hashtags.
+    pub hashtags: Vec<String>,
+    /// Mentions.
+    pub mentions: Vec<String>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Likes.
+    pub like_count: i64,
+    /// Direct replies.
+    pub reply_count: i64,
+    /// Liked by the viewer.
+    pub liked_by_me: bool,
+}
+
+impl PostRow {
+    /// The client shape, given the author.
+    pub fn into_post(self, author: Author) -> Post {
+        Post {
+            id: self.id,
+            author,
+            text: self.text,
+            created_at: self.created_at,
+            reply_to: self.reply_to,
+            like_count: self.like_count,
+            reply_count: self.reply_count,
+            liked_by_me: self.liked_by_me,
+            hashtags: self.hashtags,
+            mentions: self.mentions,
+        }
+    }
+}
+
+/// A validated new post.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Author.
+    pub author_id: Uuid,
+    /// Text.
+    pub text: String,
+    /// Parent.
+    pub reply_to: Option<Uuid>,
+    /// Hashtags.
+    pub hashtags: Vec<String>,
+    /// Mentions.
+    pub mentions: Vec<String>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An `Idempotency-Key` and the fingerprint of the request that first used it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key as sent.
+    pub key: String,
+    /// SHA-256 of the request body fields.
+    pub request_hash: String,
+}
+
+/// Which posts a listing shows.
+#[derive(Debug, Clone)]
+pub enum PostFilter {
+    /// Everyone's (explore).
+    All,
+    /// One author's.
+    Author(Uuid),
+    /// Several authors' (the home timeline).
+    Authors(Vec<Uuid>),
+    /// One hashtag's.
+    Tag(String),
+    /// One author's posts with one hashtag.
+    AuthorTag(Uuid, String),
+    /// Direct replies to a post, oldest first.
+    Replies(Uuid),
+}

@@ -1,0 +1,350 @@
+//! The posts service's rules, independent of HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use socialdevs_domain::{PostText, Tag, Username};
+use socialdevs_platform::events::{CloudEvent, EventBus};
+use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::ApiError;
+use uuid::Uuid;
+
+use crate::model::{Author, IdempotencyKey, NewPost, Post, PostFilter, PostRow};
+use crate::store::{Created, Deleted, PostStore, StoreError};
+use crate::SERVICE;
+
+/// Who wrote what: user data owned by the users service, asked through this port.
+#[async_trait]
+pub trait AuthorDirectory: Send + Sync {
+    /// Authors by id; unknown ids are left out.
+    async fn authors(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Author>>;
+    /// Authors by username (any case); unknown names are left out.
+    async fn authors_by_username(&self, usernames: &[String]) -> anyhow::Result<Vec<Author>>;
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound("No such post.".into()),
+            StoreError::ReplyTargetMissing => {
+                ApiError::invalid("reply_to", "the post you reply to does not exist")
+            }
+            StoreError::IdempotencyMismatch => ApiError::Conflict {
+                detail: "This Idempotency-Key was already used with a different request.".into(),
+                errors: vec![socialdevs_platform::FieldError::new(
+                    "Idempotency-Key",
+                    "already used with a different request",
+                )],
+            },
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "posts store unavailable");
+                ApiError::Unavailable {
+                    detail: "The posts database is unavailable; try again shortly.".into(),
+                    retry_after_secs: 2,
+                }
+            }
+            StoreError::Other(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// Raw input of a new post.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    /// Text as typed.
+    pub text: String,
+    /// Parent post, for a reply.
+    pub reply_to: Option<Uuid>,
+    /// `Idempotency-Key` header, if sent.
+    pub idempotency_key: Option<String>,
+}
+
+/// The result of creating a post.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// The post.
+    pub post: Post,
+    /// True when an idempotent retry returned the first result.
+    pub replayed: bool,
+}
+
+/// The posts service.
+#[derive(Clone)]
+pub struct PostsService {
+    store: Arc<dyn PostStore>,
+    directory: Arc<dyn AuthorDirectory>,
+    events: Arc<dyn EventBus>,
+}
+
+fn request_hash(text: &str, reply_to: Option<Uuid>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
+    hasher.update(
+        reply_to
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_idempotency_key(raw: &str) -> Result<String, ApiError> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+impl PostsService {
+    /// Assembles the service.
+    pub fn new(
+        store: Arc<dyn PostStore>,
+        directory: Arc<dyn AuthorDirectory>,
+        events: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            events,
+        }
+    }
+
+    async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
+        let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
+        if let Err(err) = self.events.publish(event).await {
+            tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
+        }
+    }
+
+    /// Attaches authors to rows, keeping order.
+    async fn hydrate(&self, rows: Vec<PostRow>) -> Result<Vec<Post>, ApiError> {
+        let mut ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let authors: HashMap<Uuid, Author> = self
+            .directory
+            .authors(&ids)
+            .await
+            .map_err(ApiError::Internal)?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let author = authors
+                    .get(&row.author_id)
+                    .cloned()
+                    .unwrap_or_else(|| Author {
+                        id: row.author_id,
+                        username: "unknown".into(),
+                        display_name: "Unknown user".into(),
+                    });
+                row.into_post(author)
+            })
+            .collect())
+    }
+
+    /// Creates a post or reply; a retried request with the same `Idempotency-Key` returns the
+    /// first post and creates nothing.
+    pub async fn create(&self, author: Uuid, input: Compose) -> Result<Composed, ApiError> {
+        let text = PostText::parse(&input.text).map_err(|e| ApiError::invalid("text", e.0))?;
+        let key = input
+            .idempotency_key
+            .as_deref()
+            .map(parse_idempotency_key)
+            .transpose()?
+            .map(|key| IdempotencyKey {
+                key,
+                request_hash: request_hash(text.as_str(), input.reply_to),
+            });
+        let mentioned = text.mentions();
+        let mentions = if mentioned.is_empty() {
+            Vec::new()
+        } else {
+            let found = self
+                .directory
+                .authors_by_username(&mentioned)
+                .await
+                .map_err(ApiError::Internal)?;
+            // Keep the order of appearance in the text.
+            mentioned
+                .iter()
+                .filter_map(|m| {
+                    found
+                        .iter()
+                        .find(|a| a.username.eq_ignore_ascii_case(m))
+                        .map(|a| a.username.clone())
+                })
+                .collect()
+        };
+        let new = NewPost {
+            id: Uuid::now_v7(),
+            author_id: author,
+            hashtags: text.hashtags(),
+            mentions,
+            text: text.into_inner(),
+            reply_to: input.reply_to,
+            created_at: Utc::now(),
+        };
+        let created = self.store.create_post(&new, key.as_ref()).await?;
+        let (id, replayed) = match created {
+            Created::New(id) => (id, false),
+            Created::Replayed(id) => (id, true),
+        };
+        let post = self.get(id, Some(author)).await?;
+        if !replayed {
+            self.publish("post.created", post.id, serde_json::json!(post))
+                .await;
+        }
+        Ok(Composed { post, replayed })
+    }
+
+    /// One post as seen by `viewer`.
+    pub async fn get(&self, id: Uuid, viewer: Option<Uuid>) -> Result<Post, ApiError> {
+        let row = self
+            .store
+            .post(id, viewer)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("No such post.".into()))?;
+        let mut posts = self.hydrate(vec![row]).await?;
+        posts
+            .pop()
+            .ok_or_else(|| ApiError::NotFound("No such post.".into()))
+    }
+
+    /// A page of posts matching `filter`.
+    pub async fn list(
+        &self,
+        filter: PostFilter,
+        viewer: Option<Uuid>,
+        params: &PageParams,
+    ) -> Result<Page<Post>, ApiError> {
+        let page = params.parse::<Uuid>()?;
+        let rows = self
+            .store
+            .list(&filter, viewer, page.after, page.limit + 1)
+            .await?;
+        let page = Page::from_overfetch(rows, page.limit, |r| r.id);
+        let items = self.hydrate(page.items).await?;
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Explore, an author's posts, or a tag's posts (`author` and `tag` combine as "and").
+    pub async fn search(
+        &self,
+        author: Option<&str>,
+        tag: Option<&str>,
+        viewer: Option<Uuid>,
+        params: &PageParams,
+    ) -> Result<Page<Post>, ApiError> {
+        let author_id = match author.map(str::trim).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(raw) => {
+                let username =
+                    Username::parse(raw).map_err(|e| ApiError::invalid("author", e.0))?;
+                let found = self
+                    .directory
+                    .authors_by_username(&[username.to_string()])
+                    .await
+                    .map_err(ApiError::Internal)?;
+                let author = found
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ApiError::NotFound(format!("There is no user @{username}.")))?;
+                Some(author.id)
+            }
+        };
+        let tag = tag
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Tag::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid("tag", e.0))?;
+        let filter = match (author_id, tag) {
+            (None, None) => PostFilter::All,
+            (Some(a), None) => PostFilter::Author(a),
+            (None, Some(t)) => PostFilter::Tag(t.into_inner()),
+            (Some(a), Some(t)) => PostFilter::AuthorTag(a, t.into_inner()),
+        };
+        self.list(filter, viewer, params).await
+    }
+
+    /// Direct replies to a post, oldest first.
+    pub async fn replies(
+        &self,
+        id: Uuid,
+        viewer: Option<Uuid>,
+        params: &PageParams,
+    ) -> Result<Page<Post>, ApiError> {
+        if self.store.post(id, None).await?.is_none() {
+            return Err(ApiError::NotFound("No such post.".into()));
+        }
+        self.list(PostFilter::Replies(id), viewer, params).await
+    }
+
+    /// Deletes the caller's own post; 403 for anyone else's.
+    pub async fn delete(&self, id: Uuid, requester: Uuid) -> Result<(), ApiError> {
+        match self.store.delete_post(id, requester).await? {
+            Deleted::Deleted => {
+                self.publish(
+                    "post.deleted",
+                    id,
+                    serde_json::json!({"id": id, "author_id": requester}),
+                )
+                .await;
+                Ok(())
+            }
+            Deleted::NotFound => Err(ApiError::NotFound("No such post.".into())),
+            Deleted::NotAuthor => Err(ApiError::Forbidden(
+                "Only the author can delete this post.".into(),
+            )),
+        }
+    }
+
+    /// Likes a post (idempotent).
+    pub async fn like(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
+        if self.store.like(id, user, Utc::now()).await? {
+            self.publish(
+                "post.liked",
+                id,
+                serde_json::json!({"post_id": id, "user_id": user}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Removes a like (idempotent).
+    pub async fn unlike(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
+        if self.store.unlike(id, user).await? {
+            self.publish(
+                "post.unliked",
+                id,
+                serde_json::json!({"post_id": id, "user_id": user}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// How many posts `author` has.
+    pub async fn count_by_author(&self, author: Uuid) -> Result<i64, ApiError> {
+        Ok(self.store.count_by_author(author).await?)
+    }
+}

@@ -1,0 +1,83 @@
+//! The posts store port and its adapters.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+
+pub use sqlite::SqlitePostStore;
+
+/// Store failures the service turns into answers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The post referred to does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The post replied to does not exist.
+    #[error("the post replied to does not exist")]
+    ReplyTargetMissing,
+    /// The idempotency key was used before with a different request.
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyMismatch,
+    /// The database cannot be reached right now.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Store result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What creating a post did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new post with this id.
+    New(Uuid),
+    /// The idempotency key had been used for this same request: the first post's id.
+    Replayed(Uuid),
+}
+
+/// What deleting a post did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// Gone.
+    Deleted,
+    /// No such post.
+    NotFound,
+    /// Someone else's post: nothing changed.
+    NotAuthor,
+}
+
+/// Persistence of the posts service. Every adapter passes the same conformance suite.
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Creates a post (and its tags) in one transaction, honouring an idempotency key.
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<Created>;
+    /// One post with counts as seen by `viewer`.
+    async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>>;
+    /// A page of posts: newest first (replies: oldest first), strictly after `after`.
+    async fn list(
+        &self,
+        filter: &PostFilter,
+        viewer: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<PostRow>>;
+    /// Deletes a post if `requester` wrote it.
+    async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted>;
+    /// Likes; whether a new like was stored. `NotFound` for an unknown post.
+    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Unlikes; whether a like was removed. `NotFound` for an unknown post.
+    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool>;
+    /// How many posts `author` has.
+    async fn count_by_author(&self, author: Uuid) -> StoreResult<i64>;
+}

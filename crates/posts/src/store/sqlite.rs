@@ -1,0 +1,266 @@
+//! The posts store on the embedded SQLite database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use socialdevs_platform::db::{self, SqliteDb};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Created, Deleted, PostStore, StoreError, StoreResult};
+use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+use crate::SERVICE;
+
+/// SQLite adapter of [`PostStore`].
+#[derive(Clone)]
+pub struct SqlitePostStore {
+    db: SqliteDb,
+}
+
+impl SqlitePostStore {
+    /// A store on an opened (and migrated) database.
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if db::is_unavailable(&err) {
+            StoreError::Unavailable(err.into())
+        } else {
+            StoreError::Other(err.into())
+        }
+    }
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn row_to_post(row: &SqliteRow) -> anyhow::Result<PostRow> {
+    let reply_to: Option<String> = row.try_get("reply_to")?;
+    let hashtags: String = row.try_get("hashtags")?;
+    let mentions: String = row.try_get("mentions")?;
+    let created_at: String = row.try_get("created_at")?;
+    Ok(PostRow {
+        id: Uuid::parse_str(row.try_get("id")?)?,
+        author_id: Uuid::parse_str(row.try_get("author_id")?)?,
+        text: row.try_get("text")?,
+        reply_to: reply_to.as_deref().map(Uuid::parse_str).transpose()?,
+        hashtags: serde_json::from_str(&hashtags)?,
+        mentions: serde_json::from_str(&mentions)?,
+        created_at: DateTime::parse_from_rfc3339(&created_at)?.with_timezone(&Utc),
+        like_count: row.try_get("like_count")?,
+        reply_count: row.try_get("reply_count")?,
+        liked_by_me: row.try_get("liked_by_me")?,
+    })
+}
+
+/// Columns of a post with its counts; `?1` is the viewer id (or NULL).
+const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, p.mentions, \
+    p.created_at, \
+    (SELECT COUNT(*) FROM likes l WHERE l.post_id = p.id) AS like_count, \
+    (SELECT COUNT(*) FROM posts r WHERE r.reply_to = p.id) AS reply_count, \
+    EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me \
+    FROM posts p";
+
+async fn post_exists(conn: &mut sqlx::SqliteConnection, id: Uuid) -> StoreResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM posts WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+#[async_trait]
+impl PostStore for SqlitePostStore {
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<Created> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if let Some(key) = key {
+            let previous = sqlx::query(
+                "SELECT request_hash, post_id FROM idempotency_keys WHERE user_id = ? AND key = ?",
+            )
+            .bind(post.author_id.to_string())
+            .bind(&key.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = previous {
+                let hash: String = row.try_get("request_hash")?;
+                if hash != key.request_hash {
+                    return Err(StoreError::IdempotencyMismatch);
+                }
+                let id: String = row.try_get("post_id")?;
+                return Ok(Created::Replayed(
+                    Uuid::parse_str(&id).map_err(anyhow::Error::from)?,
+                ));
+            }
+        }
+        if let Some(parent) = post.reply_to {
+            if !post_exists(&mut tx, parent).await? {
+                return Err(StoreError::ReplyTargetMissing);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(post.id.to_string())
+        .bind(post.author_id.to_string())
+        .bind(&post.text)
+        .bind(post.reply_to.map(|r| r.to_string()))
+        .bind(serde_json::to_string(&post.hashtags).map_err(anyhow::Error::from)?)
+        .bind(serde_json::to_string(&post.mentions).map_err(anyhow::Error::from)?)
+        .bind(ts(post.created_at))
+        .execute(&mut *tx)
+        .await?;
+        for tag in &post.hashtags {
+            sqlx::query("INSERT INTO post_tags (tag, post_id) VALUES (?, ?)")
+                .bind(tag)
+                .bind(post.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(key) = key {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, post_id, created_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(post.author_id.to_string())
+            .bind(&key.key)
+            .bind(&key.request_hash)
+            .bind(post.id.to_string())
+            .bind(ts(post.created_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New(post.id))
+    }
+
+    async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let row = sqlx::query(&format!("{POST_SELECT} WHERE p.id = ?2"))
+            .bind(viewer.map(|v| v.to_string()))
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|r| row_to_post(&r)).transpose()?)
+    }
+
+    async fn list(
+        &self,
+        filter: &PostFilter,
+        viewer: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<PostRow>> {
+        let (condition, arg): (&str, Option<String>) = match filter {
+            PostFilter::All => ("1 = 1 OR ?2 IS NULL", None),
+            PostFilter::Author(id) => ("p.author_id = ?2", Some(id.to_string())),
+            PostFilter::Authors(ids) => (
+                "p.author_id IN (SELECT value FROM json_each(?2))",
+                Some(
+                    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+                        .map_err(anyhow::Error::from)?,
+                ),
+            ),
+            PostFilter::Tag(tag) => (
+                "p.id IN (SELECT post_id FROM post_tags WHERE tag = ?2)",
+                Some(tag.clone()),
+            ),
+            PostFilter::AuthorTag(author, tag) => (
+                "p.author_id = json_extract(?2, '$.author') AND p.id IN \
+                 (SELECT post_id FROM post_tags WHERE tag = json_extract(?2, '$.tag'))",
+                Some(serde_json::json!({"author": author.to_string(), "tag": tag}).to_string()),
+            ),
+            PostFilter::Replies(parent) => ("p.reply_to = ?2", Some(parent.to_string())),
+        };
+        let (order, cmp) = if matches!(filter, PostFilter::Replies(_)) {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(&format!(
+            "{POST_SELECT} WHERE ({condition}) AND (?3 IS NULL OR p.id {cmp} ?3) \
+             ORDER BY p.id {order} LIMIT ?4"
+        ))
+        .bind(viewer.map(|v| v.to_string()))
+        .bind(arg)
+        .bind(after.map(|a| a.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| row_to_post(r).map_err(StoreError::Other))
+            .collect()
+    }
+
+    async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let author: Option<String> = sqlx::query_scalar("SELECT author_id FROM posts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let outcome = match author {
+            None => Deleted::NotFound,
+            Some(a) if a != requester.to_string() => Deleted::NotAuthor,
+            Some(_) => {
+                sqlx::query("DELETE FROM posts WHERE id = ?")
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                Deleted::Deleted
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if !post_exists(&mut tx, post).await? {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "INSERT INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (post_id, user_id) DO NOTHING",
+        )
+        .bind(post.to_string())
+        .bind(user.to_string())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if !post_exists(&mut tx, post).await? {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query("DELETE FROM likes WHERE post_id = ? AND user_id = ?")
+            .bind(post.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {
+        let mut conn = self.db.read(SERVICE).await?;
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM posts WHERE author_id = ?")
+                .bind(author.to_string())
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+}
