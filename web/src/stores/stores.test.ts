@@ -1,0 +1,286 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { setApi } from '@/api'
+import { localSession } from '@/api/session'
+import { setEventSourceImpl } from '@/lib/stream'
+import { FakeEventSource } from '@/test/fakeEventSource'
+import { alice, fakeClient, FakeServer, flush, json, makePost, memoryTokens, problem } from '@/test/fakeServer'
+import { useAuthStore } from './auth'
+import { useHomeStore } from './home'
+import { useNotificationsStore } from './notifications'
+import { usePostsStore } from './posts'
+import { useUsersStore } from './users'
+
+let server: FakeServer
+
+beforeEach(() => {
+  localStorage.clear()
+  setActivePinia(createPinia())
+  server = new FakeServer()
+  setApi(fakeClient(server, memoryTokens({ access_token: 'a', refresh_token: 'r' })))
+})
+
+describe('posts store', () => {
+  it('likes at once and keeps it when the server agrees', async () => {
+    let resolve!: (r: Response) => void
+    server.on('PUT /api/v1/posts/p1/like', () => new Promise<Response>((r) => (resolve = r)))
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1', { like_count: 2 }))
+    const pending = posts.toggleLike('p1')
+    expect(posts.byId.p1).toMatchObject({ liked_by_me: true, like_count: 3 }) // before the answer
+    resolve(new Response(null, { status: 204 }))
+    await pending
+    expect(posts.byId.p1).toMatchObject({ liked_by_me: true, like_count: 3 })
+    expect(posts.actionErrors.p1).toBeUndefined()
+  })
+
+  it('rolls a like back and explains why when the server refuses', async () => {
+    server.on('PUT /api/v1/posts/p1/like', problem(404, 'not-found', 'This post was deleted.'))
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1', { like_count: 2 }))
+    await posts.toggleLike('p1')
+    expect(posts.byId.p1).toMatchObject({ liked_by_me: false, like_count: 2 })
+    expect(posts.actionErrors.p1).toBe("Couldn't like: This post was deleted.")
+  })
+
+  it('rolls an unlike back too', async () => {
+    server.on('DELETE /api/v1/posts/p1/like', problem(503, 'unavailable', 'Try later.'))
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1', { like_count: 1, liked_by_me: true }))
+    await posts.toggleLike('p1')
+    expect(posts.byId.p1).toMatchObject({ liked_by_me: true, like_count: 1 })
+    expect(posts.actionErrors.p1).toMatch(/^Couldn't unlike/)
+  })
+
+  it('ignores a second click while the first is in flight', async () => {
+    server.on('PUT /api/v1/posts/p1/like', () => new Response(null, { status: 204 }))
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1'))
+    await Promise.all([posts.toggleLike('p1'), posts.toggleLike('p1')])
+    expect(server.count('PUT /api/v1/posts/p1/like')).toBe(1)
+    expect(posts.byId.p1.like_count).toBe(1)
+  })
+
+  it('updates one shared copy of a post', () => {
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1', { text: 'old' }))
+    const ref = posts.byId.p1
+    posts.upsert(makePost('p1', { text: 'new', like_count: 9 }))
+    expect(ref).toMatchObject({ text: 'new', like_count: 9 })
+  })
+
+  it('counts a reply on its parent', async () => {
+    server.on('POST /api/v1/posts', json(201, makePost('r1', { reply_to: 'p1' })))
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1'))
+    await posts.create('a reply', 'p1', 'key')
+    expect(posts.byId.p1.reply_count).toBe(1)
+    expect(server.requests[0].body).toEqual({ text: 'a reply', reply_to: 'p1' })
+  })
+})
+
+describe('users store', () => {
+  const profile = { ...alice, followers_count: 5, following_count: 1, posts_count: 3, followed_by_me: false }
+
+  it('follows at once and counts the new follower', async () => {
+    server.on('GET /api/v1/users/alice', json(200, profile)).on('PUT /api/v1/users/alice/follow', () => new Response(null, { status: 204 }))
+    const users = useUsersStore()
+    await users.load('alice')
+    const pending = users.toggleFollow('alice')
+    expect(users.get('alice')).toMatchObject({ followed_by_me: true, followers_count: 6 })
+    await pending
+    expect(users.isFollowing('ALICE')).toBe(true)
+    expect(users.followError('alice')).toBeUndefined()
+  })
+
+  it('rolls a follow back with a message when refused', async () => {
+    server
+      .on('GET /api/v1/users/alice', json(200, profile))
+      .on('PUT /api/v1/users/alice/follow', problem(429, 'rate-limited', 'Too many follows.'))
+    const users = useUsersStore()
+    await users.load('alice')
+    await users.toggleFollow('alice')
+    expect(users.get('alice')).toMatchObject({ followed_by_me: false, followers_count: 5 })
+    expect(users.followError('alice')).toMatch(/^Couldn't follow/)
+  })
+
+  it('unfollows with the count going down', async () => {
+    server
+      .on('GET /api/v1/users/alice', json(200, { ...profile, followed_by_me: true }))
+      .on('DELETE /api/v1/users/alice/follow', () => new Response(null, { status: 204 }))
+    const users = useUsersStore()
+    await users.load('alice')
+    await users.toggleFollow('alice')
+    expect(users.get('alice')).toMatchObject({ followed_by_me: false, followers_count: 4 })
+  })
+})
+
+describe('auth store', () => {
+  it('keeps the session after login and forgets it on logout', async () => {
+    server
+      .on('POST /api/v1/auth/login', json(200, { user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 }))
+      .on('POST /api/v1/auth/logout', () => new Response(null, { status: 204 }))
+    const auth = useAuthStore()
+    expect(auth.isLoggedIn).toBe(false)
+    await auth.login({ login: 'alice', password: 'pw' })
+    expect(auth.user).toEqual(alice)
+    expect(localSession.accessToken()).toBe('A')
+    expect(localSession.refreshToken()).toBe('R')
+    expect(localSession.expiresAt()).toBeGreaterThan(Date.now())
+    await auth.logout()
+    expect(auth.isLoggedIn).toBe(false)
+    expect(localSession.accessToken()).toBeNull()
+    expect(server.requests.at(-1)?.body).toEqual({ refresh_token: 'R' })
+  })
+
+  it('drops a saved session the server no longer accepts', async () => {
+    localSession.saveSession({ user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 })
+    server.on('GET /api/v1/auth/me', problem(401, 'unauthorized', 'gone'))
+    const auth = useAuthStore()
+    expect(auth.user).toEqual(alice) // shown at once from storage
+    await auth.restore()
+    expect(auth.user).toBeNull()
+    expect(localSession.accessToken()).toBeNull()
+  })
+
+  it('keeps a saved session while the server is unreachable', async () => {
+    localSession.saveSession({ user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 })
+    server.on('GET /api/v1/auth/me', problem(503, 'unavailable', 'down'))
+    const auth = useAuthStore()
+    await auth.restore()
+    expect(auth.user).toEqual(alice)
+  })
+})
+
+describe('home store', () => {
+  it('pages through the timeline without duplicates', async () => {
+    server.on('GET /api/v1/timeline/home', (req) =>
+      req.url.includes('cursor=c1')
+        ? json(200, { items: [makePost('p2'), makePost('p3')], next_cursor: null })
+        : json(200, { items: [makePost('p1'), makePost('p2')], next_cursor: 'c1' }),
+    )
+    const home = useHomeStore()
+    await home.feed.loadMore()
+    expect(home.feed.state).toMatchObject({ items: ['p1', 'p2'], done: false })
+    await home.feed.loadMore()
+    expect(home.feed.state).toMatchObject({ items: ['p1', 'p2', 'p3'], done: true })
+    await home.feed.loadMore()
+    expect(server.count('GET /api/v1/timeline/home')).toBe(2)
+  })
+
+  it('puts live posts on top while the reader is at the top, and holds them otherwise', async () => {
+    server.on('GET /api/v1/timeline/home', json(200, { items: [makePost('p1')], next_cursor: null }))
+    const home = useHomeStore()
+    await home.feed.loadMore()
+    home.receive(makePost('p2') as never)
+    expect(home.feed.state.items).toEqual(['p2', 'p1'])
+    home.receive(makePost('p2') as never) // the same post again
+    expect(home.feed.state.items).toEqual(['p2', 'p1'])
+    home.atTop = false
+    home.receive(makePost('p3') as never)
+    home.receive(makePost('p4') as never)
+    expect(home.feed.state.items).toEqual(['p2', 'p1'])
+    expect(home.pending).toEqual(['p4', 'p3'])
+    home.showPending()
+    expect(home.feed.state.items).toEqual(['p4', 'p3', 'p2', 'p1'])
+    expect(home.pending).toEqual([])
+  })
+
+  it('keeps replies off the home timeline but learns about them', () => {
+    const home = useHomeStore()
+    home.receive(makePost('r1', { reply_to: 'p1' }) as never)
+    expect(home.feed.state.items).toEqual([])
+    expect(usePostsStore().byId.r1).toBeDefined()
+  })
+
+  it('shows my own post at the top whatever the scroll position', () => {
+    const home = useHomeStore()
+    home.atTop = false
+    home.addOwn(makePost('mine') as never)
+    expect(home.feed.state.items).toEqual(['mine'])
+  })
+
+  it('receives posts from the live stream', async () => {
+    const sources: FakeEventSource[] = []
+    setEventSourceImpl(class extends FakeEventSource {
+      constructor(url: string) {
+        super(url)
+        sources.push(this)
+      }
+    } as never)
+    const home = useHomeStore()
+    home.connect()
+    await flush()
+    expect(sources).toHaveLength(1)
+    expect(sources[0].url).toBe('/api/v1/timeline/home/stream?access_token=a')
+    sources[0].open()
+    expect(home.liveStatus).toBe('live')
+    sources[0].emit('post', makePost('live1'))
+    expect(home.feed.state.items).toEqual(['live1'])
+    home.disconnect()
+    expect(sources[0].closed).toBe(true)
+    setEventSourceImpl(null)
+  })
+})
+
+describe('notifications store', () => {
+  it('stays quiet and unavailable when the service is not deployed', async () => {
+    vi.useFakeTimers()
+    try {
+      const notifications = useNotificationsStore()
+      await notifications.start()
+      expect(notifications.available).toBe(false)
+      expect(notifications.unread).toBe(0)
+      // It looks again later and lights up once the service answers.
+      server.on('GET /api/v1/notifications/unread_count', json(200, { count: 3 }))
+      await vi.advanceTimersByTimeAsync(61_000)
+      expect(notifications.available).toBe(true)
+      expect(notifications.unread).toBe(3)
+      notifications.stop()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('counts unread notifications and clears the badge when read', async () => {
+    server
+      .on('GET /api/v1/notifications/unread_count', json(200, { count: 2 }))
+      .on(
+        'GET /api/v1/notifications',
+        json(200, {
+          items: [{ id: 'n1', kind: 'liked', actor: alice, post: makePost('p1'), created_at: alice.created_at, read: false }],
+          next_cursor: null,
+        }),
+      )
+      .on('POST /api/v1/notifications/read', () => new Response(null, { status: 204 }))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    expect(notifications.unread).toBe(2)
+    await notifications.list.loadMore()
+    notifications.receive({ id: 'n2', kind: 'followed', actor: alice, created_at: alice.created_at, read: false })
+    expect(notifications.unread).toBe(3)
+    expect(notifications.list.state.items.map((n) => n.id)).toEqual(['n2', 'n1'])
+    await notifications.markAllRead()
+    expect(notifications.unread).toBe(0)
+    expect(notifications.list.state.items.every((n) => n.read)).toBe(true)
+    notifications.stop()
+  })
+
+  it('puts the badge back if marking read fails', async () => {
+    server
+      .on('GET /api/v1/notifications/unread_count', json(200, { count: 4 }))
+      .on('POST /api/v1/notifications/read', problem(500, 'internal', 'oops'))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    await notifications.markAllRead()
+    expect(notifications.unread).toBe(4)
+    notifications.stop()
+  })
+
+  it('shows an empty list, not an error, when the list endpoint is missing', async () => {
+    const notifications = useNotificationsStore()
+    await notifications.list.loadMore()
+    expect(notifications.list.state.error).toBeNull()
+    expect(notifications.available).toBe(false)
+  })
+})
