@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Checks the SocialDevs observability configuration, offline:
+#   - promtool check config (compose, local and Kubernetes Prometheus configurations)
+#   - promtool check rules and promtool test rules
+#   - dashboards: regenerated JSON matches the committed files, parses, passes the schema
+#     sanity check, and every PromQL expression in them parses
+#   - metric names used by dashboards and rules (tools/metric_names.py)
+#   - the copies inside deploy/k8s/components/observability/files equal the canonical files
+#   - kubectl kustomize renders a test overlay that includes the component
+#   - checkov on that render, when checkov is installed
+#
+# Usage: deploy/observability/check.sh [--sync]
+#   --sync  first copy the canonical files into the Kubernetes component, then check.
+# Installs promtool (Debian's prometheus package) when it is missing.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+component="$repo/deploy/k8s/components/observability"
+copies="$component/files"
+python="${PYTHON:-python3}"
+
+# Canonical files (relative to deploy/observability) that the Kubernetes component loads.
+k8s_copies=(
+  prometheus/prometheus-k8s.yml
+  prometheus/rules/socialdevs-alerts.rules.yml
+  prometheus/rules/socialdevs-recording.rules.yml
+  grafana/provisioning/datasources/datasources.yml
+  grafana/provisioning/dashboards/dashboards.yml
+  grafana/dashboards/socialdevs-overview.json
+  grafana/dashboards/socialdevs-service.json
+  grafana/dashboards/socialdevs-logs.json
+  loki/loki.yaml
+  tempo/tempo.yaml
+  alloy/config-k8s.alloy
+)
+
+sync=false
+for arg in "$@"; do
+  case "$arg" in
+    --sync) sync=true ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+started=$(date +%s%N)
+passed=0
+failed=0
+failures=()
+
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+# step NAME COMMAND...: runs one check, prints its outcome and time, keeps going on failure.
+step() {
+  local name="$1"; shift
+  local t0; t0=$(date +%s%N)
+  if "$@" >"$work/out" 2>&1; then
+    passed=$((passed + 1))
+    printf 'ok    %-58s %6d ms\n' "$name" "$(ms_since "$t0")"
+    grep -E '^(  )?(SUCCESS|dashboards:|[0-9]+ metric names|[0-9]+ copies identical|rendered [0-9]+|Passed checks)' "$work/out" \
+      | sed 's/^ */      /' | sort -u || true
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf 'FAIL  %-58s %6d ms\n' "$name" "$(ms_since "$t0")"
+    sed 's/^/      /' "$work/out"
+  fi
+}
+
+# ---------------------------------------------------------------- tools
+
+apt_install() {
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "$@"; then
+    apt-get -o DPkg::Lock::Timeout=300 update -q
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "$@"
+  fi
+}
+
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  echo "promtool not found: installing Debian's prometheus package"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "run as root (or install the prometheus package) to get promtool" >&2
+    return 1
+  fi
+  apt_install prometheus
+  # The package ships the Prometheus server too; only promtool is wanted. Stop the server if
+  # the package manager started it, so nothing is left listening on port 9090.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
+  local pid
+  for pid in $(pgrep -x prometheus || true) $(pgrep -x prometheus-node-exporter || true); do
+    echo "stopping the server the package started (pid $pid)"
+    kill "$pid" || true
+  done
+  command -v promtool >/dev/null 2>&1
+}
+
+t_tools=$(date +%s%N)
+ensure_promtool
+command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required (see TOOLCHAIN.md)" >&2; exit 1; }
+echo "tools: $(promtool --version 2>&1 | head -1); kubectl $(kubectl version --client 2>/dev/null | head -1 | awk '{print $3}') ($(ms_since "$t_tools") ms)"
+
+# ---------------------------------------------------------------- sync
+
+if $sync; then
+  for f in "${k8s_copies[@]}"; do
+    mkdir -p "$copies/$(dirname "$f")"
+    cp "$here/$f" "$copies/$f"
+  done
+  echo "synced ${#k8s_copies[@]} files into ${component#"$repo"/}/files"
+fi
+
+# ---------------------------------------------------------------- Prometheus
+
+cd "$here/prometheus"
+step "promtool check config prometheus.yml" promtool check config prometheus.yml
+step "promtool check config prometheus-local.yml" promtool check config prometheus-local.yml
+
+# Debian's promtool is built without Kubernetes service discovery: check the Kubernetes
+# configuration with each kubernetes_sd_configs block swapped for an empty static_configs.
+k8s_config_as_static() {
+  mkdir -p "$work/k8s"
+  cp -r rules "$work/k8s/"
+  "$python" - prometheus-k8s.yml "$work/k8s/prometheus-k8s.yml" <<'PY'
+import re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+out, i = [], 0
+while i < len(lines):
+    m = re.match(r"^(\s*)kubernetes_sd_configs:\s*$", lines[i])
+    if not m:
+        out.append(lines[i]); i += 1; continue
+    indent = len(m.group(1))
+    out += [" " * indent + "static_configs:", " " * indent + "  - targets: []"]
+    i += 1
+    while i < len(lines) and (not lines[i].strip()
+                              or len(lines[i]) - len(lines[i].lstrip()) > indent):
+        i += 1
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(out) + "\n")
+PY
+  grep -q kubernetes_sd_configs "$work/k8s/prometheus-k8s.yml" && return 1
+  promtool check config "$work/k8s/prometheus-k8s.yml"
+}
+step "promtool check config prometheus-k8s.yml (static SD)" k8s_config_as_static
+
+rule_files=(rules/*.yml)
+step "promtool check rules (${#rule_files[@]} files)" promtool check rules "${rule_files[@]}"
+test_files=(tests/*.test.yml)
+step "promtool test rules (${#test_files[@]} files)" promtool test rules "${test_files[@]}"
+
+# ---------------------------------------------------------------- Grafana
+
+cd "$here"
+step "dashboards match tools/build_dashboards.py" "$python" tools/build_dashboards.py --check
+
+parse_json() {
+  local f
+  for f in grafana/dashboards/*.json; do
+    "$python" -m json.tool "$f" >/dev/null || { echo "invalid JSON: $f"; return 1; }
+  done
+}
+step "dashboards parse as JSON" parse_json
+step "dashboard schema sanity check" "$python" tools/check_dashboards.py --emit-rules "$work/dashboard-exprs.yml"
+step "dashboard PromQL parses (promtool)" promtool check rules "$work/dashboard-exprs.yml"
+
+metric_names() {
+  "$python" tools/metric_names.py --summary >"$work/metric-names" 2>"$work/metric-summary"
+  cat "$work/metric-summary"
+  # Every name must follow the contract's prefixes, so a typo cannot hide here either.
+  if grep -v -E '^(socialdevs_|process_)' "$work/metric-names"; then
+    echo "unexpected metric names above"; return 1
+  fi
+}
+step "metric names used by dashboards and rules" metric_names
+
+# ---------------------------------------------------------------- Kubernetes
+
+compare_copies() {
+  local f bad=0 extra
+  for f in "${k8s_copies[@]}"; do
+    if ! cmp -s "$here/$f" "$copies/$f"; then
+      echo "differs from deploy/observability/$f: ${copies#"$repo"/}/$f"; bad=1
+    fi
+  done
+  # No stale file may linger in the component.
+  extra="$(find "$copies" -type f | sed "s|^$copies/||" | sort \
+    | { grep -v -x -F -f <(printf '%s\n' "${k8s_copies[@]}") || true; })"
+  if [ -n "$extra" ]; then echo "not a copy of a canonical file: $extra"; bad=1; fi
+  if [ "$bad" -eq 0 ]; then
+    echo "${#k8s_copies[@]} copies identical"
+  else
+    echo "run deploy/observability/check.sh --sync"
+  fi
+  return "$bad"
+}
+step "k8s component copies equal canonical files (${#k8s_copies[@]})" compare_copies
+
+render() {
+  kubectl kustomize "$here/tools/testdata" >"$work/render.yaml"
+  local kinds
+  kinds="$(grep -c '^kind:' "$work/render.yaml")"
+  echo "rendered $kinds objects"
+  # Every object of the component is there, with the scrape annotation patch applied.
+  local want
+  for want in "kind: DaemonSet" "name: alloy" "name: cadvisor" "name: prometheus" "name: grafana" \
+              "name: loki" "name: tempo" "prometheus.io/scrape: \"true\"" \
+              "OTEL_EXPORTER_OTLP_ENDPOINT: http://tempo:4317"; do
+    grep -q -F "$want" "$work/render.yaml" || { echo "missing in render: $want"; return 1; }
+  done
+}
+step "kubectl kustomize test overlay with the component" render
+
+checkov_scan() {
+  checkov -f "$work/render.yaml" --framework kubernetes --skip-download --compact --quiet \
+    >"$work/checkov.out" 2>&1 || { cat "$work/checkov.out"; return 1; }
+  checkov -f "$work/render.yaml" --framework kubernetes --skip-download --compact 2>&1 \
+    | grep -E 'Passed checks' || true
+}
+if command -v checkov >/dev/null 2>&1 && [ -s "$work/render.yaml" ]; then
+  step "checkov on the rendered component" checkov_scan
+else
+  echo "skip  checkov (not installed; the deploy checks in CI scan the overlays)"
+fi
+
+# ---------------------------------------------------------------- summary
+
+echo
+echo "observability checks: $passed passed, $failed failed ($(ms_since "$started") ms)"
+if [ "$failed" -gt 0 ]; then
+  printf '  failed: %s\n' "${failures[@]}"
+  exit 1
+fi
