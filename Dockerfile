@@ -9,6 +9,7 @@
 # builder (dependencies cached in their own layer, then the workspace) ->
 # runtime (distroless, numeric non-root user, read-only root filesystem friendly).
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz, compose declares its own.
+# checkov:skip=CKV_DOCKER_2: health is probed by the orchestrator (Kubernetes probes on /healthz and /readyz)
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
