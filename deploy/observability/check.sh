@@ -94,7 +94,7 @@ ensure_promtool() {
     systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
   fi
   local pid
-  for pid in $(pgrep -x prometheus || true) $(pgrep -x prometheus-node-exporter || true); do
+  for pid in $(pgrep -x prometheus || true) $(pgrep -f /usr/bin/prometheus-node-exporter || true); do
     echo "stopping the server the package started (pid $pid)"
     kill "$pid" || true
   done
