@@ -1,0 +1,102 @@
+import { test as base, expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test'
+
+/** Tests get the server that global setup started. */
+export const test = base.extend({
+  // eslint-disable-next-line no-empty-pattern
+  baseURL: async ({}, use) => {
+    const url = process.env.E2E_BASE_URL
+    if (!url) throw new Error('E2E_BASE_URL is not set: global setup did not start the server')
+    await use(url)
+  },
+})
+export { expect }
+
+export interface Account {
+  username: string
+  email: string
+  password: string
+  displayName: string
+}
+
+let counter = 0
+/** A username no other test (or earlier run) uses: 3–30 letters, digits, underscores. */
+export function account(prefix: string, displayName?: string): Account {
+  const suffix = `${Date.now().toString(36).slice(-5)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 5)}`
+  const username = `${prefix}_${suffix}`.slice(0, 30)
+  return {
+    username,
+    email: `${username}@example.com`,
+    password: `pw-${suffix}-Secret!`,
+    displayName: displayName ?? prefix.charAt(0).toUpperCase() + prefix.slice(1),
+  }
+}
+
+export interface Session {
+  user: { id: string; username: string }
+  access_token: string
+  refresh_token: string
+  expires_in: number
+}
+
+/** Registers through the API (for accounts a test needs but is not about). */
+export async function registerViaApi(request: APIRequestContext, a: Account): Promise<Session> {
+  const res = await request.post('/api/v1/auth/register', {
+    data: { username: a.username, email: a.email, password: a.password, display_name: a.displayName },
+  })
+  expect(res.status(), await res.text()).toBe(201)
+  return (await res.json()) as Session
+}
+
+/** Registers through the sign-up page and waits for the home timeline. */
+export async function registerViaUi(page: Page, a: Account): Promise<void> {
+  await page.goto('/register')
+  await page.getByLabel('Username', { exact: true }).fill(a.username)
+  await page.getByLabel('Display name (optional)').fill(a.displayName)
+  await page.getByLabel('Email').fill(a.email)
+  await page.getByLabel('Password').fill(a.password)
+  await page.getByRole('button', { name: 'Create account' }).click()
+  await expect(page).toHaveURL(/\/$/)
+  await expect(page.getByRole('heading', { name: 'Home', level: 1 })).toBeVisible()
+}
+
+/** Starts a browser context already signed in with `session`. */
+export async function signedInContext(context: BrowserContext, session: Session): Promise<void> {
+  const saved = {
+    access_token: session.access_token,
+    refresh_token: session.refresh_token,
+    expires_at: Date.now() + session.expires_in * 1000,
+    user: session.user,
+  }
+  await context.addInitScript((value) => {
+    if (!localStorage.getItem('socialdevs.session')) localStorage.setItem('socialdevs.session', value)
+  }, JSON.stringify(saved))
+}
+
+/** Creates a post through the API. */
+export async function postViaApi(request: APIRequestContext, session: Session, text: string, replyTo?: string) {
+  const res = await request.post('/api/v1/posts', {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+    data: replyTo ? { text, reply_to: replyTo } : { text },
+  })
+  expect(res.status(), await res.text()).toBe(201)
+  return (await res.json()) as { id: string; text: string }
+}
+
+export async function followViaApi(request: APIRequestContext, session: Session, username: string) {
+  const res = await request.put(`/api/v1/users/${username}/follow`, {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+  })
+  expect(res.status(), await res.text()).toBe(204)
+}
+
+export async function likeViaApi(request: APIRequestContext, session: Session, postId: string) {
+  const res = await request.put(`/api/v1/posts/${postId}/like`, {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+  })
+  expect(res.status(), await res.text()).toBe(204)
+}
+
+/** The post on screen whose text contains `text`. */
+export function postCard(page: Page, text: string) {
+  return page.getByRole('article').filter({ hasText: text })
+}

@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { account, expect, followViaApi, likeViaApi, postViaApi, registerViaApi, signedInContext, test } from './fixtures'
+
+// Screenshots of Home, Profile and Post at desktop and phone widths, for the README.
+const outDir = process.env.SCREENSHOT_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots')
+
+const SIZES = [
+  { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false },
+  { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true },
+] as const
+
+test('screenshots of Home, Profile and Post at desktop and phone widths', async ({ browser, baseURL, request }) => {
+  mkdirSync(outDir, { recursive: true })
+  const grace = account('grace', 'Grace Hopper')
+  const ada = account('ada', 'Ada Lovelace')
+  const linus = account('linus', 'Linus Torvalds')
+  const [g, a, l] = [await registerViaApi(request, grace), await registerViaApi(request, ada), await registerViaApi(request, linus)]
+  for (const s of [a, l]) await followViaApi(request, g, s.user.username)
+  await followViaApi(request, a, grace.username)
+  const update = await request.patch('/api/v1/users/me', {
+    headers: { Authorization: `Bearer ${g.access_token}` },
+    data: { bio: 'Compilers, COBOL and nanoseconds. Debugging since 1947. #compilers' },
+  })
+  expect(update.status()).toBe(200)
+
+  await postViaApi(request, l, 'Talk is cheap. Show me the code. https://example.com/kernel #opensource')
+  const parser = await postViaApi(request, a, `The analytical engine weaves algebraic patterns just as the Jacquard loom weaves flowers and leaves. #history @${grace.username}`)
+  const ship = await postViaApi(request, g, `Shipped a new #rustlang parser today — 3× faster on big files. Thanks @${ada.username} for the review! 🚀`)
+  await postViaApi(request, a, 'Congratulations! The benchmarks look great. 🎉', ship.id)
+  await postViaApi(request, l, 'Nice. Does it handle the weird macro cases too?', ship.id)
+  for (const s of [a, l]) await likeViaApi(request, s, ship.id)
+  await likeViaApi(request, g, parser.id)
+
+  for (const size of SIZES) {
+    const context = await browser.newContext({ baseURL, viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.isMobile, deviceScaleFactor: 1 })
+    await signedInContext(context, g)
+    const page = await context.newPage()
+
+    await page.goto('/')
+    await expect(page.getByText('Shipped a new')).toBeVisible()
+    await expect(page.getByText('Talk is cheap')).toBeVisible()
+    await page.evaluate(() => document.fonts.ready)
+    await page.screenshot({ path: `${outDir}/home-${size.name}.png`, animations: 'disabled' })
+
+    await page.goto(`/@${grace.username}`)
+    await expect(page.getByText('Debugging since 1947')).toBeVisible()
+    await expect(page.getByText('Shipped a new')).toBeVisible()
+    await page.screenshot({ path: `${outDir}/profile-${size.name}.png`, animations: 'disabled' })
+
+    await page.goto(`/posts/${ship.id}`)
+    await expect(page.getByText('Does it handle the weird macro cases')).toBeVisible()
+    await page.screenshot({ path: `${outDir}/post-${size.name}.png`, animations: 'disabled' })
+    await context.close()
+  }
+})
