@@ -35,7 +35,9 @@ COPY . .
 # Besides the binary, /out gets the shared libraries it links that distroless/cc does not
 # ship (zlib, libcurl and their dependencies, whatever the build pulled in), and the data
 # dir owned by the runtime user (writable only where a volume is mounted).
-RUN cargo build --release --locked --bin socialdevs \
+# REVISION is reported by the build-info metric (compiled in as SOCIALDEVS_GIT_SHA).
+ARG REVISION=unknown
+RUN SOCIALDEVS_GIT_SHA="${REVISION}" cargo build --release --locked --bin socialdevs \
     && install -D -m 0755 target/release/socialdevs /out/usr/local/bin/socialdevs \
     && ldd target/release/socialdevs \
         | awk '/=> \// { print $3 }' \
