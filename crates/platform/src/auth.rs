@@ -215,7 +215,9 @@ fn authenticate(parts: &Parts, verifier: &TokenVerifier) -> Result<Option<AuthUs
         return Ok(None);
     };
     let claims = verifier.verify(&token)?;
-    tracing::Span::current().record("user_id", tracing::field::display(claims.sub));
+    if let Some(context) = parts.extensions.get::<crate::http::RequestContext>() {
+        context.set_user(claims.sub);
+    }
     Ok(Some(AuthUser {
         id: claims.sub,
         username: claims.username,

@@ -1,6 +1,7 @@
 //! The HTTP plumbing every service shares: request logging, problem+json for framework
 //! errors, security headers, CORS, body limits, timeouts and request ids.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -70,8 +71,30 @@ async fn problemize(request: Request, next: Next) -> Response {
     problem
 }
 
-/// One log line per request, in a span carrying the route, user and request id.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Filled in while a request is handled, read when it is logged: who called.
+#[derive(Clone, Default, Debug)]
+pub struct RequestContext(Arc<Mutex<Option<String>>>);
+
+impl RequestContext {
+    /// Records the authenticated caller.
+    pub fn set_user(&self, user_id: impl ToString) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(user_id.to_string());
+        }
+    }
+
+    fn user(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// Which service answered; set on responses by the metrics route layer.
+#[derive(Clone, Copy, Debug)]
+pub struct AnsweredBy(pub &'static str);
+
+/// One log line per request with flat fields (method, route, status, latency, service,
+/// user, request id) that Loki, Alloy and ELK read without extra parsing.
+async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -85,28 +108,46 @@ async fn log_request(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let span = tracing::info_span!(
-        "http_request",
-        method = %method,
-        route = %route,
-        request_id = %request_id,
-        user_id = tracing::field::Empty,
-    );
-    async move {
-        let response = next.run(request).await;
-        let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if let Some(LoggedCause(cause)) = response.extensions().get::<LoggedCause>() {
-            tracing::error!(status, latency_ms, error = %cause, "request failed");
-        } else if status >= 500 {
-            tracing::error!(status, latency_ms, "request failed");
-        } else {
-            tracing::info!(status, latency_ms, "request finished");
-        }
-        response
+    let context = RequestContext::default();
+    request.extensions_mut().insert(context.clone());
+    let span = tracing::info_span!("http_request", method = %method, route = %route, request_id = %request_id);
+    let response = next.run(request).instrument(span).await;
+    let status = response.status().as_u16();
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let service = response
+        .extensions()
+        .get::<AnsweredBy>()
+        .map(|s| s.0)
+        .unwrap_or("socialdevs");
+    let user_id = context.user().unwrap_or_default();
+    let method = method.as_str();
+    let route = route.as_str();
+    if let Some(LoggedCause(cause)) = response.extensions().get::<LoggedCause>() {
+        tracing::error!(service, method, route, status, latency_ms, user_id, request_id, error = %cause, "request failed");
+    } else if status >= 500 {
+        tracing::error!(
+            service,
+            method,
+            route,
+            status,
+            latency_ms,
+            user_id,
+            request_id,
+            "request failed"
+        );
+    } else {
+        tracing::info!(
+            service,
+            method,
+            route,
+            status,
+            latency_ms,
+            user_id,
+            request_id,
+            "request finished"
+        );
     }
-    .instrument(span)
-    .await
+    response
 }
 
 fn cors(settings: &HttpSettings) -> CorsLayer {
@@ -140,10 +181,9 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
     )
 }
 
-/// Wraps a fully assembled router with the shared layers and problem+json fallbacks.
+/// Wraps a fully assembled router (with its fallback set) in the shared layers.
 pub fn harden(router: Router, settings: &HttpSettings) -> Router {
     router
-        .fallback(not_found)
         .layer(middleware::from_fn(problemize))
         .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod pagination;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -108,8 +108,11 @@ pub async fn track(State(service): State<&'static str>, request: Request, next: 
     let in_flight = metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT, "service" => service);
     in_flight.increment(1.0);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     in_flight.decrement(1.0);
+    response
+        .extensions_mut()
+        .insert(crate::http::AnsweredBy(service));
     let labels = [
         ("service", service.to_owned()),
         ("method", method),

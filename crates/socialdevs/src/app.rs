@@ -1,0 +1,272 @@
+//! [`Application`]: build (bind, migrate, wire) and run. `main` and the tests start SocialDevs
+//! the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use socialdevs_platform::db::{migrate_sqlite, SqliteDb};
+use socialdevs_platform::events::{EventBus, InProcessBus};
+use socialdevs_platform::health::Readiness;
+use socialdevs_platform::ratelimit::{self, RateLimiter};
+use socialdevs_platform::shutdown::{self, Shutdown, ShutdownTrigger};
+use socialdevs_platform::{auth, health, http, metrics};
+use socialdevs_posts::store::{PostStore, SqlitePostStore};
+use socialdevs_posts::{PostsService, PostsState};
+use socialdevs_timeline::TimelineState;
+use socialdevs_users::store::SqliteUserStore;
+use socialdevs_users::{UsersService, UsersState};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::keys;
+use crate::openapi::ApiDoc;
+use crate::services::Service;
+use crate::web::{self, WebApp};
+use crate::wiring::{
+    InProcessAuthors, InProcessFollowGraph, InProcessPostCounts, InProcessPostFeed,
+};
+
+/// A bound, wired SocialDevs process, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    readiness: Readiness,
+    trigger: ShutdownTrigger,
+    grace: Duration,
+}
+
+/// Opens the database named by the settings and applies every service's migrations.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<SqliteDb> {
+    let url = settings.database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        anyhow::bail!(
+            "SOCIALDEVS_DATABASE_URL points to PostgreSQL, which this build does not support yet; \
+             unset it to use the embedded SQLite database"
+        );
+    }
+    let db = SqliteDb::open(&url).await?;
+    migrate_sqlite(
+        &db,
+        socialdevs_users::SERVICE,
+        socialdevs_users::migrations::SQLITE,
+    )
+    .await?;
+    migrate_sqlite(
+        &db,
+        socialdevs_posts::SERVICE,
+        socialdevs_posts::migrations::SQLITE,
+    )
+    .await?;
+    Ok(db)
+}
+
+/// The services of one process, wired with in-process adapters.
+pub struct Services {
+    /// Users.
+    pub users: UsersService,
+    /// Posts.
+    pub posts: PostsService,
+    /// The event bus.
+    pub events: Arc<dyn EventBus>,
+}
+
+/// Builds the services on an open database.
+pub fn wire(db: &SqliteDb, issuer: auth::TokenIssuer) -> Services {
+    let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+    let post_store: Arc<dyn PostStore> = Arc::new(SqlitePostStore::new(db.clone()));
+    let users = UsersService::new(
+        Arc::new(SqliteUserStore::new(db.clone())),
+        issuer,
+        Arc::new(InProcessPostCounts(post_store.clone())),
+        events.clone(),
+    );
+    let posts = PostsService::new(
+        post_store,
+        Arc::new(InProcessAuthors(users.clone())),
+        events.clone(),
+    );
+    Services {
+        users,
+        posts,
+        events,
+    }
+}
+
+fn warn_unsupported(settings: &Settings) {
+    for (name, value) in [
+        ("SOCIALDEVS_KAFKA_BROKERS", &settings.kafka_brokers),
+        ("SOCIALDEVS_REDIS_URL", &settings.redis_url),
+        ("SOCIALDEVS_MQTT_URL", &settings.mqtt_url),
+    ] {
+        if value.is_some() {
+            tracing::warn!(setting = name, "not supported by this build yet; ignored");
+        }
+    }
+}
+
+impl Application {
+    /// Opens and migrates the database, loads keys, wires the selected services and binds
+    /// the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        warn_unsupported(&settings);
+        let db = open_database(&settings).await?;
+        let keys = keys::load(&settings)?;
+        let issuer = match keys.issuer {
+            Some(issuer) => issuer,
+            None if settings.services.contains(Service::Users) => {
+                anyhow::bail!("the users service signs tokens: set SOCIALDEVS_JWT_PRIVATE_KEY_FILE")
+            }
+            // Services other than users never sign; an unused throwaway key keeps types simple.
+            None => auth::TokenIssuer::from_private_pem(&auth::generate_key_pair()?.private_pem)?,
+        };
+        let services = wire(&db, issuer);
+        let (trigger, shutdown) = shutdown::channel();
+
+        let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let mut readiness = Readiness::default();
+        let mut collectors = Vec::new();
+        for service in settings.services.iter() {
+            api = api.merge(service_router(
+                service,
+                &services,
+                &keys.verifier,
+                &shutdown,
+            ));
+            readiness.add(service.name(), db.readiness());
+            collectors.push(db.collector(service.name()));
+        }
+        let (api_router, openapi) = api.split_for_parts();
+        let router = Router::new()
+            .merge(api_router)
+            .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
+            .merge(health::router(readiness.clone()))
+            .merge(metrics::router(collectors));
+        let router = if settings.services.is_all() {
+            let web_app = WebApp::new(&settings.web_dir);
+            router.fallback(move |request: axum::extract::Request| {
+                web::serve(web_app.clone(), request)
+            })
+        } else {
+            router.fallback(http::not_found)
+        };
+        let router =
+            http::harden(router, &settings.http()).layer(axum::middleware::from_fn_with_state(
+                RateLimiter::per_minute(settings.auth_rate_limit_per_minute),
+                ratelimit::limit_auth,
+            ));
+
+        let addr = settings.listen_addr();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(
+            services = %settings.services,
+            address = %listener.local_addr()?,
+            database = %redact(&settings.database_url()),
+            "socialdevs ready to serve"
+        );
+        Ok(Self {
+            listener,
+            router,
+            port,
+            readiness,
+            trigger,
+            grace: Duration::from_secs(settings.shutdown_grace_secs),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves: readiness turns 503, live streams end, in-flight
+    /// requests get the grace period to finish.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let readiness = self.readiness.clone();
+        let trigger = self.trigger;
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.await;
+            readiness.start_draining();
+            trigger.trigger();
+            let _ = stopped_tx.send(());
+        });
+        let server = tokio::spawn(async move { server.await });
+        let grace = self.grace;
+        let mut server = server;
+        tokio::select! {
+            result = &mut server => return result.context("server task")?.context("serving"),
+            _ = stopped_rx => {}
+        }
+        match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => result.context("server task")?.context("serving"),
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still running after the grace period; stopping"
+                );
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn service_router(
+    service: Service,
+    services: &Services,
+    verifier: &auth::TokenVerifier,
+    shutdown: &Shutdown,
+) -> OpenApiRouter {
+    match service {
+        Service::Users => socialdevs_users::router(UsersState {
+            service: services.users.clone(),
+            verifier: verifier.clone(),
+        }),
+        Service::Posts => socialdevs_posts::router(PostsState {
+            service: services.posts.clone(),
+            verifier: verifier.clone(),
+        }),
+        Service::Timeline => socialdevs_timeline::router(TimelineState {
+            graph: Arc::new(InProcessFollowGraph(services.users.clone())),
+            feed: Arc::new(InProcessPostFeed(services.posts.clone())),
+            events: services.events.clone(),
+            shutdown: shutdown.clone(),
+            verifier: verifier.clone(),
+        }),
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}

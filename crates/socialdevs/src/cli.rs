@@ -1,0 +1,149 @@
+//! The command line: `serve`, `migrate`, `keygen`, `seed`, `openapi`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use socialdevs_platform::telemetry::{self, LogFormat};
+
+use crate::config::Settings;
+use crate::{keys, seed, Application};
+
+/// SocialDevs: micro-blogging for developers.
+#[derive(Debug, Parser)]
+#[command(name = "socialdevs", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP services (all-in-one by default).
+    Serve {
+        /// Settings.
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Apply every service's database migrations, then exit.
+    Migrate {
+        /// Settings.
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Write a new Ed25519 key pair for access tokens (jwt_private.pem, jwt_public.pem).
+    Keygen {
+        /// Folder to write the key pair into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Fill the database with a realistic demo graph of users, follows, posts and likes.
+    Seed {
+        /// How many users.
+        #[arg(long, default_value_t = 50)]
+        users: u32,
+        /// How many posts.
+        #[arg(long, default_value_t = 500)]
+        posts: u32,
+        /// Settings.
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Print the merged OpenAPI document.
+    Openapi {
+        /// Settings.
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+fn init_logs(settings: Option<&Settings>) {
+    let format = settings
+        .and_then(|s| s.log_format.as_deref())
+        .and_then(LogFormat::parse)
+        .unwrap_or_else(LogFormat::detect);
+    telemetry::init(format);
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { settings } => {
+            init_logs(Some(&settings));
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate { settings } => {
+            init_logs(Some(&settings));
+            crate::app::open_database(&settings).await?;
+            println!(
+                "migrations applied to {}",
+                crate::app::redact(&settings.database_url())
+            );
+            Ok(())
+        }
+        Command::Keygen { out, force } => {
+            init_logs(None);
+            keys::write_key_pair(&out, force)?;
+            println!(
+                "wrote {} and {}",
+                out.join(keys::PRIVATE_KEY_FILE).display(),
+                out.join(keys::PUBLIC_KEY_FILE).display()
+            );
+            Ok(())
+        }
+        Command::Seed {
+            users,
+            posts,
+            settings,
+        } => {
+            init_logs(Some(&settings));
+            seed::run(&settings, users, posts).await
+        }
+        Command::Openapi { mut settings } => {
+            settings.listen = Some("127.0.0.1:0".into());
+            let dir = tempdir_for_openapi()?;
+            settings.data_dir = dir.clone();
+            settings.database_url = None;
+            let app = Application::build(settings).await?;
+            let port = app.port();
+            let server = tokio::spawn(app.run_until(std::future::pending()));
+            let body = fetch(&format!("127.0.0.1:{port}"), "/api/v1/openapi.json").await;
+            server.abort();
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("{}", body?);
+            Ok(())
+        }
+    }
+}
+
+fn tempdir_for_openapi() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("socialdevs-openapi-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A minimal HTTP/1.1 GET, so printing the document needs no HTTP client dependency.
+async fn fetch(addr: &str, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok(body)
+}

@@ -1,0 +1,127 @@
+//! Settings: every one from the environment (`SOCIALDEVS_*`) or the matching flag, with
+//! defaults that make `socialdevs serve` work with nothing set.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::services::ServiceSet;
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP server binds (port 0 picks a free port).
+    #[arg(long, env = "SOCIALDEVS_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Which services this process runs: `all` or a comma list (users,posts,timeline).
+    #[arg(long, env = "SOCIALDEVS_SERVICES", default_value = "all")]
+    pub services: ServiceSet,
+
+    /// Where the embedded database and the development keys live.
+    #[arg(long, env = "SOCIALDEVS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://...` (default: a file in the data dir) or `postgres://...`.
+    #[arg(long, env = "SOCIALDEVS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// PKCS#8 PEM file with the Ed25519 key that signs access tokens (users service).
+    #[arg(long, env = "SOCIALDEVS_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// SPKI PEM file with the Ed25519 key that verifies access tokens.
+    #[arg(long, env = "SOCIALDEVS_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// The built web app to serve at `/` (all-in-one).
+    #[arg(long, env = "SOCIALDEVS_WEB_DIR", default_value = "./web/dist")]
+    pub web_dir: PathBuf,
+
+    /// Origins allowed to call the API from a browser (comma list); same-origin when empty.
+    #[arg(long, env = "SOCIALDEVS_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds a request may take before it is answered 504 (streams are not cut).
+    #[arg(long, env = "SOCIALDEVS_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[arg(long, env = "SOCIALDEVS_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+
+    /// Sign-ups and sign-ins allowed per client address per minute (0 = unlimited).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub auth_rate_limit_per_minute: u32,
+
+    /// Kafka bootstrap servers; unset means the in-process event bus.
+    #[arg(long, env = "SOCIALDEVS_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Redis for the timeline cache and rate limits; unset means in memory.
+    #[arg(long, env = "SOCIALDEVS_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// MQTT broker for device notifications; unset means off.
+    #[arg(long, env = "SOCIALDEVS_MQTT_URL", hide_env_values = true)]
+    pub mqtt_url: Option<String>,
+
+    /// Log format: `json` or `pretty` (default: pretty on a terminal, JSON otherwise).
+    #[arg(long, env = "SOCIALDEVS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    /// The listen address: the flag, else 8080 for all-in-one, else the service's own port.
+    pub fn listen_addr(&self) -> String {
+        self.listen
+            .clone()
+            .unwrap_or_else(|| format!("0.0.0.0:{}", self.services.default_port()))
+    }
+
+    /// The database URL, defaulting to `socialdevs.db` in the data dir.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| socialdevs_platform::db::SqliteDb::default_url(&self.data_dir))
+    }
+
+    /// The HTTP layer settings.
+    pub fn http(&self) -> socialdevs_platform::http::HttpSettings {
+        socialdevs_platform::http::HttpSettings {
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .filter(|o| !o.trim().is_empty())
+                .cloned()
+                .collect(),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+        }
+    }
+
+    /// Settings for tests and tools: a data dir, port 0, everything else default.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: Some("127.0.0.1:0".into()),
+            services: ServiceSet::all(),
+            data_dir: data_dir.into(),
+            database_url: None,
+            jwt_private_key_file: None,
+            jwt_public_key_file: None,
+            web_dir: PathBuf::from("./web/dist"),
+            cors_origins: Vec::new(),
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 5,
+            auth_rate_limit_per_minute: 0,
+            kafka_brokers: None,
+            redis_url: None,
+            mqtt_url: None,
+            log_format: None,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The OpenAPI 3.1 document: service routers add their paths; this adds the rest.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The document's frame: title, description, security scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SocialDevs API",
+        description = "Micro-blogging for developers. Errors are RFC 9457 `application/problem+json`; \
+            pages are `{items, next_cursor}` with `?limit=1..100&cursor=`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign up, sign in, tokens"),
+        (name = "users", description = "Profiles and the follow graph"),
+        (name = "posts", description = "Posts, replies, likes, tags"),
+        (name = "timeline", description = "Home timeline"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT (EdDSA)")
+                    .build(),
+            ),
+        );
+    }
+}

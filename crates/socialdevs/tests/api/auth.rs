@@ -1,0 +1,192 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, failing_fields, session, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn register_login_refresh_rotates_and_detects_reuse() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+
+    // Login by username and by e-mail, any case.
+    for login in ["alice", "ALICE", "alice@example.com"] {
+        let response = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"login": login, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{login}");
+    }
+
+    // The access token works.
+    let me: serde_json::Value = app
+        .get("/api/v1/auth/me", Some(&alice.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["id"], alice.id.as_str());
+
+    // Refresh rotates: a new pair, and the old refresh token stops working.
+    let response = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": alice.refresh}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let rotated = session(response.json().await.unwrap());
+    assert_ne!(rotated.refresh, alice.refresh);
+    let me = app.get("/api/v1/auth/me", Some(&rotated.access)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+
+    // Reusing the old token is theft: 401, and the whole family is revoked.
+    let reuse = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": alice.refresh}),
+        )
+        .await;
+    assert_problem(reuse, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let after = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": rotated.refresh}),
+        )
+        .await;
+    assert_problem(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn logout_revokes_the_refresh_token() {
+    let app = spawn_app().await;
+    let bob = app.register("bob").await;
+    let response = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": bob.refresh}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": bob.refresh}),
+        )
+        .await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn wrong_user_and_wrong_password_answer_the_same() {
+    let app = spawn_app().await;
+    app.register("carol").await;
+    let wrong_password = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "carol", "password": "not the password"}),
+        )
+        .await;
+    let wrong_user = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "nobody", "password": "not the password"}),
+        )
+        .await;
+    let a = assert_problem(wrong_password, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let b = assert_problem(wrong_user, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn registration_validates_every_field_and_rejects_duplicates() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "x!", "email": "nope", "password": "short"}),
+        )
+        .await;
+    let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    let mut fields = failing_fields(&problem);
+    fields.sort();
+    assert_eq!(fields, ["email", "password", "username"]);
+
+    app.register("dave").await;
+    let taken_name = app
+        .post("/api/v1/auth/register", None, json!({"username": "DAVE", "email": "other@example.com", "password": "correct horse battery"}))
+        .await;
+    let problem = assert_problem(taken_name, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(failing_fields(&problem), ["username"]);
+    let taken_mail = app
+        .post("/api/v1/auth/register", None, json!({"username": "dave2", "email": "Dave@Example.com", "password": "correct horse battery"}))
+        .await;
+    let problem = assert_problem(taken_mail, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(failing_fields(&problem), ["email"]);
+
+    // Nothing was half-written: the rejected names do not exist.
+    let users: serde_json::Value = app
+        .get("/api/v1/users?q=dave", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_rejected() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/auth/me", None).await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let response = app.get("/api/v1/auth/me", Some("not.a.jwt")).await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_client() {
+    let app = spawn_app_with(|s| s.auth_rate_limit_per_minute = 3).await;
+    for _ in 0..3 {
+        let r = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"login": "x", "password": "y"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "x", "password": "y"}),
+        )
+        .await;
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+}

@@ -1,0 +1,198 @@
+//! `spawn_app()` and a small typed client.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use socialdevs::{Application, Settings};
+use tempfile::TempDir;
+
+/// A running app on a free port with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    _data_dir: TempDir,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub username: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    socialdevs_platform::telemetry::init_for_tests();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::for_data_dir(data_dir.path());
+    settings.web_dir = data_dir.path().join("no-web");
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        _data_dir: data_dir,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str) -> Response {
+        self.send(Method::PUT, path, Some(token), None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Registers `username` (password `correct horse battery`) and returns the session.
+    pub async fn register(&self, username: &str) -> Session {
+        let response = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"username": username, "email": format!("{username}@example.com"), "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
+        session(response.json().await.expect("json"))
+    }
+
+    /// Publishes a post and returns it.
+    pub async fn create_post(&self, who: &Session, text: &str, reply_to: Option<&str>) -> Value {
+        let response = self
+            .post(
+                "/api/v1/posts",
+                Some(&who.access),
+                json!({"text": text, "reply_to": reply_to}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "posting {text:?}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn follow(&self, who: &Session, username: &str) {
+        let response = self
+            .put(&format!("/api/v1/users/{username}/follow"), &who.access)
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// Every item of a paginated list, following `next_cursor`.
+    pub async fn collect_pages(&self, path: &str, token: Option<&str>, limit: u32) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        for _ in 0..1000 {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+                None => format!("{path}{sep}limit={limit}"),
+            };
+            let page: Value = self.get(&url, token).await.json().await.expect("json");
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("pagination did not end");
+    }
+}
+
+pub fn session(body: Value) -> Session {
+    Session {
+        id: body["user"]["id"].as_str().expect("id").to_owned(),
+        username: body["user"]["username"]
+            .as_str()
+            .expect("username")
+            .to_owned(),
+        access: body["access_token"].as_str().expect("access").to_owned(),
+        refresh: body["refresh_token"].as_str().expect("refresh").to_owned(),
+    }
+}
+
+/// Asserts a problem+json answer with this status and problem type; returns the document.
+pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(
+        body["type"],
+        format!("https://socialdevs.dev/problems/{kind}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail: {body}"
+    );
+    body
+}
+
+/// The field names a validation problem lists.
+pub fn failing_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

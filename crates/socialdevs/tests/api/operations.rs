@@ -1,0 +1,205 @@
+//! Health, readiness, metrics, headers, the web app, and graceful shutdown.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use socialdevs::{Application, Settings};
+
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"].as_array().unwrap().len(), 3);
+}
+
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|lbl| l.contains(lbl)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_real_traffic() {
+    let app = spawn_app().await;
+    let labels = [
+        r#"service="users""#,
+        r#"route="/api/v1/users/{username}""#,
+        r#"status="4xx""#,
+    ];
+    let before = app.get("/metrics", None).await.text().await.unwrap();
+    let before = sample(&before, "socialdevs_http_requests_total", &labels);
+    for _ in 0..3 {
+        app.get("/api/v1/users/nobody_here", None).await;
+    }
+    let r = app.get("/metrics", None).await;
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    // Other tests share the process-wide recorder, so compare before and after.
+    assert!(sample(&text, "socialdevs_http_requests_total", &labels) >= before + 3.0);
+    for family in [
+        "socialdevs_http_request_duration_seconds_bucket",
+        "socialdevs_http_requests_in_flight",
+        "socialdevs_db_pool_connections",
+        "socialdevs_db_pool_max_connections",
+        "socialdevs_build_info",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(family), "{family} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn security_headers_and_request_ids() {
+    let app = spawn_app().await;
+    let r = app.get("/api/v1/posts", None).await;
+    let h = r.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    assert!(!h["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app = spawn_app_with(|s| s.cors_origins = vec!["https://app.example".into()]).await;
+    let allowed = app
+        .client
+        .get(app.url("/api/v1/posts"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = app
+        .client
+        .get(app.url("/api/v1/posts"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn web_app_is_served_with_history_fallback() {
+    let app = spawn_app_with(|s| {
+        let dir = s.data_dir.join("web");
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<html>SocialDevs app</html>").unwrap();
+        std::fs::write(dir.join("assets/app-123.js"), "console.log(1)").unwrap();
+        s.web_dir = dir;
+    })
+    .await;
+    for path in ["/", "/@alice", "/posts/123", "/tags/rust"] {
+        let r = app.get(path, None).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-cache");
+        assert!(r.text().await.unwrap().contains("SocialDevs app"), "{path}");
+    }
+    let asset = app.get("/assets/app-123.js", None).await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_problem(
+        app.get("/assets/missing.js", None).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/missing", None).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_single_service_process_mounts_only_its_routes() {
+    let app = spawn_app_with(|s| s.services = "posts".parse().unwrap()).await;
+    assert_eq!(
+        app.get("/api/v1/posts", None).await.status(),
+        StatusCode::OK
+    );
+    assert_problem(
+        app.get("/api/v1/users", None).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let doc: Value = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|p| p.starts_with("/api/v1/posts")));
+}
+
+#[tokio::test]
+async fn shutdown_drains_and_ends_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Application::build(Settings::for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&serde_json::json!({"username": "pat", "email": "pat@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["access_token"].as_str().unwrap();
+    let stream = client
+        .get(format!(
+            "{base}/api/v1/timeline/home/stream?access_token={token}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    stop_tx.send(()).unwrap();
+    // The open stream ends by itself and the server stops well within the grace period.
+    let body = tokio::time::timeout(Duration::from_secs(10), stream.text())
+        .await
+        .expect("stream ended");
+    assert!(body.unwrap().contains("event: ready"));
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stopped")
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,91 @@
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn home_timeline_has_my_and_followed_posts_newest_first() {
+    let app = spawn_app().await;
+    let ivy = app.register("ivy").await;
+    let jon = app.register("jon").await;
+    let kim = app.register("kim").await;
+    app.create_post(&jon, "jon 1", None).await;
+    app.create_post(&kim, "kim 1 (not followed)", None).await;
+    app.create_post(&ivy, "ivy 1", None).await;
+    app.create_post(&jon, "jon 2", None).await;
+
+    let before = app
+        .collect_pages("/api/v1/timeline/home", Some(&ivy.access), 10)
+        .await;
+    assert_eq!(before.len(), 1, "only my own post before following");
+    app.follow(&ivy, "jon").await;
+    let home = app
+        .collect_pages("/api/v1/timeline/home", Some(&ivy.access), 2)
+        .await;
+    let texts: Vec<&str> = home.iter().map(|p| p["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["jon 2", "ivy 1", "jon 1"]);
+
+    let r = app.get("/api/v1/timeline/home", None).await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn home_stream_delivers_followed_posts_live() {
+    let app = spawn_app().await;
+    let lea = app.register("lea").await;
+    let max = app.register("max").await;
+    let ned = app.register("ned").await;
+    app.follow(&lea, "max").await;
+
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/timeline/home/stream?access_token={}",
+            lea.access
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    // Wait for the stream to be subscribed before posting.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !buffer.contains("event: ready") {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("ready in time")
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    app.create_post(&ned, "not followed", None).await;
+    app.create_post(&max, "live from max", None).await;
+    let post: Value = loop {
+        if let Some(start) = buffer.find("event: post\n") {
+            let rest = &buffer[start..];
+            if let Some(end) = rest.find("\n\n") {
+                let data = rest[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                break serde_json::from_str(data).unwrap();
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("post in time")
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    };
+    assert_eq!(post["text"], "live from max");
+    assert!(!buffer.contains("not followed"));
+}
