@@ -61,18 +61,26 @@ as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
 }
 
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 "$@"; then
+    as_root apt-get update -q -o DPkg::Lock::Timeout=300
+    as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 "$@"
+  fi
+}
+
 install_chromium() {
   if [[ -x "$chromium" ]]; then
     echo "chromium present: $("$chromium" --version 2>/dev/null || echo "$chromium")"
-    return
+  else
+    echo "installing chromium from apt"
+    apt_install chromium fonts-dejavu-core
+    [[ -x "$chromium" ]] || { echo "chromium is still missing at $chromium" >&2; return 1; }
   fi
-  echo "installing chromium from apt"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium fonts-dejavu-core; then
-    as_root apt-get update -q -o DPkg::Lock::Timeout=300
-    as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium fonts-dejavu-core
+  # Emoji in the screenshots need a colour emoji font; only cosmetic, so a failure warns.
+  if [[ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]]; then
+    apt_install fonts-noto-color-emoji || echo "warning: fonts-noto-color-emoji not installed; emoji show as boxes in screenshots" >&2
   fi
-  [[ -x "$chromium" ]] || { echo "chromium is still missing at $chromium" >&2; return 1; }
 }
 
 install_node_modules() {

@@ -20,9 +20,9 @@ export interface Account {
 
 let counter = 0
 /** A username no other test (or earlier run) uses: 3–30 letters, digits, underscores. */
-export function account(prefix: string, displayName?: string): Account {
+export function account(prefix: string, displayName?: string, exactUsername = false): Account {
   const suffix = `${Date.now().toString(36).slice(-5)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 5)}`
-  const username = `${prefix}_${suffix}`.slice(0, 30)
+  const username = exactUsername ? prefix : `${prefix}_${suffix}`.slice(0, 30)
   return {
     username,
     email: `${username}@example.com`,
@@ -67,8 +67,11 @@ export async function signedInContext(context: BrowserContext, session: Session)
     expires_at: Date.now() + session.expires_in * 1000,
     user: session.user,
   }
+  // Only on the first page load of each tab, so logging out stays logged out.
   await context.addInitScript((value) => {
-    if (!localStorage.getItem('socialdevs.session')) localStorage.setItem('socialdevs.session', value)
+    if (sessionStorage.getItem('e2e.seeded')) return
+    sessionStorage.setItem('e2e.seeded', '1')
+    localStorage.setItem('socialdevs.session', value)
   }, JSON.stringify(saved))
 }
 

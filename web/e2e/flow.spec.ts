@@ -29,7 +29,7 @@ test('two developers follow, post live, like, reply and browse tags and profiles
   const text = `Shipping the new parser today #rustlang thanks @${ada.username} for the review`
 
   await test.step("Linus's post shows up on Ada's home timeline live, without a reload", async () => {
-    await adaPage.getByRole('link', { name: 'Home' }).click()
+    await adaPage.getByRole('link', { name: 'Home', exact: true }).click()
     await expect(adaPage.getByRole('heading', { name: 'Home', level: 1 })).toBeVisible()
     await expect(adaPage.getByTestId('live-status')).toHaveAttribute('data-status', 'live')
     await adaPage.evaluate(() => ((window as unknown as Record<string, unknown>).__sameDocument = true))

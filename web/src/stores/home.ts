@@ -26,8 +26,11 @@ export const useHomeStore = defineStore('home', () => {
 
   function receive(post: Post) {
     if (!post || typeof post.id !== 'string') return
+    const known = !!posts.get(post.id)
     posts.upsert(post)
-    if (post.reply_to) return // replies live on their post's page
+    // A new reply to a post on screen bumps its count (my own replies were counted when sent).
+    const parent = post.reply_to ? posts.get(post.reply_to) : undefined
+    if (!known && parent) parent.reply_count += 1
     if (feed.has(post.id) || pending.value.includes(post.id)) return
     if (atTop.value || !feed.state.loaded) feed.prepend([post.id])
     else pending.value = [post.id, ...pending.value]

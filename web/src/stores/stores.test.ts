@@ -186,11 +186,15 @@ describe('home store', () => {
     expect(home.pending).toEqual([])
   })
 
-  it('keeps replies off the home timeline but learns about them', () => {
+  it("shows live replies as the server's timeline does, and counts them on a known parent", () => {
     const home = useHomeStore()
+    const posts = usePostsStore()
+    posts.upsert(makePost('p1') as never)
     home.receive(makePost('r1', { reply_to: 'p1' }) as never)
-    expect(home.feed.state.items).toEqual([])
-    expect(usePostsStore().byId.r1).toBeDefined()
+    expect(home.feed.state.items).toEqual(['r1'])
+    expect(posts.byId.p1.reply_count).toBe(1)
+    home.receive(makePost('r1', { reply_to: 'p1' }) as never) // delivered twice
+    expect(posts.byId.p1.reply_count).toBe(1)
   })
 
   it('shows my own post at the top whatever the scroll position', () => {
