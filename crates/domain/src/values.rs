@@ -85,7 +85,7 @@ impl Username {
         let s = raw.trim();
         let s = s.strip_prefix('@').unwrap_or(s);
         let len = s.chars().count();
-        if len < USERNAME_MIN || len > USERNAME_MAX {
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
             return Err(Invalid::new(format!(
                 "must be {USERNAME_MIN} to {USERNAME_MAX} characters long"
             )));

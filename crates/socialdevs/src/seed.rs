@@ -122,10 +122,9 @@ pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<
     for (follower, _) in &ids {
         for (rank, (_, username)) in ids.iter().enumerate() {
             let p = 1.0 / ((rank + 1) as f64).powf(0.8);
-            if rng.gen_bool(p.min(1.0)) {
-                if services.users.follow(*follower, username).await.is_ok() {
-                    follows += 1;
-                }
+            if rng.gen_bool(p.min(1.0)) && services.users.follow(*follower, username).await.is_ok()
+            {
+                follows += 1;
             }
         }
         progress.inc(1);
