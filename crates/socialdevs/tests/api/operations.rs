@@ -203,3 +203,38 @@ async fn shutdown_drains_and_ends_streams() {
         .unwrap()
         .unwrap();
 }
+
+/// Every metric name the shipped dashboards and alert rules query is one the services expose,
+/// so no panel shows "no data" because of a typo.
+#[tokio::test]
+async fn dashboards_and_alerts_use_only_exposed_metrics() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/observability/tools/metric_names.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .output()
+        .expect("python3 runs (install python3)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let names: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(names.len() >= 10, "the dashboards reference our metrics: {names:?}");
+
+    let app = spawn_app().await;
+    let session = app.register("metrics_user").await;
+    app.create_post(&session, "traffic for the metrics test", None).await;
+    app.get("/readyz", None).await;
+    let exposed = app.get("/metrics", None).await.text().await.unwrap();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            !exposed
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        })
+        .collect();
+    assert!(missing.is_empty(), "used in dashboards/rules but not exposed: {missing:?}");
+}

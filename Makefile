@@ -1,0 +1,33 @@
+# SocialDevs — the two commands everyone needs, plus a few helpers.
+#   make run    build the web app and the binary, start the all-in-one platform on :8080
+#   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
+
+.PHONY: run test build web release seed fmt lint clean
+
+run: web release
+	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
+
+test:
+	bash scripts/test.sh
+
+build: web release
+
+web:
+	bash scripts/build-web.sh
+
+release:
+	cargo build --release --locked --bin socialdevs
+
+seed: release
+	./target/release/socialdevs seed --users 200 --posts 2000
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf web/dist web/node_modules
