@@ -90,12 +90,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen { out, force } => {
             init_logs(None);
-            keys::write_key_pair(&out, force)?;
-            println!(
-                "wrote {} and {}",
-                out.join(keys::PRIVATE_KEY_FILE).display(),
-                out.join(keys::PUBLIC_KEY_FILE).display()
-            );
+            let private = out.join(keys::PRIVATE_KEY_FILE);
+            let public = out.join(keys::PUBLIC_KEY_FILE);
+            if keys::write_key_pair(&out, force)? {
+                println!("wrote {} and {}", private.display(), public.display());
+            } else {
+                println!(
+                    "kept the existing {} and {} (pass --force to replace them)",
+                    private.display(),
+                    public.display()
+                );
+            }
             Ok(())
         }
         Command::Seed {

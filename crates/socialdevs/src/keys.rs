@@ -20,23 +20,20 @@ pub struct Keys {
     pub verifier: TokenVerifier,
 }
 
-/// Writes a new key pair into `dir`; refuses to overwrite unless `force`.
-pub fn write_key_pair(dir: &Path, force: bool) -> anyhow::Result<()> {
+/// Writes a new key pair into `dir`. Existing keys are kept (returns `false`) unless `force`,
+/// so running `keygen` on every start of a stack is safe.
+pub fn write_key_pair(dir: &Path, force: bool) -> anyhow::Result<bool> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let private = dir.join(PRIVATE_KEY_FILE);
     let public = dir.join(PUBLIC_KEY_FILE);
-    if !force && (private.exists() || public.exists()) {
-        anyhow::bail!(
-            "{} or {} already exists; pass --force to replace them",
-            private.display(),
-            public.display()
-        );
+    if !force && private.exists() && public.exists() {
+        return Ok(false);
     }
     let pair = auth::generate_key_pair()?;
     write_secret(&private, &pair.private_pem)?;
     std::fs::write(&public, pair.public_pem)
         .with_context(|| format!("writing {}", public.display()))?;
-    Ok(())
+    Ok(true)
 }
 
 fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
