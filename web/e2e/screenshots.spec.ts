@@ -7,8 +7,9 @@ import { account, expect, followViaApi, likeViaApi, postViaApi, registerViaApi, 
 const outDir = process.env.SCREENSHOT_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots')
 
 const SIZES = [
-  { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false },
-  { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true },
+  { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false, colorScheme: 'light' },
+  { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, colorScheme: 'light' },
+  { name: 'desktop-dark', viewport: { width: 1280, height: 800 }, isMobile: false, colorScheme: 'dark' },
 ] as const
 
 test('screenshots of Home, Profile and Post at desktop and phone widths', async ({ browser, baseURL, request }) => {
@@ -18,6 +19,9 @@ test('screenshots of Home, Profile and Post at desktop and phone widths', async 
   const ada = account('ada', 'Ada Lovelace', true)
   const linus = account('linus', 'Linus Torvalds', true)
   const [g, a, l] = [await registerViaApi(request, grace), await registerViaApi(request, ada), await registerViaApi(request, linus)]
+  // Someone Grace does not follow yet, for "Who to follow".
+  const margaret = await registerViaApi(request, account('margaret', 'Margaret Hamilton', true))
+  await followViaApi(request, margaret, grace.username)
   for (const s of [a, l]) await followViaApi(request, g, s.user.username)
   await followViaApi(request, a, grace.username)
   const update = await request.patch('/api/v1/users/me', {
@@ -35,7 +39,14 @@ test('screenshots of Home, Profile and Post at desktop and phone widths', async 
   await likeViaApi(request, g, parser.id)
 
   for (const size of SIZES) {
-    const context = await browser.newContext({ baseURL, viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.isMobile, deviceScaleFactor: 1 })
+    const context = await browser.newContext({
+      baseURL,
+      viewport: size.viewport,
+      isMobile: size.isMobile,
+      hasTouch: size.isMobile,
+      deviceScaleFactor: 1,
+      colorScheme: size.colorScheme,
+    })
     await signedInContext(context, g)
     const page = await context.newPage()
 
@@ -44,6 +55,11 @@ test('screenshots of Home, Profile and Post at desktop and phone widths', async 
     await expect(page.getByText('Talk is cheap')).toBeVisible()
     await page.evaluate(() => document.fonts.ready)
     await page.screenshot({ path: `${outDir}/home-${size.name}.png`, animations: 'disabled' })
+
+    if (size.name === 'desktop-dark') {
+      await context.close()
+      continue // one dark screenshot is enough to show the theme
+    }
 
     await page.goto(`/@${grace.username}`)
     await expect(page.getByText('Debugging since 1947')).toBeVisible()

@@ -37,4 +37,9 @@ if [[ "${1:-}" == "--test" ]]; then
   exit
 fi
 echo "SocialDevs web edge on http://$SOCIALDEVS_WEB_LISTEN (Ctrl-C to stop)"
-nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;'
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
+# Stopping this script stops nginx (and the EXIT trap removes the rendered files).
+trap 'kill -TERM "$nginx_pid" 2>/dev/null || true' INT TERM
+wait "$nginx_pid" || true
+wait "$nginx_pid" 2>/dev/null || true

@@ -195,6 +195,10 @@ export class ApiClient {
   searchUsers(q: string, page: PageQuery = {}) {
     return this.call<Page<User>>('GET /api/v1/users', { query: { q: q || undefined, ...page } })
   }
+  /** People the caller might follow (not followed yet). */
+  suggestions(limit = 5) {
+    return this.call<User[]>('GET /api/v1/users/suggestions', { query: { limit } })
+  }
   profile(username: string) {
     return this.call<Profile>('GET /api/v1/users/{username}', { params: { username } })
   }

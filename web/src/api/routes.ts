@@ -7,6 +7,7 @@ export const ROUTES = [
   'POST /api/v1/auth/logout',
   'GET /api/v1/auth/me',
   'GET /api/v1/users',
+  'GET /api/v1/users/suggestions',
   'GET /api/v1/users/{username}',
   'PATCH /api/v1/users/me',
   'PUT /api/v1/users/{username}/follow',

@@ -86,6 +86,13 @@ describe('linkify', () => {
     expect(linkify('@' + 'a'.repeat(31))).toEqual([{ kind: 'text', text: '@' + 'a'.repeat(31) }])
   })
 
+  it('links only the mentions the server recognised, when it says which', () => {
+    expect(linkify('@alice and @ghost_user', { mentions: ['Alice'] })).toEqual([
+      { kind: 'mention', text: '@alice', username: 'alice' },
+      { kind: 'text', text: ' and @ghost_user' },
+    ])
+  })
+
   it('trims sentence punctuation but keeps balanced brackets in URLs', () => {
     expect(linkify('(see https://en.wikipedia.org/wiki/Rust_(language)).')).toEqual([
       { kind: 'text', text: '(see ' },

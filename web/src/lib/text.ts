@@ -89,8 +89,10 @@ function isSafeHttpUrl(candidate: string): boolean {
 /**
  * Splits post text into plain text, #hashtags, @mentions and http(s) links. The parts are
  * rendered as text nodes and router links; the text itself is never treated as HTML.
+ * With `mentions` (the server's list of existing users a post mentions), only those are links.
  */
-export function linkify(text: string): TextPart[] {
+export function linkify(text: string, options: { mentions?: readonly string[] } = {}): TextPart[] {
+  const known = options.mentions ? new Set(options.mentions.map((m) => m.toLowerCase())) : null
   const parts: TextPart[] = []
   let last = 0
   const pushText = (s: string) => {
@@ -110,7 +112,7 @@ export function linkify(text: string): TextPart[] {
       if (isSafeHttpUrl(url)) token = { kind: 'url', text: url, href: url }
     } else if (m[2]) {
       token = { kind: 'tag', text: m[0], tag: m[2] }
-    } else if (m[3]) {
+    } else if (m[3] && (!known || known.has(m[3].toLowerCase()))) {
       token = { kind: 'mention', text: m[0], username: m[3] }
     }
     if (!token) continue
