@@ -214,18 +214,26 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         .arg(&script)
         .output()
         .expect("python3 runs (install python3)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let names: Vec<String> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .filter(|l| !l.is_empty())
         .collect();
-    assert!(names.len() >= 10, "the dashboards reference our metrics: {names:?}");
+    assert!(
+        names.len() >= 10,
+        "the dashboards reference our metrics: {names:?}"
+    );
 
     let app = spawn_app().await;
     let session = app.register("metrics_user").await;
-    app.create_post(&session, "traffic for the metrics test", None).await;
+    app.create_post(&session, "traffic for the metrics test", None)
+        .await;
     app.get("/readyz", None).await;
     let exposed = app.get("/metrics", None).await.text().await.unwrap();
     let missing: Vec<&String> = names
@@ -236,5 +244,8 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
                 .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         })
         .collect();
-    assert!(missing.is_empty(), "used in dashboards/rules but not exposed: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "used in dashboards/rules but not exposed: {missing:?}"
+    );
 }
