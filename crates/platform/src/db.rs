@@ -208,6 +208,16 @@ pub async fn migrate_sqlite(
     Ok(count)
 }
 
+/// A timestamp as stored: RFC 3339 UTC with microseconds, so text order is time order.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Parses a stored timestamp.
+pub fn parse_timestamp(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(chrono::DateTime::parse_from_rfc3339(s)?.with_timezone(&chrono::Utc))
+}
+
 /// If `err` is a unique-constraint violation, the violated constraint's message.
 pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
     match err {

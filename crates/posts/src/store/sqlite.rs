@@ -1,7 +1,7 @@
 //! The posts store on the embedded SQLite database.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -34,9 +34,7 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use db::timestamp as ts;
 
 fn row_to_post(row: &SqliteRow) -> anyhow::Result<PostRow> {
     let reply_to: Option<String> = row.try_get("reply_to")?;
@@ -50,7 +48,7 @@ fn row_to_post(row: &SqliteRow) -> anyhow::Result<PostRow> {
         reply_to: reply_to.as_deref().map(Uuid::parse_str).transpose()?,
         hashtags: serde_json::from_str(&hashtags)?,
         mentions: serde_json::from_str(&mentions)?,
-        created_at: DateTime::parse_from_rfc3339(&created_at)?.with_timezone(&Utc),
+        created_at: db::parse_timestamp(&created_at)?,
         like_count: row.try_get("like_count")?,
         reply_count: row.try_get("reply_count")?,
         liked_by_me: row.try_get("liked_by_me")?,

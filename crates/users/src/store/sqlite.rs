@@ -1,7 +1,7 @@
 //! The users store on the embedded SQLite database.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -24,13 +24,9 @@ impl SqliteUserStore {
     }
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use db::timestamp as ts;
 
-fn parse_ts(s: &str) -> anyhow::Result<DateTime<Utc>> {
-    Ok(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc))
-}
+use db::parse_timestamp as parse_ts;
 
 fn parse_id(s: &str) -> anyhow::Result<Uuid> {
     Ok(Uuid::parse_str(s)?)
