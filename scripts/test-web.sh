@@ -119,4 +119,4 @@ if [[ "${SKIP_E2E:-}" == "1" ]]; then
 fi
 
 step "build backend (cargo)" build_backend
-step "end-to-end (playwright)" bash -c "cd '$web' && SOCIALDEVS_BIN='$root/target/debug/socialdevs' npx playwright test"
+step "end-to-end (playwright)" bash -c "cd '$web' && SOCIALDEVS_BIN='${CARGO_TARGET_DIR:-$root/target}/debug/socialdevs' npx playwright test"

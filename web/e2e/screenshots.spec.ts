@@ -3,8 +3,13 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { account, expect, followViaApi, likeViaApi, postViaApi, registerViaApi, signedInContext, test } from './fixtures'
 
-// Screenshots of Home, Profile and Post at desktop and phone widths, for the README.
-const outDir = process.env.SCREENSHOT_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots')
+// Screenshots of Home, Profile and Post at desktop and phone widths. They go to
+// web/test-results/screenshots; UPDATE_SCREENSHOTS=1 refreshes the ones the README shows
+// (docs/screenshots), and SCREENSHOT_DIR picks any other folder.
+const here = dirname(fileURLToPath(import.meta.url))
+const outDir =
+  process.env.SCREENSHOT_DIR ??
+  (process.env.UPDATE_SCREENSHOTS === '1' ? resolve(here, '../../docs/screenshots') : resolve(here, '../test-results/screenshots'))
 
 const SIZES = [
   { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false, colorScheme: 'light' },
