@@ -75,6 +75,13 @@ describe('linkify', () => {
     ])
   })
 
+  it('needs a letter in a hashtag, as the server does', () => {
+    expect(linkify('#1 and #2024 but #rust2024')).toEqual([
+      { kind: 'text', text: '#1 and #2024 but ' },
+      { kind: 'tag', text: '#rust2024', tag: 'rust2024' },
+    ])
+  })
+
   it('does not see mentions in email addresses or tags inside words', () => {
     expect(linkify('mail me@example.com')).toEqual([{ kind: 'text', text: 'mail me@example.com' }])
     expect(linkify('C#sharp and a#b')).toEqual([{ kind: 'text', text: 'C#sharp and a#b' }])

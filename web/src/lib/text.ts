@@ -111,7 +111,8 @@ export function linkify(text: string, options: { mentions?: readonly string[] } 
       length = url.length
       if (isSafeHttpUrl(url)) token = { kind: 'url', text: url, href: url }
     } else if (m[2]) {
-      token = { kind: 'tag', text: m[0], tag: m[2] }
+      // As the server: a tag has at least one letter (#2024 is not a tag), at most 100 long.
+      if (/\p{L}/u.test(m[2]) && Array.from(m[2]).length <= 100) token = { kind: 'tag', text: m[0], tag: m[2] }
     } else if (m[3] && (!known || known.has(m[3].toLowerCase()))) {
       token = { kind: 'mention', text: m[0], username: m[3] }
     }
