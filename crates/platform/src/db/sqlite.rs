@@ -1,5 +1,5 @@
-//! Relational-store plumbing shared by the services' SQLite adapters: opening the embedded
-//! database, per-service migrations, pool metrics and readiness, and error classification.
+//! The embedded SQLite database: one file shared by every service of the process, each with
+//! its own tables and migration history.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -12,10 +12,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
+use super::{publish_pool_sizes, timed_acquire, Migration};
 use crate::health::ReadinessCheck;
-use crate::metrics::{
-    Collector, DB_POOL_ACQUIRE_DURATION_SECONDS, DB_POOL_CONNECTIONS, DB_POOL_MAX_CONNECTIONS,
-};
+use crate::metrics::{Collector, DB_POOL_ACQUIRE_DURATION_SECONDS};
 
 /// One embedded database: a single-connection writer pool (SQLite allows one writer; queuing
 /// here avoids `SQLITE_BUSY`) and a reader pool for concurrent reads (WAL mode).
@@ -70,7 +69,7 @@ impl SqliteDb {
     }
 
     /// A reader connection, timing the wait for `socialdevs_db_pool_acquire_duration_seconds`.
-    pub async fn read(&self, service: &'static str) -> anyhow::Result<PoolConnection<Sqlite>> {
+    pub async fn read(&self, service: &'static str) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
         timed_acquire(&self.reader, service).await
     }
 
@@ -78,13 +77,9 @@ impl SqliteDb {
     pub async fn begin(
         &self,
         service: &'static str,
-    ) -> anyhow::Result<sqlx::Transaction<'static, Sqlite>> {
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
         let started = Instant::now();
-        let tx = self
-            .writer
-            .begin()
-            .await
-            .context("beginning a transaction")?;
+        let tx = self.writer.begin().await?;
         metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
             .record(started.elapsed().as_secs_f64());
         Ok(tx)
@@ -102,11 +97,7 @@ impl SqliteDb {
                 in_use += size.saturating_sub(free);
                 max += u64::from(pool.options().get_max_connections());
             }
-            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "idle")
-                .set(idle as f64);
-            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "in_use")
-                .set(in_use as f64);
-            metrics::gauge!(DB_POOL_MAX_CONNECTIONS, "service" => service).set(max as f64);
+            publish_pool_sizes(service, idle, in_use, max);
         })
     }
 
@@ -114,20 +105,6 @@ impl SqliteDb {
     pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
         Arc::new(SqlitePing(self.reader.clone()))
     }
-}
-
-async fn timed_acquire(
-    pool: &SqlitePool,
-    service: &'static str,
-) -> anyhow::Result<PoolConnection<Sqlite>> {
-    let started = Instant::now();
-    let conn = pool
-        .acquire()
-        .await
-        .context("acquiring a database connection")?;
-    metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
-        .record(started.elapsed().as_secs_f64());
-    Ok(conn)
 }
 
 struct SqlitePing(SqlitePool);
@@ -145,17 +122,6 @@ impl ReadinessCheck for SqlitePing {
             .context("SELECT 1")?;
         Ok(())
     }
-}
-
-/// One forward-only schema change of a service.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Strictly increasing version.
-    pub version: i64,
-    /// Short description.
-    pub name: &'static str,
-    /// The SQL to run (several statements allowed).
-    pub sql: &'static str,
 }
 
 /// Applies a service's pending migrations, recording them in `<service>_schema_migrations`,
@@ -206,32 +172,6 @@ pub async fn migrate_sqlite(
         tracing::info!(service, applied = count, "database migrated");
     }
     Ok(count)
-}
-
-/// A timestamp as stored: RFC 3339 UTC with microseconds, so text order is time order.
-pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-/// Parses a stored timestamp.
-pub fn parse_timestamp(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    Ok(chrono::DateTime::parse_from_rfc3339(s)?.with_timezone(&chrono::Utc))
-}
-
-/// If `err` is a unique-constraint violation, the violated constraint's message.
-pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
-    match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.message().to_owned()),
-        _ => None,
-    }
-}
-
-/// Whether `err` means the database could not be reached (answer 503, not 500).
-pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,228 @@
+//! PostgreSQL: one pool per service, each confined to its own schema (`search_path`), with
+//! statement timeouts, bounded connection waits and automatic reconnection.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use super::{is_unavailable, publish_pool_sizes, timed_acquire, Migration};
+use crate::health::ReadinessCheck;
+use crate::metrics::{Collector, DB_POOL_ACQUIRE_DURATION_SECONDS};
+
+/// Pool settings for PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgPoolSettings {
+    /// Connections per service pool.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// Server-side limit for one statement.
+    pub statement_timeout: Duration,
+    /// How long startup waits for the database to accept connections.
+    pub startup_wait: Duration,
+}
+
+impl Default for PgPoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
+            startup_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One service's PostgreSQL pool, whose sessions see only the service's own schema.
+#[derive(Clone, Debug)]
+pub struct PgDb {
+    pool: PgPool,
+    schema: String,
+    startup_wait: Duration,
+}
+
+impl PgDb {
+    /// A pool on `url` for the service owning `schema`. Connects lazily: the pool opens (and
+    /// after a database restart, reopens) connections as requests need them.
+    pub fn connect(url: &str, schema: &str, settings: &PgPoolSettings) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !schema.is_empty() && schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "schema names are lowercase letters and underscores, not {schema:?}"
+        );
+        let options = PgConnectOptions::from_str(url)
+            .context("parsing SOCIALDEVS_DATABASE_URL")?
+            .application_name(&format!("socialdevs-{schema}"))
+            .options([
+                ("search_path", schema.to_owned()),
+                (
+                    "statement_timeout",
+                    format!("{}ms", settings.statement_timeout.as_millis()),
+                ),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            schema: schema.to_owned(),
+            startup_wait: settings.startup_wait,
+        })
+    }
+
+    /// The pool, for statements that need no timing.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The service's schema.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// A connection, timing the wait for `socialdevs_db_pool_acquire_duration_seconds`.
+    pub async fn acquire(
+        &self,
+        service: &'static str,
+    ) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        timed_acquire(&self.pool, service).await
+    }
+
+    /// Begins a transaction.
+    pub async fn begin(
+        &self,
+        service: &'static str,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        let started = Instant::now();
+        let tx = self.pool.begin().await?;
+        metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
+            .record(started.elapsed().as_secs_f64());
+        Ok(tx)
+    }
+
+    /// A scrape-time collector publishing the pool's size for `service`.
+    pub fn collector(&self, service: &'static str) -> Collector {
+        let pool = self.pool.clone();
+        Arc::new(move || {
+            let size = u64::from(pool.size());
+            let idle = pool.num_idle() as u64;
+            let max = u64::from(pool.options().get_max_connections());
+            publish_pool_sizes(service, idle, size.saturating_sub(idle), max);
+        })
+    }
+
+    /// A readiness check that runs `SELECT 1`.
+    pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
+        Arc::new(PgPing(self.pool.clone()))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+struct PgPing(PgPool);
+
+#[async_trait]
+impl ReadinessCheck for PgPing {
+    fn name(&self) -> &str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.0)
+            .await
+            .context("SELECT 1")?;
+        Ok(())
+    }
+}
+
+/// Applies a service's pending migrations inside its own schema (created if missing),
+/// recording them in `<schema>.schema_migrations`. A transaction-scoped advisory lock makes
+/// processes that start together take turns. Waits up to the pool's startup wait for the
+/// database to come up.
+pub async fn migrate_postgres(db: &PgDb, migrations: &[Migration]) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + db.startup_wait;
+    loop {
+        match try_migrate(db, migrations).await {
+            Ok(count) => return Ok(count),
+            Err(MigrateError::Sql(err)) if is_unavailable(&err) && Instant::now() < deadline => {
+                tracing::warn!(schema = %db.schema, error = %err, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(MigrateError::Sql(err)) => {
+                return Err(
+                    anyhow::Error::new(err).context(format!("migrating the {} schema", db.schema))
+                )
+            }
+            Err(MigrateError::Other(err)) => return Err(err),
+        }
+    }
+}
+
+enum MigrateError {
+    Sql(sqlx::Error),
+    Other(anyhow::Error),
+}
+
+impl From<sqlx::Error> for MigrateError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Sql(err)
+    }
+}
+
+async fn try_migrate(db: &PgDb, migrations: &[Migration]) -> Result<usize, MigrateError> {
+    let schema = &db.schema;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("socialdevs.migrate.{schema}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}; \
+         CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut count = 0;
+    for migration in migrations {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| {
+                MigrateError::Other(anyhow::Error::new(err).context(format!(
+                    "applying {schema} migration {} ({})",
+                    migration.version, migration.name
+                )))
+            })?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await?;
+        count += 1;
+    }
+    tx.commit().await?;
+    if count > 0 {
+        tracing::info!(schema = %schema, applied = count, "database migrated");
+    }
+    Ok(count)
+}
