@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;
+pub mod remote;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -26,6 +26,8 @@ pub const DB_POOL_CONNECTIONS: &str = "socialdevs_db_pool_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "socialdevs_db_pool_max_connections";
 /// Time spent waiting for a pooled connection.
 pub const DB_POOL_ACQUIRE_DURATION_SECONDS: &str = "socialdevs_db_pool_acquire_duration_seconds";
+/// Calls to other services (distributed topology), by `target` and `outcome`.
+pub const CLIENT_REQUEST_DURATION_SECONDS: &str = "socialdevs_client_request_duration_seconds";
 /// Always 1, labelled with `version` and `git_sha`.
 pub const BUILD_INFO: &str = "socialdevs_build_info";
 
@@ -73,6 +75,11 @@ fn describe() {
         DB_POOL_ACQUIRE_DURATION_SECONDS,
         metrics::Unit::Seconds,
         "Time spent waiting for a database connection."
+    );
+    metrics::describe_histogram!(
+        CLIENT_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Calls to other SocialDevs services, retries included."
     );
     metrics::describe_gauge!(BUILD_INFO, "Build information; always 1.");
     metrics::describe_gauge!(

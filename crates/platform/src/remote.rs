@@ -1,0 +1,307 @@
+//! Calls between services in the distributed topology: a small JSON client for another
+//! service's `/internal/...` endpoints, with a deadline per attempt, bounded retries with
+//! backoff (every internal call is a read, so retrying is safe) and metrics per target.
+//!
+//! A dependency that cannot be reached, or that answers 503 itself, surfaces as
+//! [`RemoteError::Unavailable`], which callers turn into 503 + `Retry-After` for their own
+//! clients ([`dependency_error`]), never a 500.
+
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::metrics::CLIENT_REQUEST_DURATION_SECONDS;
+
+/// Why a call to another service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// Not reachable, timed out, or answered 502/503/504 on every attempt.
+    #[error("the {service} service is unavailable: {reason}")]
+    Unavailable {
+        /// The service called.
+        service: &'static str,
+        /// What went wrong on the last attempt.
+        reason: String,
+    },
+    /// Answered with an unexpected status.
+    #[error("the {service} service answered {status}: {detail}")]
+    Status {
+        /// The service called.
+        service: &'static str,
+        /// The status it answered.
+        status: u16,
+        /// Its problem detail or body.
+        detail: String,
+    },
+    /// Answered 2xx with a body that does not parse.
+    #[error("the {service} service sent an unreadable answer: {reason}")]
+    Decode {
+        /// The service called.
+        service: &'static str,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+impl From<RemoteError> for ApiError {
+    fn from(err: RemoteError) -> Self {
+        match err {
+            RemoteError::Unavailable { service, .. } => {
+                tracing::warn!(error = %err, "dependency unavailable");
+                ApiError::Unavailable {
+                    detail: format!(
+                        "The {service} service is unavailable right now; try again shortly."
+                    ),
+                    retry_after_secs: 2,
+                }
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// Turns a port's `anyhow` error into an answer: 503 when it wraps an unavailable
+/// dependency, 500 otherwise.
+pub fn dependency_error(err: anyhow::Error) -> ApiError {
+    match err.downcast::<RemoteError>() {
+        Ok(remote) => remote.into(),
+        Err(other) => ApiError::Internal(other),
+    }
+}
+
+/// Timeouts and retries of a [`ServiceClient`].
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Deadline of one attempt.
+    pub timeout: Duration,
+    /// Deadline to open a connection.
+    pub connect_timeout: Duration,
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled for each later one.
+    pub backoff: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_millis(500),
+            attempts: 3,
+            backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// A client of one other service.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    service: &'static str,
+    base: String,
+    http: reqwest::Client,
+    settings: ClientSettings,
+}
+
+impl ServiceClient {
+    /// A client of `service` answering at `base` (e.g. `http://users:8081`).
+    pub fn new(
+        service: &'static str,
+        base: &str,
+        settings: ClientSettings,
+    ) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        anyhow::ensure!(
+            base.starts_with("http://") || base.starts_with("https://"),
+            "the {service} service URL must start with http:// or https://, not {base:?}"
+        );
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("socialdevs/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            service,
+            base,
+            http,
+            settings,
+        })
+    }
+
+    /// The service this client calls.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// `GET base + path`, decoded as JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        self.call(path, || self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST base + path` with a JSON body, decoded as JSON. Only for reads.
+    pub async fn query<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, RemoteError> {
+        self.call(path, || {
+            self.http.post(format!("{}{path}", self.base)).json(body)
+        })
+        .await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, RemoteError> {
+        let started = Instant::now();
+        let attempts = self.settings.attempts.max(1);
+        let mut backoff = self.settings.backoff;
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            match request().send().await {
+                Ok(response) if response.status().is_success() => {
+                    let result = response
+                        .json::<T>()
+                        .await
+                        .map_err(|err| RemoteError::Decode {
+                            service: self.service,
+                            reason: err.to_string(),
+                        });
+                    self.observe(started, if result.is_ok() { "ok" } else { "error" });
+                    return result;
+                }
+                Ok(response)
+                    if matches!(response.status().as_u16(), 502..=504)
+                        || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    last = format!("{} answered {}", path, response.status());
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap_or_default();
+                    let detail = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                        .unwrap_or(body);
+                    self.observe(started, "error");
+                    return Err(RemoteError::Status {
+                        service: self.service,
+                        status,
+                        detail,
+                    });
+                }
+                Err(err) => last = format!("{path}: {err}"),
+            }
+        }
+        self.observe(started, "unavailable");
+        Err(RemoteError::Unavailable {
+            service: self.service,
+            reason: last,
+        })
+    }
+
+    fn observe(&self, started: Instant, outcome: &'static str) {
+        metrics::histogram!(
+            CLIENT_REQUEST_DURATION_SECONDS,
+            "target" => self.service,
+            "outcome" => outcome
+        )
+        .record(started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::Router;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn retries_a_flapping_dependency_then_succeeds() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let base = serve(Router::new().route(
+            "/n",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok(axum::Json(serde_json::json!({"n": 7})))
+                    }
+                }
+            }),
+        ))
+        .await;
+        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let answer: serde_json::Value = client.get("/n").await.unwrap();
+        assert_eq!(answer["n"], 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_dependency_is_a_503() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let client = ServiceClient::new(
+            "users",
+            &format!("http://127.0.0.1:{port}"),
+            ClientSettings {
+                backoff: Duration::from_millis(1),
+                ..ClientSettings::default()
+            },
+        )
+        .unwrap();
+        let err = client.get::<serde_json::Value>("/x").await.unwrap_err();
+        assert!(matches!(err, RemoteError::Unavailable { .. }), "{err}");
+        let api = dependency_error(anyhow::Error::new(err));
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_client_error_is_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let base = serve(Router::new().route(
+            "/missing",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
+            }),
+        ))
+        .await;
+        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let err = client
+            .get::<serde_json::Value>("/missing")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RemoteError::Status { status: 404, .. }),
+            "{err}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
