@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Base of the stable, machine-readable problem `type` URIs.
@@ -12,7 +12,7 @@ pub const PROBLEM_BASE: &str = "https://socialdevs.dev/problems/";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One failing field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// The field name as sent by the client (`text`, `username`, `query.limit`, ...).
     pub field: String,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::metrics::CLIENT_REQUEST_DURATION_SECONDS;
 
 /// Why a call to another service failed.
@@ -34,6 +34,8 @@ pub enum RemoteError {
         status: u16,
         /// Its problem detail or body.
         detail: String,
+        /// The failing fields of its problem, if any.
+        errors: Vec<FieldError>,
     },
     /// Answered 2xx with a body that does not parse.
     #[error("the {service} service sent an unreadable answer: {reason}")]
@@ -57,9 +59,32 @@ impl From<RemoteError> for ApiError {
                     retry_after_secs: 2,
                 }
             }
+            // The caller's own mistake, relayed (e.g. a bad cursor): same answer.
+            RemoteError::Status {
+                status: 422,
+                errors,
+                ..
+            } if !errors.is_empty() => ApiError::Validation(errors),
+            RemoteError::Status {
+                status: 400,
+                detail,
+                ..
+            } => ApiError::BadRequest(detail),
+            RemoteError::Status {
+                status: 404,
+                detail,
+                ..
+            } => ApiError::NotFound(detail),
             other => ApiError::Internal(other.into()),
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct RemoteProblem {
+    detail: String,
+    #[serde(default)]
+    errors: Vec<FieldError>,
 }
 
 /// Turns a port's `anyhow` error into an answer: 503 when it wraps an unavailable
@@ -188,15 +213,21 @@ impl ServiceClient {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap_or_default();
-                    let detail = serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                        .unwrap_or(body);
+                    let problem = serde_json::from_str::<RemoteProblem>(&body).ok();
                     self.observe(started, "error");
-                    return Err(RemoteError::Status {
-                        service: self.service,
-                        status,
-                        detail,
+                    return Err(match problem {
+                        Some(problem) => RemoteError::Status {
+                            service: self.service,
+                            status,
+                            detail: problem.detail,
+                            errors: problem.errors,
+                        },
+                        None => RemoteError::Status {
+                            service: self.service,
+                            status,
+                            detail: body,
+                            errors: Vec::new(),
+                        },
                     });
                 }
                 Err(err) => last = format!("{path}: {err}"),
