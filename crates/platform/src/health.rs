@@ -26,6 +26,7 @@ pub trait ReadinessCheck: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(String, Arc<dyn ReadinessCheck>)>,
+    services: Vec<String>,
     draining: Arc<AtomicBool>,
 }
 
@@ -46,7 +47,16 @@ struct ReadinessReport {
 impl Readiness {
     /// Adds a check for the given service.
     pub fn add(&mut self, service: &str, check: Arc<dyn ReadinessCheck>) {
+        self.register(service);
         self.checks.push((service.to_owned(), check));
+    }
+
+    /// Registers a service of this process, so `socialdevs_ready` reports it even when it has
+    /// no dependency to check.
+    pub fn register(&mut self, service: &str) {
+        if !self.services.iter().any(|s| s == service) {
+            self.services.push(service.to_owned());
+        }
     }
 
     /// Marks the process as draining: `/readyz` answers 503 from now on.
@@ -67,9 +77,7 @@ impl Readiness {
             all_ok &= outcome.is_ok();
             results.push((service.clone(), check.name().to_owned(), outcome));
         }
-        let mut services: Vec<&String> = self.checks.iter().map(|(s, _)| s).collect();
-        services.dedup();
-        for service in services {
+        for service in &self.services {
             let ok = !self.draining.load(Ordering::SeqCst)
                 && results
                     .iter()

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use socialdevs_domain::{PostText, Tag, Username};
 use socialdevs_platform::events::{CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::remote::dependency_error;
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
@@ -137,7 +138,7 @@ impl PostsService {
             .directory
             .authors(&ids)
             .await
-            .map_err(ApiError::Internal)?
+            .map_err(dependency_error)?
             .into_iter()
             .map(|a| (a.id, a))
             .collect();
@@ -178,7 +179,7 @@ impl PostsService {
                 .directory
                 .authors_by_username(&mentioned)
                 .await
-                .map_err(ApiError::Internal)?;
+                .map_err(dependency_error)?;
             // Keep the order of appearance in the text.
             mentioned
                 .iter()
@@ -262,7 +263,7 @@ impl PostsService {
                     .directory
                     .authors_by_username(&[username.to_string()])
                     .await
-                    .map_err(ApiError::Internal)?;
+                    .map_err(dependency_error)?;
                 let author = found
                     .into_iter()
                     .next()

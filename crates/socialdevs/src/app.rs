@@ -3,22 +3,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use socialdevs_platform::db::{migrate_sqlite, SqliteDb};
-use socialdevs_platform::events::{EventBus, InProcessBus};
 use socialdevs_platform::health::Readiness;
 use socialdevs_platform::ratelimit::{self, RateLimiter};
 use socialdevs_platform::shutdown::{self, Shutdown, ShutdownTrigger};
-use socialdevs_platform::{auth, health, http, metrics};
-use socialdevs_posts::store::{PostStore, SqlitePostStore};
-use socialdevs_posts::{PostsService, PostsState};
+use socialdevs_platform::{auth, health, http, metrics, remote};
+use socialdevs_posts::PostsState;
 use socialdevs_timeline::TimelineState;
-use socialdevs_users::store::SqliteUserStore;
-use socialdevs_users::{UsersService, UsersState};
+use socialdevs_users::UsersState;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,10 +23,9 @@ use crate::config::Settings;
 use crate::keys;
 use crate::openapi::ApiDoc;
 use crate::services::Service;
+use crate::storage::Database;
 use crate::web::{self, WebApp};
-use crate::wiring::{
-    InProcessAuthors, InProcessFollowGraph, InProcessPostCounts, InProcessPostFeed,
-};
+use crate::wiring::{wire, Wired};
 
 /// A bound, wired SocialDevs process, ready to serve.
 pub struct Application {
@@ -41,63 +35,6 @@ pub struct Application {
     readiness: Readiness,
     trigger: ShutdownTrigger,
     grace: Duration,
-}
-
-/// Opens the database named by the settings and applies every service's migrations.
-pub async fn open_database(settings: &Settings) -> anyhow::Result<SqliteDb> {
-    let url = settings.database_url();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        anyhow::bail!(
-            "SOCIALDEVS_DATABASE_URL points to PostgreSQL, which this build does not support yet; \
-             unset it to use the embedded SQLite database"
-        );
-    }
-    let db = SqliteDb::open(&url).await?;
-    migrate_sqlite(
-        &db,
-        socialdevs_users::SERVICE,
-        socialdevs_users::migrations::SQLITE,
-    )
-    .await?;
-    migrate_sqlite(
-        &db,
-        socialdevs_posts::SERVICE,
-        socialdevs_posts::migrations::SQLITE,
-    )
-    .await?;
-    Ok(db)
-}
-
-/// The services of one process, wired with in-process adapters.
-pub struct Services {
-    /// Users.
-    pub users: UsersService,
-    /// Posts.
-    pub posts: PostsService,
-    /// The event bus.
-    pub events: Arc<dyn EventBus>,
-}
-
-/// Builds the services on an open database.
-pub fn wire(db: &SqliteDb, issuer: auth::TokenIssuer) -> Services {
-    let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-    let post_store: Arc<dyn PostStore> = Arc::new(SqlitePostStore::new(db.clone()));
-    let users = UsersService::new(
-        Arc::new(SqliteUserStore::new(db.clone())),
-        issuer,
-        Arc::new(InProcessPostCounts(post_store.clone())),
-        events.clone(),
-    );
-    let posts = PostsService::new(
-        post_store,
-        Arc::new(InProcessAuthors(users.clone())),
-        events.clone(),
-    );
-    Services {
-        users,
-        posts,
-        events,
-    }
 }
 
 fn warn_unsupported(settings: &Settings) {
@@ -117,7 +54,7 @@ impl Application {
     /// the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         warn_unsupported(&settings);
-        let db = open_database(&settings).await?;
+        let db = Database::open(&settings).await?;
         let keys = keys::load(&settings)?;
         let issuer = match keys.issuer {
             Some(issuer) => issuer,
@@ -127,28 +64,34 @@ impl Application {
             // Services other than users never sign; an unused throwaway key keeps types simple.
             None => auth::TokenIssuer::from_private_pem(&auth::generate_key_pair()?.private_pem)?,
         };
-        let services = wire(&db, issuer);
         let (trigger, shutdown) = shutdown::channel();
+        let wired = wire(&settings.services, &db, &settings, issuer, &shutdown).await?;
 
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
-        let mut readiness = Readiness::default();
-        let mut collectors = Vec::new();
+        let mut internal = Router::new();
         for service in settings.services.iter() {
-            api = api.merge(service_router(
-                service,
-                &services,
-                &keys.verifier,
-                &shutdown,
-            ));
-            readiness.add(service.name(), db.readiness());
-            collectors.push(db.collector(service.name()));
+            api = api.merge(service_router(service, &wired, &keys.verifier, &shutdown)?);
+            internal = internal.merge(internal_router(service, &wired, &shutdown));
+        }
+        let mut readiness = Readiness::default();
+        for service in settings.services.iter() {
+            readiness.register(service.name());
+        }
+        for (name, check) in wired.readiness {
+            readiness.add(name, check);
         }
         let (api_router, openapi) = api.split_for_parts();
-        let router = Router::new()
-            .merge(api_router)
+        let router = Router::new().merge(api_router);
+        // Internal endpoints exist only where another process may call them.
+        let router = if settings.services.is_all() {
+            router
+        } else {
+            router.merge(internal)
+        };
+        let router = router
             .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
             .merge(health::router(readiness.clone()))
-            .merge(metrics::router(collectors));
+            .merge(metrics::router(wired.collectors));
         let router = if settings.services.is_all() {
             let web_app = WebApp::new(&settings.web_dir);
             router.fallback(move |request: axum::extract::Request| {
@@ -237,26 +180,43 @@ impl Application {
 
 fn service_router(
     service: Service,
-    services: &Services,
+    wired: &Wired,
     verifier: &auth::TokenVerifier,
     shutdown: &Shutdown,
-) -> OpenApiRouter {
-    match service {
+) -> anyhow::Result<OpenApiRouter> {
+    let missing = || anyhow::anyhow!("the {} service was not wired", service.name());
+    Ok(match service {
         Service::Users => socialdevs_users::router(UsersState {
-            service: services.users.clone(),
+            service: wired.users.clone().ok_or_else(missing)?,
             verifier: verifier.clone(),
         }),
         Service::Posts => socialdevs_posts::router(PostsState {
-            service: services.posts.clone(),
+            service: wired.posts.clone().ok_or_else(missing)?,
             verifier: verifier.clone(),
         }),
-        Service::Timeline => socialdevs_timeline::router(TimelineState {
-            graph: Arc::new(InProcessFollowGraph(services.users.clone())),
-            feed: Arc::new(InProcessPostFeed(services.posts.clone())),
-            events: services.events.clone(),
-            shutdown: shutdown.clone(),
-            verifier: verifier.clone(),
-        }),
+        Service::Timeline => {
+            let ports = wired.timeline.clone().ok_or_else(missing)?;
+            socialdevs_timeline::router(TimelineState {
+                graph: ports.graph,
+                feed: ports.feed,
+                events: wired.events.clone(),
+                shutdown: shutdown.clone(),
+                verifier: verifier.clone(),
+            })
+        }
+    })
+}
+
+/// The `/internal/...` endpoints other processes call.
+fn internal_router(service: Service, wired: &Wired, shutdown: &Shutdown) -> Router {
+    match (service, &wired.users, &wired.posts) {
+        (Service::Users, Some(users), _) => socialdevs_users::http::internal::router(users.clone()),
+        (Service::Posts, _, Some(posts)) => socialdevs_posts::http::internal::router(posts.clone())
+            .merge(remote::events_router(
+                wired.events.clone(),
+                shutdown.clone(),
+            )),
+        _ => Router::new(),
     }
 }
 

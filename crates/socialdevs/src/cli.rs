@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { settings } => {
             init_logs(Some(&settings));
-            crate::app::open_database(&settings).await?;
+            crate::storage::migrate(&settings).await?;
             println!(
                 "migrations applied to {}",
                 crate::app::redact(&settings.database_url())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::services::ServiceSet;
+use crate::services::{Service, ServiceSet};
 
 /// Settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -26,6 +26,38 @@ pub struct Settings {
     /// `sqlite://...` (default: a file in the data dir) or `postgres://...`.
     #[arg(long, env = "SOCIALDEVS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// PostgreSQL: connections per service pool.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub database_max_connections: u32,
+
+    /// PostgreSQL: seconds a request waits for a connection before answering 503.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 3
+    )]
+    pub database_acquire_timeout_secs: u64,
+
+    /// PostgreSQL: seconds one statement may run.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    pub database_statement_timeout_secs: u64,
+
+    /// Where the users service answers, when this process does not run it.
+    #[arg(long, env = "SOCIALDEVS_USERS_URL")]
+    pub users_url: Option<String>,
+
+    /// Where the posts service answers, when this process does not run it.
+    #[arg(long, env = "SOCIALDEVS_POSTS_URL")]
+    pub posts_url: Option<String>,
 
     /// PKCS#8 PEM file with the Ed25519 key that signs access tokens (users service).
     #[arg(long, env = "SOCIALDEVS_JWT_PRIVATE_KEY_FILE")]
@@ -91,6 +123,30 @@ impl Settings {
             .unwrap_or_else(|| socialdevs_platform::db::SqliteDb::default_url(&self.data_dir))
     }
 
+    /// PostgreSQL pool settings.
+    pub fn pg_pool(&self) -> socialdevs_platform::db::PgPoolSettings {
+        socialdevs_platform::db::PgPoolSettings {
+            max_connections: self.database_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs.max(1)),
+            statement_timeout: Duration::from_secs(self.database_statement_timeout_secs.max(1)),
+            ..Default::default()
+        }
+    }
+
+    /// Where `service` answers when this process does not run it: its URL setting, else its
+    /// default port on this machine.
+    pub fn service_url(&self, service: Service) -> String {
+        let configured = match service {
+            Service::Users => self.users_url.as_deref(),
+            Service::Posts => self.posts_url.as_deref(),
+            Service::Timeline => None,
+        };
+        configured
+            .filter(|url| !url.trim().is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", service.default_port()))
+    }
+
     /// The HTTP layer settings.
     pub fn http(&self) -> socialdevs_platform::http::HttpSettings {
         socialdevs_platform::http::HttpSettings {
@@ -111,6 +167,11 @@ impl Settings {
             services: ServiceSet::all(),
             data_dir: data_dir.into(),
             database_url: None,
+            database_max_connections: 5,
+            database_acquire_timeout_secs: 2,
+            database_statement_timeout_secs: 5,
+            users_url: None,
+            posts_url: None,
             jwt_private_key_file: None,
             jwt_public_key_file: None,
             web_dir: PathBuf::from("./web/dist"),

@@ -1,5 +1,5 @@
-//! The `socialdevs` binary as a library: configuration, the service registry, wiring of the
-//! in-process adapters, and [`Application`] — which `main` and the tests start the same way.
+//! The `socialdevs` binary as a library: configuration, the service registry, its storage,
+//! the wiring of services in one process or across several, and [`Application`] — which `main` and the tests start the same way.
 
 pub mod app;
 pub mod cli;
@@ -8,6 +8,7 @@ pub mod keys;
 pub mod openapi;
 pub mod seed;
 pub mod services;
+pub mod storage;
 pub mod web;
 pub mod wiring;
 

@@ -5,13 +5,16 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::Rng;
+use socialdevs_platform::shutdown;
 use socialdevs_posts::service::Compose;
 use socialdevs_users::service::Registration;
 use uuid::Uuid;
 
-use crate::app::{open_database, wire};
 use crate::config::Settings;
 use crate::keys;
+use crate::services::ServiceSet;
+use crate::storage::Database;
+use crate::wiring::wire;
 
 /// The password of every seeded account.
 pub const SEED_PASSWORD: &str = "socialdevs-demo";
@@ -85,13 +88,24 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+struct Seeders {
+    users: socialdevs_users::UsersService,
+    posts: socialdevs_posts::PostsService,
+}
+
 /// Seeds `users` users and `posts` posts (with follows, likes and replies).
 pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<()> {
-    let db = open_database(settings).await?;
+    let db = Database::open(settings).await?;
     let issuer = keys::load(settings)?
         .issuer
         .context("seeding signs in users: configure the private key")?;
-    let services = wire(&db, issuer);
+    // Seeding writes through every service's rules, all in this process.
+    let (_stop, shutdown) = shutdown::channel();
+    let wired = wire(&ServiceSet::all(), &db, settings, issuer, &shutdown).await?;
+    let services = Seeders {
+        users: wired.users.context("the users service is not wired")?,
+        posts: wired.posts.context("the posts service is not wired")?,
+    };
     let mut rng = rand::thread_rng();
     let run_tag: String = Uuid::now_v7().simple().to_string()[24..].to_owned();
 

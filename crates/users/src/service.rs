@@ -18,6 +18,7 @@ use socialdevs_domain::{Bio, DisplayName, Email, Password, Username};
 use socialdevs_platform::auth::{TokenIssuer, ACCESS_TOKEN_TTL_SECS};
 use socialdevs_platform::events::{CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::remote::dependency_error;
 use socialdevs_platform::{ApiError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -329,7 +330,11 @@ impl UsersService {
     pub async fn profile(&self, username: &str, viewer: Option<Uuid>) -> Result<Profile, ApiError> {
         let user = self.by_username(username).await?;
         let (followers_count, following_count) = self.store.follow_counts(user.id).await?;
-        let posts_count = self.post_counts.posts_count(user.id).await?;
+        let posts_count = self
+            .post_counts
+            .posts_count(user.id)
+            .await
+            .map_err(dependency_error)?;
         let followed_by_me = match viewer {
             Some(v) if v != user.id => self.store.is_following(v, user.id).await?,
             _ => false,
@@ -468,6 +473,17 @@ impl UsersService {
     /// Users by id (for other services' denormalised reads).
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> Result<Vec<User>, ApiError> {
         Ok(self.store.users_by_ids(ids).await?)
+    }
+
+    /// Users by username, ignoring case; unknown names are left out.
+    pub async fn users_by_usernames(&self, usernames: &[String]) -> Result<Vec<User>, ApiError> {
+        let mut found = Vec::with_capacity(usernames.len());
+        for name in usernames {
+            if let Some(user) = self.store.user_by_username(name).await? {
+                found.push(user);
+            }
+        }
+        Ok(found)
     }
 
     /// Who-to-follow suggestions for `user`.

@@ -1,5 +1,6 @@
 //! HTTP routes of the posts service: `/api/v1/posts/*`.
 
+pub mod internal;
 mod posts;
 
 use axum::extract::FromRef;

@@ -1,8 +1,5 @@
-//! In-process adapters: how services reach each other when they share one process.
-//!
-//! Each service declares what it needs from the others as a port (a trait in its own crate);
-//! here those ports are satisfied by direct function calls. The distributed topology
-//! satisfies the same ports over HTTP.
+//! In-process adapters: the ports satisfied by direct function calls when the services
+//! share one process.
 
 use std::sync::Arc;
 
@@ -53,15 +50,12 @@ impl AuthorDirectory for InProcessAuthors {
     }
 
     async fn authors_by_username(&self, usernames: &[String]) -> anyhow::Result<Vec<Author>> {
-        let mut found = Vec::with_capacity(usernames.len());
-        for name in usernames {
-            match self.0.profile(name, None).await {
-                Ok(profile) => found.push(author(profile.user)),
-                Err(ApiError::NotFound(_)) => {}
-                Err(other) => return Err(api_to_anyhow(other)),
-            }
-        }
-        Ok(found)
+        let users = self
+            .0
+            .users_by_usernames(usernames)
+            .await
+            .map_err(api_to_anyhow)?;
+        Ok(users.into_iter().map(author).collect())
     }
 }
 

@@ -17,7 +17,28 @@ async fn health_and_readiness() {
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["checks"].as_array().unwrap().len(), 3);
+    // Every service that owns data checks its database.
+    let checks = body["checks"].as_array().unwrap();
+    for service in ["users", "posts"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"] == format!("{service}.database") && c["ok"] == true),
+            "{body}"
+        );
+    }
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    for service in ["users", "posts", "timeline"] {
+        assert_eq!(
+            sample(
+                &metrics,
+                "socialdevs_ready",
+                &[&format!(r#"service="{service}""#)]
+            ),
+            1.0,
+            "socialdevs_ready for {service}"
+        );
+    }
 }
 
 fn sample(metrics: &str, name: &str, labels: &[&str]) -> f64 {

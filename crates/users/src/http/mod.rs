@@ -1,6 +1,7 @@
 //! HTTP routes of the users service: `/api/v1/auth/*` and `/api/v1/users/*`.
 
 mod auth;
+pub mod internal;
 mod users;
 
 use axum::extract::FromRef;

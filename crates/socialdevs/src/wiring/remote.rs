@@ -1,0 +1,111 @@
+//! HTTP adapters: the ports satisfied by another service's `/internal/...` endpoints when it
+//! runs in another process.
+
+use async_trait::async_trait;
+use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::remote::ServiceClient;
+use socialdevs_platform::ApiError;
+use socialdevs_posts::http::internal::{FeedRequest, PostCount};
+use socialdevs_posts::model::{Author, Post};
+use socialdevs_posts::AuthorDirectory;
+use socialdevs_timeline::{FollowGraph, PostFeed};
+use socialdevs_users::http::internal::{FollowingIds, UserLookup, UserSummaries};
+use socialdevs_users::PostCounts;
+use uuid::Uuid;
+
+/// Users asks the posts service how many posts someone has.
+pub struct RemotePostCounts(pub ServiceClient);
+
+#[async_trait]
+impl PostCounts for RemotePostCounts {
+    async fn posts_count(&self, user: Uuid) -> anyhow::Result<i64> {
+        let answer: PostCount = self
+            .0
+            .get(&format!("/internal/v1/posts/count?author={user}"))
+            .await?;
+        Ok(answer.count)
+    }
+}
+
+/// Posts asks the users service who wrote what.
+pub struct RemoteAuthors(pub ServiceClient);
+
+impl RemoteAuthors {
+    async fn lookup(&self, lookup: &UserLookup) -> anyhow::Result<Vec<Author>> {
+        let answer: UserSummaries = self.0.query("/internal/v1/users/lookup", lookup).await?;
+        Ok(answer
+            .users
+            .into_iter()
+            .map(|user| Author {
+                id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl AuthorDirectory for RemoteAuthors {
+    async fn authors(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Author>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.lookup(&UserLookup {
+            ids: ids.to_vec(),
+            usernames: Vec::new(),
+        })
+        .await
+    }
+
+    async fn authors_by_username(&self, usernames: &[String]) -> anyhow::Result<Vec<Author>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.lookup(&UserLookup {
+            ids: Vec::new(),
+            usernames: usernames.to_vec(),
+        })
+        .await
+    }
+}
+
+/// Timeline asks the users service whom someone follows.
+pub struct RemoteFollowGraph(pub ServiceClient);
+
+#[async_trait]
+impl FollowGraph for RemoteFollowGraph {
+    async fn following_ids(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        let answer: FollowingIds = self
+            .0
+            .get(&format!("/internal/v1/users/{user}/following"))
+            .await?;
+        Ok(answer.ids)
+    }
+}
+
+/// Timeline asks the posts service for posts by a set of authors.
+pub struct RemotePostFeed(pub ServiceClient);
+
+#[async_trait]
+impl PostFeed for RemotePostFeed {
+    async fn posts_by_authors(
+        &self,
+        authors: Vec<Uuid>,
+        viewer: Uuid,
+        params: &PageParams,
+    ) -> Result<Page<Post>, ApiError> {
+        Ok(self
+            .0
+            .query(
+                "/internal/v1/posts/feed",
+                &FeedRequest {
+                    authors,
+                    viewer,
+                    limit: params.limit,
+                    cursor: params.cursor.clone(),
+                },
+            )
+            .await?)
+    }
+}

@@ -1,0 +1,101 @@
+//! `/internal/v1/...`: what other SocialDevs services ask the users service when they run in
+//! other processes. Not part of the public API: the edge does not route `/internal`, and
+//! network policies admit only the platform's own pods.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use serde::{Deserialize, Serialize};
+use socialdevs_platform::error::ApiResult;
+use socialdevs_platform::extract::{ApiJson, ApiPath};
+use socialdevs_platform::ApiError;
+use uuid::Uuid;
+
+use crate::service::UsersService;
+use crate::SERVICE;
+
+/// Most ids or usernames one lookup may ask for.
+pub const MAX_LOOKUP: usize = 500;
+
+/// Who to look up: by id, by username (any case), or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserLookup {
+    /// User ids.
+    #[serde(default)]
+    pub ids: Vec<Uuid>,
+    /// Usernames, any case, without `@`.
+    #[serde(default)]
+    pub usernames: Vec<String>,
+}
+
+/// The public face of a user, as other services denormalise it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// Id.
+    pub id: Uuid,
+    /// Username as registered.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// The users found; unknown ids and names are left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserSummaries {
+    /// In no particular order.
+    pub users: Vec<UserSummary>,
+}
+
+/// Whom a user follows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FollowingIds {
+    /// Followee ids.
+    pub ids: Vec<Uuid>,
+}
+
+/// The internal routes of the users service.
+pub fn router(service: UsersService) -> Router {
+    Router::new()
+        .route("/internal/v1/users/lookup", post(lookup))
+        .route("/internal/v1/users/{id}/following", get(following))
+        .route_layer(middleware::from_fn_with_state(
+            SERVICE,
+            socialdevs_platform::metrics::track,
+        ))
+        .with_state(service)
+}
+
+async fn lookup(
+    State(service): State<UsersService>,
+    ApiJson(lookup): ApiJson<UserLookup>,
+) -> ApiResult<Json<UserSummaries>> {
+    if lookup.ids.len() + lookup.usernames.len() > MAX_LOOKUP {
+        return Err(ApiError::invalid(
+            "ids",
+            format!("look up at most {MAX_LOOKUP} users at once"),
+        ));
+    }
+    let mut users = service.users_by_ids(&lookup.ids).await?;
+    users.extend(service.users_by_usernames(&lookup.usernames).await?);
+    users.sort_by_key(|u| u.id);
+    users.dedup_by_key(|u| u.id);
+    Ok(Json(UserSummaries {
+        users: users
+            .into_iter()
+            .map(|u| UserSummary {
+                id: u.id,
+                username: u.username,
+                display_name: u.display_name,
+            })
+            .collect(),
+    }))
+}
+
+async fn following(
+    State(service): State<UsersService>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<FollowingIds>> {
+    Ok(Json(FollowingIds {
+        ids: service.following_ids(id).await?,
+    }))
+}
