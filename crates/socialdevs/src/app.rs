@@ -15,13 +15,11 @@ use socialdevs_posts::PostsState;
 use socialdevs_timeline::TimelineState;
 use socialdevs_users::UsersState;
 use tokio::net::TcpListener;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::keys;
-use crate::openapi::ApiDoc;
 use crate::services::Service;
 use crate::storage::Database;
 use crate::web::{self, WebApp};
@@ -67,7 +65,7 @@ impl Application {
         let (trigger, shutdown) = shutdown::channel();
         let wired = wire(&settings.services, &db, &settings, issuer, &shutdown).await?;
 
-        let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let mut api = OpenApiRouter::new();
         let mut internal = Router::new();
         for service in settings.services.iter() {
             api = api.merge(service_router(service, &wired, &keys.verifier, &shutdown)?);
@@ -80,7 +78,8 @@ impl Application {
         for (name, check) in wired.readiness {
             readiness.add(name, check);
         }
-        let (api_router, openapi) = api.split_for_parts();
+        let (api_router, _) = api.split_for_parts();
+        let openapi = crate::openapi::document();
         let router = Router::new().merge(api_router);
         // Internal endpoints exist only where another process may call them.
         let router = if settings.services.is_all() {

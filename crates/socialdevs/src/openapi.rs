@@ -1,4 +1,5 @@
-//! The OpenAPI 3.1 document: service routers add their paths; this adds the rest.
+//! The OpenAPI 3.1 document: every service's operations in one frame. Every process serves
+//! the whole document, whichever services it runs, so the edge can route it anywhere.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,4 +38,13 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The platform-wide document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(socialdevs_users::http::openapi());
+    doc.merge(socialdevs_posts::http::openapi());
+    doc.merge(socialdevs_timeline::openapi());
+    doc
 }

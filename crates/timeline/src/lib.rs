@@ -163,12 +163,21 @@ async fn home_stream(
 
 /// The timeline service's public routes, with their OpenAPI description.
 pub fn router(state: TimelineState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(home))
-        .routes(routes!(home_stream))
+    routes()
         .route_layer(middleware::from_fn_with_state(
             SERVICE,
             socialdevs_platform::metrics::track,
         ))
         .with_state(state)
+}
+
+/// The service's public operations, for the platform-wide OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<TimelineState> {
+    OpenApiRouter::new()
+        .routes(routes!(home))
+        .routes(routes!(home_stream))
 }

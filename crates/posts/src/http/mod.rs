@@ -34,14 +34,23 @@ pub const POSTS_TAG: &str = "posts";
 
 /// The posts service's public routes, with their OpenAPI description.
 pub fn router(state: PostsState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .routes(routes!(posts::create, posts::list))
-        .routes(routes!(posts::get_post, posts::delete_post))
-        .routes(routes!(posts::replies))
-        .routes(routes!(posts::like, posts::unlike))
+    routes()
         .route_layer(middleware::from_fn_with_state(
             SERVICE,
             socialdevs_platform::metrics::track,
         ))
         .with_state(state)
+}
+
+/// The service's public operations, for the platform-wide OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<PostsState> {
+    OpenApiRouter::new()
+        .routes(routes!(posts::create, posts::list))
+        .routes(routes!(posts::get_post, posts::delete_post))
+        .routes(routes!(posts::replies))
+        .routes(routes!(posts::like, posts::unlike))
 }

@@ -35,6 +35,20 @@ pub const USERS_TAG: &str = "users";
 
 /// The users service's public routes, with their OpenAPI description.
 pub fn router(state: UsersState) -> OpenApiRouter {
+    routes()
+        .route_layer(middleware::from_fn_with_state(
+            SERVICE,
+            socialdevs_platform::metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// The service's public operations, for the platform-wide OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<UsersState> {
     OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
@@ -48,9 +62,4 @@ pub fn router(state: UsersState) -> OpenApiRouter {
         .routes(routes!(users::follow, users::unfollow))
         .routes(routes!(users::followers))
         .routes(routes!(users::following))
-        .route_layer(middleware::from_fn_with_state(
-            SERVICE,
-            socialdevs_platform::metrics::track,
-        ))
-        .with_state(state)
 }
