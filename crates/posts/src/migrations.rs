@@ -8,3 +8,10 @@ pub const SQLITE: &[Migration] = &[Migration {
     name: "posts, tags, likes, idempotency keys",
     sql: include_str!("../migrations/sqlite/0001_posts.sql"),
 }];
+
+/// PostgreSQL migrations, applied in order inside the service's own schema.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "posts, tags, likes, idempotency keys",
+    sql: include_str!("../migrations/postgres/0001_posts.sql"),
+}];
