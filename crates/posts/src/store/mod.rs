@@ -1,13 +1,16 @@
 //! The posts store port and its adapters.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use socialdevs_platform::db;
 use uuid::Uuid;
 
 use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
 
+pub use postgres::PgPostStore;
 pub use sqlite::SqlitePostStore;
 
 /// Store failures the service turns into answers.
@@ -28,6 +31,16 @@ pub enum StoreError {
     /// Anything else.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if db::is_unavailable(&err) {
+            StoreError::Unavailable(err.into())
+        } else {
+            StoreError::Other(err.into())
+        }
+    }
 }
 
 /// Store result.

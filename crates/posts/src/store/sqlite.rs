@@ -24,16 +24,6 @@ impl SqlitePostStore {
     }
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        if db::is_unavailable(&err) {
-            StoreError::Unavailable(err.into())
-        } else {
-            StoreError::Other(err.into())
-        }
-    }
-}
-
 use db::timestamp as ts;
 
 fn row_to_post(row: &SqliteRow) -> anyhow::Result<PostRow> {

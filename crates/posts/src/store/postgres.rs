@@ -1,0 +1,295 @@
+//! The posts store on PostgreSQL, inside the service's own schema.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use socialdevs_platform::db::PgDb;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{Created, Deleted, PostStore, StoreError, StoreResult};
+use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+use crate::SERVICE;
+
+/// PostgreSQL adapter of [`PostStore`].
+#[derive(Clone)]
+pub struct PgPostStore {
+    db: PgDb,
+}
+
+impl PgPostStore {
+    /// A store on a pool whose `search_path` is the (migrated) posts schema.
+    pub fn new(db: PgDb) -> Self {
+        Self { db }
+    }
+}
+
+/// A timestamp cut to the microsecond, as SQLite stores it (rather than left to the driver,
+/// which rounds toward 2000-01-01 and so differs before it).
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+fn row_to_post(row: &PgRow) -> Result<PostRow, sqlx::Error> {
+    Ok(PostRow {
+        id: row.try_get("id")?,
+        author_id: row.try_get("author_id")?,
+        text: row.try_get("text")?,
+        reply_to: row.try_get("reply_to")?,
+        hashtags: row.try_get("hashtags")?,
+        mentions: row.try_get("mentions")?,
+        created_at: row.try_get("created_at")?,
+        like_count: row.try_get("like_count")?,
+        reply_count: row.try_get("reply_count")?,
+        liked_by_me: row.try_get("liked_by_me")?,
+    })
+}
+
+/// Columns of a post with its counts; `$1` is the viewer id (or NULL).
+const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, p.mentions, \
+    p.created_at, \
+    (SELECT COUNT(*) FROM likes l WHERE l.post_id = p.id) AS like_count, \
+    (SELECT COUNT(*) FROM posts r WHERE r.reply_to = p.id) AS reply_count, \
+    EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1) AS liked_by_me \
+    FROM posts p";
+
+/// Whether the post exists, holding a key-share lock on it until the transaction ends so that
+/// it cannot be deleted meanwhile.
+async fn lock_post(conn: &mut PgConnection, id: Uuid) -> StoreResult<bool> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM posts WHERE id = $1 FOR KEY SHARE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// What an idempotency key already stands for.
+enum KeyClaim {
+    /// The key is new: this transaction holds it until it commits or rolls back.
+    Claimed,
+    /// The key belongs to an earlier post, whose request had this hash.
+    Used { request_hash: String, post_id: Uuid },
+}
+
+/// Claims `key` for `post`. A concurrent transaction holding the same key makes the insert
+/// wait for its outcome: if it commits, the key reads back as used; if it rolls back, the
+/// key is claimed here.
+async fn claim_key(
+    conn: &mut PgConnection,
+    post: &NewPost,
+    key: &IdempotencyKey,
+) -> StoreResult<KeyClaim> {
+    // Keys are never deleted, so a key that was not inserted can be read back (READ
+    // COMMITTED: the next statement sees the committed row); the loop is only a safeguard.
+    for _ in 0..3 {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, post_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(post.author_id)
+        .bind(&key.key)
+        .bind(&key.request_hash)
+        .bind(post.id)
+        .bind(micros(post.created_at))
+        .execute(&mut *conn)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(KeyClaim::Claimed);
+        }
+        let previous = sqlx::query(
+            "SELECT request_hash, post_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        )
+        .bind(post.author_id)
+        .bind(&key.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = previous {
+            return Ok(KeyClaim::Used {
+                request_hash: row.try_get("request_hash")?,
+                post_id: row.try_get("post_id")?,
+            });
+        }
+    }
+    Err(StoreError::Other(anyhow::anyhow!(
+        "the idempotency key could neither be stored nor read back"
+    )))
+}
+
+#[async_trait]
+impl PostStore for PgPostStore {
+    async fn create_post(
+        &self,
+        post: &NewPost,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<Created> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if let Some(key) = key {
+            if let KeyClaim::Used {
+                request_hash,
+                post_id,
+            } = claim_key(&mut tx, post, key).await?
+            {
+                return if request_hash == key.request_hash {
+                    Ok(Created::Replayed(post_id))
+                } else {
+                    Err(StoreError::IdempotencyMismatch)
+                };
+            }
+        }
+        if let Some(parent) = post.reply_to {
+            if !lock_post(&mut tx, parent).await? {
+                // Rolling back (on drop) releases the claimed key.
+                return Err(StoreError::ReplyTargetMissing);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(post.id)
+        .bind(post.author_id)
+        .bind(&post.text)
+        .bind(post.reply_to)
+        .bind(&post.hashtags)
+        .bind(&post.mentions)
+        .bind(micros(post.created_at))
+        .execute(&mut *tx)
+        .await?;
+        if !post.hashtags.is_empty() {
+            sqlx::query("INSERT INTO post_tags (tag, post_id) SELECT tag, $2 FROM UNNEST($1) tag")
+                .bind(&post.hashtags)
+                .bind(post.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New(post.id))
+    }
+
+    async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let row = sqlx::query(&format!("{POST_SELECT} WHERE p.id = $2"))
+            .bind(viewer)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|r| row_to_post(&r)).transpose()?)
+    }
+
+    async fn list(
+        &self,
+        filter: &PostFilter,
+        viewer: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<PostRow>> {
+        // $1 viewer, $2 limit, then the filter's own arguments, then the cursor (if any): the
+        // statement names only the parameters it uses, so each shape gets a plan that can use
+        // its index.
+        let (condition, next) = match filter {
+            PostFilter::All => ("TRUE", 3),
+            PostFilter::Author(_) => ("p.author_id = $3", 4),
+            PostFilter::Authors(_) => ("p.author_id = ANY($3)", 4),
+            PostFilter::Tag(_) => (
+                "p.id IN (SELECT t.post_id FROM post_tags t WHERE t.tag = $3)",
+                4,
+            ),
+            PostFilter::AuthorTag(..) => (
+                "p.author_id = $3 AND \
+                 p.id IN (SELECT t.post_id FROM post_tags t WHERE t.tag = $4)",
+                5,
+            ),
+            PostFilter::Replies(_) => ("p.reply_to = $3", 4),
+        };
+        let (order, cmp) = if matches!(filter, PostFilter::Replies(_)) {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
+        let cursor = match after {
+            Some(_) => format!(" AND p.id {cmp} ${next}"),
+            None => String::new(),
+        };
+        let sql =
+            format!("{POST_SELECT} WHERE ({condition}){cursor} ORDER BY p.id {order} LIMIT $2");
+        let query = sqlx::query(&sql).bind(viewer).bind(i64::from(limit));
+        let query = match filter {
+            PostFilter::All => query,
+            PostFilter::Author(id) | PostFilter::Replies(id) => query.bind(*id),
+            PostFilter::Authors(ids) => query.bind(ids.as_slice()),
+            PostFilter::Tag(tag) => query.bind(tag.as_str()),
+            PostFilter::AuthorTag(author, tag) => query.bind(*author).bind(tag.as_str()),
+        };
+        let query = match after {
+            Some(after) => query.bind(after),
+            None => query,
+        };
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let rows = query.fetch_all(&mut *conn).await?;
+        Ok(rows.iter().map(row_to_post).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let author: Option<Uuid> =
+            sqlx::query_scalar("SELECT author_id FROM posts WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match author {
+            None => Deleted::NotFound,
+            Some(a) if a != requester => Deleted::NotAuthor,
+            Some(_) => {
+                sqlx::query("DELETE FROM posts WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Deleted::Deleted
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if !lock_post(&mut tx, post).await? {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "INSERT INTO likes (post_id, user_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (post_id, user_id) DO NOTHING",
+        )
+        .bind(post)
+        .bind(user)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        if !lock_post(&mut tx, post).await? {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query("DELETE FROM likes WHERE post_id = $1 AND user_id = $2")
+            .bind(post)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM posts WHERE author_id = $1")
+                .bind(author)
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+}
