@@ -1,0 +1,965 @@
+//! The behaviour every [`PostStore`] adapter must have, written once.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use socialdevs_posts::model::{NewPost, PostFilter};
+use socialdevs_posts::store::{Created, Deleted, PostStore, StoreError};
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::support::{
+    create, create_many, ids, key, newest_first, post, precise_time, reply, tagged, Backend,
+};
+
+type Store = Arc<dyn PostStore>;
+
+// ---- create and get ----
+
+pub async fn create_then_get_round_trips_every_field(store: Store) {
+    let author = Uuid::now_v7();
+    let new = NewPost {
+        hashtags: vec!["rust".into(), "async".into(), "été".into()],
+        mentions: vec!["zoe".into(), "adam".into()],
+        ..post(author, "Hello #Rust #async #été @zoe @adam 👋🏽")
+    };
+    let id = create(&*store, new.clone()).await;
+    let row = store.post(id, None).await.unwrap().expect("the post");
+    assert_eq!(row.id, new.id);
+    assert_eq!(row.author_id, author);
+    assert_eq!(row.text, "Hello #Rust #async #été @zoe @adam 👋🏽");
+    assert_eq!(row.reply_to, None);
+    assert_eq!(row.hashtags, ["rust", "async", "été"], "order is kept");
+    assert_eq!(row.mentions, ["zoe", "adam"], "order is kept");
+    assert_eq!(
+        row.created_at.timestamp_micros(),
+        new.created_at.timestamp_micros()
+    );
+    assert_eq!(row.like_count, 0);
+    assert_eq!(row.reply_count, 0);
+    assert!(!row.liked_by_me);
+}
+
+pub async fn post_without_tags_or_mentions_has_empty_lists(store: Store) {
+    let id = create(&*store, post(Uuid::now_v7(), "plain")).await;
+    let row = store.post(id, Some(Uuid::now_v7())).await.unwrap().unwrap();
+    assert!(row.hashtags.is_empty());
+    assert!(row.mentions.is_empty());
+}
+
+pub async fn created_at_is_kept_to_the_microsecond(store: Store) {
+    let at = precise_time();
+    let id = create(
+        &*store,
+        NewPost {
+            created_at: at,
+            ..post(Uuid::now_v7(), "timed")
+        },
+    )
+    .await;
+    let row = store.post(id, None).await.unwrap().unwrap();
+    assert_eq!(row.created_at.timestamp(), at.timestamp());
+    assert_eq!(
+        row.created_at.timestamp_subsec_nanos(),
+        123_456_000,
+        "microseconds kept, nanoseconds cut"
+    );
+}
+
+pub async fn get_unknown_post_is_none(store: Store) {
+    create(&*store, post(Uuid::now_v7(), "someone else")).await;
+    assert!(store.post(Uuid::now_v7(), None).await.unwrap().is_none());
+    assert!(store
+        .post(Uuid::now_v7(), Some(Uuid::now_v7()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn reply_round_trips_and_counts_on_its_parent(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(&*store, post(alice, "question")).await;
+    let first = create(&*store, reply(bob, parent, "answer")).await;
+    create(&*store, reply(alice, parent, "thanks")).await;
+    create(&*store, reply(alice, first, "a reply to the answer")).await;
+
+    let row = store.post(first, None).await.unwrap().unwrap();
+    assert_eq!(row.reply_to, Some(parent));
+    assert_eq!(row.author_id, bob);
+    assert_eq!(row.reply_count, 1, "one reply to the answer");
+    let parent_row = store.post(parent, None).await.unwrap().unwrap();
+    assert_eq!(parent_row.reply_to, None);
+    assert_eq!(parent_row.reply_count, 2, "direct replies only");
+}
+
+pub async fn reply_to_unknown_post_is_rejected_and_stores_nothing(store: Store) {
+    let author = Uuid::now_v7();
+    let orphan = reply(author, Uuid::now_v7(), "to nowhere");
+    let err = store.create_post(&orphan, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::ReplyTargetMissing), "{err:?}");
+    assert!(store.post(orphan.id, None).await.unwrap().is_none());
+    assert_eq!(store.count_by_author(author).await.unwrap(), 0);
+}
+
+// ---- listing ----
+
+pub async fn list_all_is_newest_first_across_authors(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let author = if i % 2 == 0 { alice } else { bob };
+        created.push(create(&*store, post(author, &format!("post {i}"))).await);
+    }
+    // A reply is a post too and shows in every listing but the others' replies.
+    created.push(create(&*store, reply(bob, created[0], "reply")).await);
+    let rows = store.list(&PostFilter::All, None, None, 50).await.unwrap();
+    assert_eq!(ids(&rows), newest_first(&created));
+    assert_eq!(rows[0].text, "reply");
+    assert_eq!(rows.last().unwrap().text, "post 0");
+}
+
+pub async fn list_by_author_shows_only_theirs(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let alices = create_many(&*store, alice, 3).await;
+    create_many(&*store, bob, 2).await;
+    let alice_reply = create(&*store, reply(alice, alices[0], "me again")).await;
+    let rows = store
+        .list(&PostFilter::Author(alice), None, None, 50)
+        .await
+        .unwrap();
+    let mut expected = alices.clone();
+    expected.push(alice_reply);
+    assert_eq!(ids(&rows), newest_first(&expected));
+    assert!(rows.iter().all(|r| r.author_id == alice));
+    let nobody = store
+        .list(&PostFilter::Author(Uuid::now_v7()), None, None, 50)
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
+}
+
+pub async fn list_by_authors_shows_only_theirs(store: Store) {
+    let (alice, bob, carol) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        expected.push(create(&*store, post(alice, &format!("a{i}"))).await);
+        create(&*store, post(carol, &format!("c{i}"))).await;
+        expected.push(create(&*store, post(bob, &format!("b{i}"))).await);
+    }
+    let filter = PostFilter::Authors(vec![bob, alice, Uuid::now_v7()]);
+    let rows = store.list(&filter, None, None, 50).await.unwrap();
+    assert_eq!(ids(&rows), newest_first(&expected));
+    let page = store
+        .list(&filter, None, Some(expected[3]), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [expected[2], expected[1]]);
+    let none = store
+        .list(&PostFilter::Authors(Vec::new()), None, None, 50)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "no authors, no posts");
+}
+
+pub async fn list_by_tag_shows_only_tagged_posts(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let a = create(&*store, tagged(alice, "#rust", &["rust"])).await;
+    create(&*store, tagged(alice, "#rustlang", &["rustlang"])).await;
+    let b = create(&*store, tagged(bob, "#go #rust", &["go", "rust"])).await;
+    create(&*store, post(bob, "no tags")).await;
+    let c = create(&*store, reply(bob, a, "#rust too")).await;
+    // The reply above carries no tags: only stored tags count, not the text.
+    let d = create(
+        &*store,
+        NewPost {
+            hashtags: vec!["rust".into()],
+            ..reply(alice, b, "#rust")
+        },
+    )
+    .await;
+    let rows = store
+        .list(&PostFilter::Tag("rust".into()), None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), newest_first(&[a, b, d]));
+    assert!(!ids(&rows).contains(&c));
+    let go = store
+        .list(&PostFilter::Tag("go".into()), None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&go), [b]);
+    assert_eq!(go[0].hashtags, ["go", "rust"]);
+    for unknown in ["rus", "RUST", "python"] {
+        let rows = store
+            .list(&PostFilter::Tag(unknown.into()), None, None, 50)
+            .await
+            .unwrap();
+        assert!(rows.is_empty(), "tag {unknown:?} matched {rows:?}");
+    }
+}
+
+pub async fn list_by_author_and_tag_needs_both(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let a1 = create(&*store, tagged(alice, "#rust", &["rust"])).await;
+    create(&*store, tagged(alice, "#go", &["go"])).await;
+    create(&*store, tagged(bob, "#rust", &["rust"])).await;
+    let a2 = create(&*store, tagged(alice, "#go #rust", &["go", "rust"])).await;
+    create(&*store, post(alice, "untagged")).await;
+    let rows = store
+        .list(&PostFilter::AuthorTag(alice, "rust".into()), None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), [a2, a1]);
+    let page = store
+        .list(
+            &PostFilter::AuthorTag(alice, "rust".into()),
+            None,
+            Some(a2),
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [a1]);
+    let none = store
+        .list(&PostFilter::AuthorTag(bob, "go".into()), None, None, 50)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+pub async fn replies_are_oldest_first_and_direct_only(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(&*store, post(alice, "parent")).await;
+    let other = create(&*store, post(alice, "other")).await;
+    let mut replies = Vec::new();
+    for i in 0..4 {
+        let author = if i % 2 == 0 { bob } else { alice };
+        replies.push(create(&*store, reply(author, parent, &format!("reply {i}"))).await);
+        create(&*store, reply(bob, other, "elsewhere")).await;
+    }
+    create(&*store, reply(alice, replies[0], "nested")).await;
+    let rows = store
+        .list(&PostFilter::Replies(parent), None, None, 50)
+        .await
+        .unwrap();
+    let mut oldest_first = replies.clone();
+    oldest_first.sort();
+    assert_eq!(ids(&rows), oldest_first);
+    assert_eq!(rows[0].text, "reply 0");
+    assert!(rows.iter().all(|r| r.reply_to == Some(parent)));
+    assert_eq!(
+        rows[0].reply_count, 1,
+        "the nested reply counts on its parent"
+    );
+    let none = store
+        .list(&PostFilter::Replies(replies[1]), None, None, 50)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+pub async fn after_cursor_is_strict(store: Store) {
+    let author = Uuid::now_v7();
+    let created = create_many(&*store, author, 5).await;
+    let desc = newest_first(&created);
+    let rows = store
+        .list(&PostFilter::All, None, Some(desc[1]), 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), desc[2..], "the cursor's own post is left out");
+    let rows = store
+        .list(&PostFilter::Author(author), None, Some(desc[4]), 50)
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "nothing is older than the oldest");
+    // A cursor need not be a stored post: it is a position.
+    let between = Uuid::now_v7();
+    let newer = create(&*store, post(author, "after the cursor id")).await;
+    let rows = store
+        .list(&PostFilter::All, None, Some(between), 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), desc);
+    assert!(!ids(&rows).contains(&newer));
+}
+
+pub async fn replies_after_cursor_is_strict(store: Store) {
+    let author = Uuid::now_v7();
+    let parent = create(&*store, post(author, "parent")).await;
+    let mut replies = Vec::new();
+    for i in 0..4 {
+        replies.push(create(&*store, reply(author, parent, &format!("r{i}"))).await);
+    }
+    let rows = store
+        .list(&PostFilter::Replies(parent), None, Some(replies[1]), 50)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), replies[2..]);
+    let rows = store
+        .list(&PostFilter::Replies(parent), None, Some(replies[3]), 50)
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+}
+
+pub async fn limit_caps_the_page(store: Store) {
+    let created = create_many(&*store, Uuid::now_v7(), 4).await;
+    let desc = newest_first(&created);
+    let one = store.list(&PostFilter::All, None, None, 1).await.unwrap();
+    assert_eq!(ids(&one), desc[..1]);
+    let three = store.list(&PostFilter::All, None, None, 3).await.unwrap();
+    assert_eq!(ids(&three), desc[..3]);
+    let all = store
+        .list(&PostFilter::All, None, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), desc);
+    let none = store.list(&PostFilter::All, None, None, 0).await.unwrap();
+    assert!(none.is_empty());
+}
+
+/// Walks a listing page by page as the service does, calling `between` after each page.
+async fn walk<F, Fut>(
+    store: &dyn PostStore,
+    filter: &PostFilter,
+    size: u32,
+    between: F,
+) -> Vec<Uuid>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut seen = Vec::new();
+    let mut after = None;
+    for page in 0.. {
+        let rows = store.list(filter, None, after, size).await.unwrap();
+        assert!(rows.len() <= size as usize);
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id);
+        seen.extend(ids(&rows));
+        between(page).await;
+        assert!(page < 100, "pagination does not end");
+    }
+    seen
+}
+
+pub async fn pages_cover_every_post_exactly_once(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut created = create_many(&*store, alice, 7).await;
+    created.extend(create_many(&*store, bob, 4).await);
+    for size in [1, 3, 4, 11, 50] {
+        let seen = walk(&*store, &PostFilter::All, size, |_| async {}).await;
+        assert_eq!(seen, newest_first(&created), "page size {size}");
+    }
+    let seen = walk(&*store, &PostFilter::Author(bob), 3, |_| async {}).await;
+    assert_eq!(seen, newest_first(&created[7..]));
+}
+
+pub async fn pages_are_stable_while_new_posts_arrive(store: Store) {
+    let author = Uuid::now_v7();
+    let created = create_many(&*store, author, 9).await;
+    let seen = walk(&*store, &PostFilter::All, 2, |page| {
+        let store = store.clone();
+        async move {
+            create(&*store, post(author, &format!("arrived after page {page}"))).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        seen,
+        newest_first(&created),
+        "new posts are newer than the cursor: every old post once, no new one"
+    );
+    assert_eq!(store.count_by_author(author).await.unwrap(), 9 + 5);
+}
+
+pub async fn reply_pages_cover_every_reply_exactly_once(store: Store) {
+    let author = Uuid::now_v7();
+    let parent = create(&*store, post(author, "parent")).await;
+    let mut replies = Vec::new();
+    for i in 0..7 {
+        replies.push(create(&*store, reply(author, parent, &format!("r{i}"))).await);
+    }
+    let filter = PostFilter::Replies(parent);
+    let seen = walk(&*store, &filter, 3, |page| {
+        let store = store.clone();
+        async move {
+            if page < 2 {
+                create(&*store, reply(author, parent, "late")).await;
+            }
+        }
+    })
+    .await;
+    // Later replies sort after the cursor, so a reader walking oldest first meets them too.
+    assert_eq!(seen[..7], replies[..]);
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no repeats"
+    );
+    let total = store.post(parent, None).await.unwrap().unwrap().reply_count;
+    assert_eq!(total, 9);
+    assert_eq!(seen.len() as i64, total, "every reply once");
+}
+
+// ---- counts ----
+
+pub async fn counts_and_liked_by_me_follow_the_viewer(store: Store) {
+    let (alice, bob, carol) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let liked = create(&*store, post(alice, "liked")).await;
+    let plain = create(&*store, post(alice, "plain")).await;
+    create(&*store, reply(bob, liked, "r1")).await;
+    create(&*store, reply(carol, liked, "r2")).await;
+    assert!(store.like(liked, bob, Utc::now()).await.unwrap());
+    assert!(store.like(liked, carol, Utc::now()).await.unwrap());
+
+    for (viewer, expected) in [
+        (Some(bob), true),
+        (Some(carol), true),
+        (Some(alice), false),
+        (None, false),
+    ] {
+        let row = store.post(liked, viewer).await.unwrap().unwrap();
+        assert_eq!(row.like_count, 2);
+        assert_eq!(row.reply_count, 2);
+        assert_eq!(row.liked_by_me, expected, "viewer {viewer:?}");
+        let rows = store
+            .list(&PostFilter::Author(alice), viewer, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(&rows), [plain, liked]);
+        assert_eq!((rows[1].like_count, rows[1].reply_count), (2, 2));
+        assert_eq!(rows[1].liked_by_me, expected, "listed, viewer {viewer:?}");
+        assert_eq!((rows[0].like_count, rows[0].reply_count), (0, 0));
+        assert!(!rows[0].liked_by_me);
+    }
+    let replies = store
+        .list(&PostFilter::Replies(liked), Some(bob), None, 10)
+        .await
+        .unwrap();
+    assert!(replies.iter().all(|r| r.like_count == 0 && !r.liked_by_me));
+}
+
+// ---- delete ----
+
+pub async fn author_deletes_own_post(store: Store) {
+    let author = Uuid::now_v7();
+    let gone = create(&*store, post(author, "bye")).await;
+    let kept = create(&*store, post(author, "stays")).await;
+    assert_eq!(
+        store.delete_post(gone, author).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert!(store.post(gone, None).await.unwrap().is_none());
+    assert!(store.post(kept, None).await.unwrap().is_some());
+    let rows = store.list(&PostFilter::All, None, None, 10).await.unwrap();
+    assert_eq!(ids(&rows), [kept]);
+    assert_eq!(store.count_by_author(author).await.unwrap(), 1);
+    assert_eq!(
+        store.delete_post(gone, author).await.unwrap(),
+        Deleted::NotFound,
+        "deleting twice"
+    );
+}
+
+pub async fn someone_else_cannot_delete_a_post(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = create(&*store, tagged(alice, "mine #rust", &["rust"])).await;
+    assert!(store.like(id, bob, Utc::now()).await.unwrap());
+    assert_eq!(
+        store.delete_post(id, bob).await.unwrap(),
+        Deleted::NotAuthor
+    );
+    let row = store.post(id, Some(bob)).await.unwrap().unwrap();
+    assert_eq!(row.like_count, 1);
+    assert!(row.liked_by_me);
+    let tagged_rows = store
+        .list(&PostFilter::Tag("rust".into()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&tagged_rows), [id]);
+}
+
+pub async fn deleting_unknown_post_is_not_found(store: Store) {
+    let author = Uuid::now_v7();
+    create(&*store, post(author, "unrelated")).await;
+    assert_eq!(
+        store.delete_post(Uuid::now_v7(), author).await.unwrap(),
+        Deleted::NotFound
+    );
+    assert_eq!(store.count_by_author(author).await.unwrap(), 1);
+}
+
+pub async fn deleting_cascades_likes_and_tags(backend: &Backend) {
+    let store = &*backend.store;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let gone = create(store, tagged(alice, "#a #b", &["a", "b"])).await;
+    let kept = create(store, tagged(alice, "#a", &["a"])).await;
+    for user in [alice, bob] {
+        assert!(store.like(gone, user, Utc::now()).await.unwrap());
+    }
+    assert!(store.like(kept, bob, Utc::now()).await.unwrap());
+    assert_eq!(backend.probe.rows("post_tags").await, 3);
+    assert_eq!(backend.probe.rows("likes").await, 3);
+
+    assert_eq!(
+        store.delete_post(gone, alice).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert_eq!(
+        backend.probe.rows("post_tags").await,
+        1,
+        "its tags went with it"
+    );
+    assert_eq!(
+        backend.probe.rows("likes").await,
+        1,
+        "its likes went with it"
+    );
+    let a = store
+        .list(&PostFilter::Tag("a".into()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&a), [kept]);
+    assert!(store
+        .list(&PostFilter::Tag("b".into()), None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.like(gone, bob, Utc::now()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.unlike(gone, bob).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .post(kept, Some(bob))
+            .await
+            .unwrap()
+            .unwrap()
+            .like_count,
+        1
+    );
+}
+
+pub async fn deleting_a_parent_keeps_its_replies(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(&*store, post(alice, "parent")).await;
+    let r1 = create(&*store, reply(bob, parent, "r1")).await;
+    let r2 = create(&*store, reply(alice, parent, "r2")).await;
+    assert_eq!(
+        store.delete_post(parent, alice).await.unwrap(),
+        Deleted::Deleted
+    );
+    // Replies stay, still naming the deleted parent.
+    let row = store.post(r1, None).await.unwrap().unwrap();
+    assert_eq!(row.reply_to, Some(parent));
+    let replies = store
+        .list(&PostFilter::Replies(parent), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&replies), [r1, r2]);
+    assert_eq!(store.count_by_author(bob).await.unwrap(), 1);
+    assert_eq!(store.count_by_author(alice).await.unwrap(), 1);
+    // But no new reply can be made to it.
+    let err = store
+        .create_post(&reply(bob, parent, "too late"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReplyTargetMissing), "{err:?}");
+}
+
+// ---- likes ----
+
+pub async fn like_is_idempotent(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = create(&*store, post(alice, "like me")).await;
+    assert!(store.like(id, bob, Utc::now()).await.unwrap(), "new like");
+    assert!(
+        !store
+            .like(id, bob, Utc::now() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        "liking again stores nothing"
+    );
+    let row = store.post(id, Some(bob)).await.unwrap().unwrap();
+    assert_eq!(row.like_count, 1);
+    assert!(row.liked_by_me);
+}
+
+pub async fn unlike_is_idempotent(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = create(&*store, post(alice, "like me")).await;
+    assert!(!store.unlike(id, bob).await.unwrap(), "nothing to remove");
+    assert!(store.like(id, bob, Utc::now()).await.unwrap());
+    assert!(store.like(id, alice, Utc::now()).await.unwrap());
+    assert!(store.unlike(id, bob).await.unwrap(), "removed");
+    assert!(!store.unlike(id, bob).await.unwrap(), "already removed");
+    let row = store.post(id, Some(bob)).await.unwrap().unwrap();
+    assert_eq!(row.like_count, 1, "alice's like stays");
+    assert!(!row.liked_by_me);
+    assert!(
+        store.like(id, bob, Utc::now()).await.unwrap(),
+        "likes again"
+    );
+    assert_eq!(store.post(id, None).await.unwrap().unwrap().like_count, 2);
+}
+
+pub async fn like_and_unlike_unknown_post_are_not_found(store: Store) {
+    let user = Uuid::now_v7();
+    create(&*store, post(user, "exists")).await;
+    let unknown = Uuid::now_v7();
+    let err = store.like(unknown, user, Utc::now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    let err = store.unlike(unknown, user).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+// ---- idempotency keys ----
+
+pub async fn replayed_key_returns_first_post(store: Store) {
+    let author = Uuid::now_v7();
+    let first = tagged(author, "once #rust", &["rust"]);
+    let k = key("retry-me", "hash-1");
+    assert_eq!(
+        store.create_post(&first, Some(&k)).await.unwrap(),
+        Created::New(first.id)
+    );
+    let retry = tagged(author, "once #rust", &["rust"]);
+    assert_ne!(retry.id, first.id);
+    assert_eq!(
+        store.create_post(&retry, Some(&k)).await.unwrap(),
+        Created::Replayed(first.id)
+    );
+    assert!(store.post(retry.id, None).await.unwrap().is_none());
+    assert_eq!(store.count_by_author(author).await.unwrap(), 1);
+    let tagged_rows = store
+        .list(&PostFilter::Tag("rust".into()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&tagged_rows), [first.id], "no second set of tags");
+    // Another key is another request.
+    let other = post(author, "once #rust");
+    assert_eq!(
+        store
+            .create_post(&other, Some(&key("another", "hash-1")))
+            .await
+            .unwrap(),
+        Created::New(other.id)
+    );
+}
+
+pub async fn reused_key_with_different_request_is_a_mismatch(store: Store) {
+    let author = Uuid::now_v7();
+    let first = post(author, "first");
+    store
+        .create_post(&first, Some(&key("k", "hash-1")))
+        .await
+        .unwrap();
+    let different = post(author, "different");
+    let err = store
+        .create_post(&different, Some(&key("k", "hash-2")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch), "{err:?}");
+    assert!(store.post(different.id, None).await.unwrap().is_none());
+    assert_eq!(store.count_by_author(author).await.unwrap(), 1);
+    // The key still stands for the first request.
+    assert_eq!(
+        store
+            .create_post(&post(author, "first"), Some(&key("k", "hash-1")))
+            .await
+            .unwrap(),
+        Created::Replayed(first.id)
+    );
+}
+
+pub async fn different_users_may_reuse_a_key(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let k = key("same-key", "same-hash");
+    let a = post(alice, "same");
+    let b = post(bob, "same");
+    assert_eq!(
+        store.create_post(&a, Some(&k)).await.unwrap(),
+        Created::New(a.id)
+    );
+    assert_eq!(
+        store.create_post(&b, Some(&k)).await.unwrap(),
+        Created::New(b.id)
+    );
+    let b_other = post(bob, "other");
+    let err = store
+        .create_post(&b_other, Some(&key("same-key", "other-hash")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch), "{err:?}");
+    assert_eq!(store.count_by_author(alice).await.unwrap(), 1);
+    assert_eq!(store.count_by_author(bob).await.unwrap(), 1);
+}
+
+pub async fn failed_create_does_not_use_up_its_key(store: Store) {
+    let author = Uuid::now_v7();
+    let k = key("k", "hash");
+    let orphan = reply(author, Uuid::now_v7(), "to nowhere");
+    let err = store.create_post(&orphan, Some(&k)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ReplyTargetMissing), "{err:?}");
+    let next = post(author, "works");
+    assert_eq!(
+        store.create_post(&next, Some(&k)).await.unwrap(),
+        Created::New(next.id),
+        "the failed attempt left no key behind"
+    );
+}
+
+pub async fn key_check_comes_before_the_reply_check(store: Store) {
+    let author = Uuid::now_v7();
+    let parent = create(&*store, post(author, "parent")).await;
+    let first = reply(author, parent, "reply");
+    let k = key("k", "hash");
+    store.create_post(&first, Some(&k)).await.unwrap();
+    assert_eq!(
+        store.delete_post(parent, author).await.unwrap(),
+        Deleted::Deleted
+    );
+    // A retry after the parent went is still a replay, not a missing reply target.
+    assert_eq!(
+        store
+            .create_post(&reply(author, parent, "reply"), Some(&k))
+            .await
+            .unwrap(),
+        Created::Replayed(first.id)
+    );
+    let err = store
+        .create_post(&reply(author, parent, "reply"), Some(&key("k", "other")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch), "{err:?}");
+}
+
+pub async fn key_replays_its_post_even_after_the_post_is_deleted(store: Store) {
+    let author = Uuid::now_v7();
+    let first = post(author, "short-lived");
+    let k = key("k", "hash");
+    store.create_post(&first, Some(&k)).await.unwrap();
+    assert_eq!(
+        store.delete_post(first.id, author).await.unwrap(),
+        Deleted::Deleted
+    );
+    let retry = post(author, "short-lived");
+    assert_eq!(
+        store.create_post(&retry, Some(&k)).await.unwrap(),
+        Created::Replayed(first.id),
+        "the key outlives its post: a late retry creates nothing"
+    );
+    assert_eq!(store.count_by_author(author).await.unwrap(), 0);
+}
+
+// ---- concurrency ----
+
+/// Runs `n` operations at once: connections are opened first and the operations start
+/// together behind a barrier, so they overlap inside the database.
+async fn race<T, F, Fut>(store: &Store, n: usize, op: F) -> Vec<T>
+where
+    F: Fn(Store, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut warm = JoinSet::new();
+    for _ in 0..n {
+        let store = store.clone();
+        warm.spawn(async move { store.count_by_author(Uuid::nil()).await.unwrap() });
+    }
+    warm.join_all().await;
+    let barrier = Arc::new(Barrier::new(n));
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let barrier = barrier.clone();
+        let op = op(store.clone(), i);
+        tasks.spawn(async move {
+            barrier.wait().await;
+            op.await
+        });
+    }
+    tasks.join_all().await
+}
+
+pub async fn concurrent_creates_with_one_key_create_one_post(store: Store) {
+    for round in 0..3 {
+        let author = Uuid::now_v7();
+        let outcomes = race(&store, 10, |store, _| async move {
+            let attempt = tagged(author, "double click #rust", &["rust"]);
+            let created = store
+                .create_post(&attempt, Some(&key("click", "hash")))
+                .await
+                .unwrap();
+            (attempt.id, created)
+        })
+        .await;
+        let new: Vec<Uuid> = outcomes
+            .iter()
+            .filter_map(|(attempted, created)| match created {
+                Created::New(id) => {
+                    assert_eq!(id, attempted);
+                    Some(*id)
+                }
+                Created::Replayed(_) => None,
+            })
+            .collect();
+        assert_eq!(new.len(), 1, "round {round}: one new post: {outcomes:?}");
+        let winner = new[0];
+        for (_, created) in &outcomes {
+            assert!(
+                *created == Created::New(winner) || *created == Created::Replayed(winner),
+                "{outcomes:?}"
+            );
+        }
+        assert_eq!(store.count_by_author(author).await.unwrap(), 1);
+        let rows = store
+            .list(&PostFilter::Author(author), None, None, 50)
+            .await
+            .unwrap();
+        assert_eq!(ids(&rows), [winner]);
+    }
+    let tagged_rows = store
+        .list(&PostFilter::Tag("rust".into()), None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(tagged_rows.len(), 3, "one set of tags per round");
+}
+
+pub async fn concurrent_creates_with_different_keys_all_succeed(store: Store) {
+    let author = Uuid::now_v7();
+    let parent = create(&*store, post(author, "parent")).await;
+    let created = race(&store, 10, |store, i| async move {
+        let attempt = reply(author, parent, &format!("reply {i}"));
+        let created = store
+            .create_post(&attempt, Some(&key(&format!("k{i}"), "hash")))
+            .await
+            .unwrap();
+        assert_eq!(created, Created::New(attempt.id));
+        attempt.id
+    })
+    .await;
+    let created: HashSet<Uuid> = created.into_iter().collect();
+    assert_eq!(created.len(), 10);
+    assert_eq!(store.count_by_author(author).await.unwrap(), 11);
+    let row = store.post(parent, None).await.unwrap().unwrap();
+    assert_eq!(row.reply_count, 10);
+}
+
+pub async fn concurrent_likes_by_one_user_store_one_like(store: Store) {
+    let alice = Uuid::now_v7();
+    let id = create(&*store, post(alice, "popular")).await;
+    for round in 0..5 {
+        let user = Uuid::now_v7();
+        let stored = race(&store, 10, |store, _| async move {
+            store.like(id, user, Utc::now()).await.unwrap()
+        })
+        .await;
+        assert_eq!(
+            stored.iter().filter(|s| **s).count(),
+            1,
+            "round {round}: exactly one like was new: {stored:?}"
+        );
+        let row = store.post(id, Some(user)).await.unwrap().unwrap();
+        assert_eq!(row.like_count, round + 1);
+        assert!(row.liked_by_me);
+    }
+}
+
+pub async fn concurrent_unlikes_remove_one_like(store: Store) {
+    let alice = Uuid::now_v7();
+    let id = create(&*store, post(alice, "popular")).await;
+    for round in 0..5 {
+        let user = Uuid::now_v7();
+        assert!(store.like(id, user, Utc::now()).await.unwrap());
+        let removed = race(&store, 10, |store, _| async move {
+            store.unlike(id, user).await.unwrap()
+        })
+        .await;
+        assert_eq!(
+            removed.iter().filter(|r| **r).count(),
+            1,
+            "round {round}: {removed:?}"
+        );
+        assert_eq!(store.post(id, None).await.unwrap().unwrap().like_count, 0);
+    }
+}
+
+pub async fn concurrent_likes_by_many_users_all_count(store: Store) {
+    let alice = Uuid::now_v7();
+    let id = create(&*store, post(alice, "popular")).await;
+    let stored = race(&store, 10, |store, _| async move {
+        store.like(id, Uuid::now_v7(), Utc::now()).await.unwrap()
+    })
+    .await;
+    assert!(stored.into_iter().all(|s| s), "every like is new");
+    assert_eq!(store.post(id, None).await.unwrap().unwrap().like_count, 10);
+}
+
+pub async fn concurrent_delete_and_likes_leave_no_like_behind(backend: &Backend) {
+    let store = backend.store.clone();
+    let alice = Uuid::now_v7();
+    for _ in 0..30 {
+        let id = create(&*store, post(alice, "short-lived")).await;
+        let outcomes = race(&store, 8, |store, i| async move {
+            if i == 0 {
+                let deleted = store.delete_post(id, alice).await.unwrap();
+                assert_eq!(deleted, Deleted::Deleted);
+                None
+            } else {
+                Some(store.like(id, Uuid::now_v7(), Utc::now()).await)
+            }
+        })
+        .await;
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                Ok(stored) => assert!(stored, "a like before the delete is new"),
+                Err(StoreError::NotFound) => {}
+                Err(other) => panic!("a like racing a delete failed: {other:?}"),
+            }
+        }
+        assert!(store.post(id, None).await.unwrap().is_none());
+    }
+    assert_eq!(
+        backend.probe.rows("likes").await,
+        0,
+        "no like outlives its post"
+    );
+}
+
+// ---- counting ----
+
+pub async fn count_by_author_counts_posts_and_replies(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    assert_eq!(store.count_by_author(alice).await.unwrap(), 0);
+    let alices = create_many(&*store, alice, 3).await;
+    create(&*store, reply(alice, alices[0], "reply")).await;
+    create_many(&*store, bob, 2).await;
+    assert_eq!(store.count_by_author(alice).await.unwrap(), 4);
+    assert_eq!(store.count_by_author(bob).await.unwrap(), 2);
+    store.delete_post(alices[1], alice).await.unwrap();
+    assert_eq!(store.count_by_author(alice).await.unwrap(), 3);
+    assert_eq!(store.count_by_author(Uuid::now_v7()).await.unwrap(), 0);
+}
+
+// ---- schema ----
+
+pub async fn migrations_are_idempotent(backend: &Backend) {
+    let author = Uuid::now_v7();
+    let id = create(&*backend.store, tagged(author, "#kept", &["kept"])).await;
+    assert_eq!(
+        backend.probe.migrate_again().await,
+        0,
+        "nothing left to apply"
+    );
+    assert_eq!(backend.probe.migrate_again().await, 0);
+    let row = backend.store.post(id, None).await.unwrap().unwrap();
+    assert_eq!(row.hashtags, ["kept"]);
+    assert_eq!(backend.store.count_by_author(author).await.unwrap(), 1);
+}
