@@ -4,6 +4,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use socialdevs_platform::db;
 use uuid::Uuid;
 
 use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
@@ -19,12 +20,46 @@ pub enum StoreError {
     /// The row referred to does not exist.
     #[error("not found")]
     NotFound,
-    /// The database cannot be reached right now.
+    /// The database cannot be reached right now (pool exhausted, connection lost, server
+    /// restarting): worth retrying shortly.
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
-    /// Anything else.
+    /// Anything else, including violated constraints other than the unique fields (a
+    /// self-follow, a follower that does not exist).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if db::is_unavailable(&err) {
+            StoreError::Unavailable(err.into())
+        } else {
+            StoreError::Other(err.into())
+        }
+    }
+}
+
+/// The error for a failed insert of a user: `Taken` naming the field when a unique
+/// constraint on the username or e-mail was violated. Both adapters' messages name the
+/// column (SQLite: `users.email`; PostgreSQL: the constraint `users_email_key`).
+fn user_insert_error(err: sqlx::Error) -> StoreError {
+    match db::unique_violation(&err) {
+        Some(message) if message.contains("email") => StoreError::Taken("email"),
+        Some(message) if message.contains("username") => StoreError::Taken("username"),
+        _ => err.into(),
+    }
+}
+
+/// The `LIKE` pattern (escape character `\`) matching values that contain `query`, ASCII
+/// case-folded: `%`, `_` and `\` in the query match themselves.
+fn contains_pattern(query: &str) -> String {
+    let escaped = query
+        .to_ascii_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// Store result.
@@ -61,7 +96,8 @@ pub trait UserStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<User>;
     /// Users whose username or display name contains `query` (all when `None`), ordered by
-    /// lowercased username, after `after`.
+    /// lowercased username (byte order), after `after` (a lowercased username, exclusive).
+    /// Matching ignores ASCII case only; `%`, `_` and `\` in `query` match themselves.
     async fn search(
         &self,
         query: Option<&str>,
@@ -70,6 +106,8 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Vec<User>>;
 
     /// Follows; returns whether a new edge was created (false when it already existed).
+    /// `NotFound` when `followee` does not exist; following oneself is refused with `Other`
+    /// (a database constraint: the service rejects it before asking).
     async fn follow(&self, follower: Uuid, followee: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     /// Unfollows; returns whether an edge was removed.
     async fn unfollow(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool>;
@@ -77,29 +115,34 @@ pub trait UserStore: Send + Sync {
     async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool>;
     /// (followers, following) counts.
     async fn follow_counts(&self, user: Uuid) -> StoreResult<(i64, i64)>;
-    /// Who follows `user`, newest first, after the follow id `after`.
+    /// Who follows `user`, newest first (by follow id), after the follow id `after`.
     async fn followers(
         &self,
         user: Uuid,
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<FollowEdge>>;
-    /// Whom `user` follows, newest first, after the follow id `after`.
+    /// Whom `user` follows, newest first (by follow id), after the follow id `after`.
     async fn following(
         &self,
         user: Uuid,
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<FollowEdge>>;
-    /// Ids of everyone `user` follows.
+    /// Ids of everyone `user` follows, in no particular order.
     async fn following_ids(&self, user: Uuid) -> StoreResult<Vec<Uuid>>;
-    /// Popular users `user` does not follow yet (most followers first).
+    /// Popular users other than `user` that `user` does not follow yet: most followers first,
+    /// then newest account (highest id) first.
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>>;
 
     /// Stores a refresh token.
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
-    /// Atomically marks `presented_hash` used and stores `next` in the same family; detects
-    /// reuse of an already-used token and then revokes the whole family.
+    /// Atomically marks `presented_hash` used and stores `next` in the same family (and for
+    /// the same user: `next`'s `family_id` and `user_id` are replaced by the presented
+    /// token's). Unknown, revoked or expired tokens are `Invalid`. Presenting a token that was
+    /// already used is `ReuseDetected` and revokes the whole family. Of concurrent rotations
+    /// of one token exactly one is `Rotated`; the others find it used (reuse) or, once the
+    /// family is revoked, `Invalid`.
     async fn rotate_refresh_token(
         &self,
         presented_hash: &str,

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{FollowEdge, StoreError, StoreResult, UserStore};
+use super::{contains_pattern, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore};
 use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
 use crate::SERVICE;
 
@@ -48,26 +48,18 @@ fn users_from_rows(rows: &[SqliteRow]) -> StoreResult<Vec<User>> {
         .collect()
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        if db::is_unavailable(&err) {
-            StoreError::Unavailable(err.into())
-        } else {
-            StoreError::Other(err.into())
-        }
-    }
-}
-
 const USER_COLUMNS: &str = "id, username, display_name, bio, created_at";
 
 #[async_trait]
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let result = sqlx::query(
+        // RETURNING: the caller gets the user as stored (timestamps at stored precision).
+        let row = sqlx::query(&format!(
             "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
-             bio, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)",
-        )
+             bio, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?) \
+             RETURNING {USER_COLUMNS}"
+        ))
         .bind(user.id.to_string())
         .bind(&user.username)
         .bind(user.username.to_ascii_lowercase())
@@ -76,23 +68,12 @@ impl UserStore for SqliteUserStore {
         .bind(&user.display_name)
         .bind(ts(user.created_at))
         .bind(ts(user.created_at))
-        .execute(&mut *tx)
-        .await;
-        if let Err(err) = result {
-            return Err(match db::unique_violation(&err) {
-                Some(msg) if msg.contains("email") => StoreError::Taken("email"),
-                Some(_) => StoreError::Taken("username"),
-                None => err.into(),
-            });
-        }
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(user_insert_error)?;
+        let created = user_from_row(&row)?;
         tx.commit().await?;
-        Ok(User {
-            id: user.id,
-            username: user.username.clone(),
-            display_name: user.display_name.clone(),
-            bio: String::new(),
-            created_at: user.created_at,
-        })
+        Ok(created)
     }
 
     async fn credentials(&self, login_lower: &str) -> StoreResult<Option<Credentials>> {
@@ -185,14 +166,9 @@ impl UserStore for SqliteUserStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<User>> {
-        let pattern = query.map(|q| {
-            let escaped = q
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        // Folds ASCII only, like SQLite's lower(): a Unicode-lowercased query would miss
+        // display names with non-ASCII capitals (`Émile`).
+        let pattern = query.map(contains_pattern);
         let mut conn = self.db.read(SERVICE).await?;
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users \
