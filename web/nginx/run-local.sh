@@ -31,6 +31,10 @@ mkdir -p "$work/conf.d"
 vars='${SOCIALDEVS_USERS_UPSTREAM} ${SOCIALDEVS_POSTS_UPSTREAM} ${SOCIALDEVS_TIMELINE_UPSTREAM} ${SOCIALDEVS_NOTIFICATIONS_UPSTREAM} ${SOCIALDEVS_WEB_LISTEN} ${SOCIALDEVS_WEB_ROOT}'
 envsubst "$vars" <"$here/templates/default.conf.template" >"$work/conf.d/default.conf"
 sed -e "s#/tmp/#$work/#g" -e "s#/etc/nginx/mime.types#$mime_types#" "$here/nginx.conf" >"$work/nginx.conf"
+# Started by root, nginx would run its workers as nobody, who cannot read private folders.
+if [[ "$(id -u)" == 0 ]]; then
+  sed -i '1i user root;' "$work/nginx.conf"
+fi
 
 if [[ "${1:-}" == "--test" ]]; then
   nginx -t -p "$work" -c "$work/nginx.conf"

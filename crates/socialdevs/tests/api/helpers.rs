@@ -1,22 +1,42 @@
 //! `spawn_app()` and a small typed client.
+//!
+//! By default each test runs the all-in-one application in this process on its own SQLite
+//! file. With `SOCIALDEVS_TEST_TOPOLOGY=distributed` the same tests run against the
+//! distributed topology instead: each service as its own `socialdevs serve --services X`
+//! process on a fresh PostgreSQL database, behind the nginx edge (see [`crate::topology`]).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use socialdevs::{Application, Settings};
 use tempfile::TempDir;
 
+use crate::topology::Distributed;
+
 /// A running app on a free port with its own database.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     _data_dir: TempDir,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: Running,
+}
+
+enum Running {
+    InProcess(tokio::task::JoinHandle<anyhow::Result<()>>),
+    Distributed(Box<Distributed>),
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        match &mut self.running {
+            Running::InProcess(server) => server.abort(),
+            Running::Distributed(topology) => topology.stop(),
+        }
     }
+}
+
+/// Whether this run targets the distributed topology.
+pub fn distributed() -> bool {
+    std::env::var("SOCIALDEVS_TEST_TOPOLOGY").is_ok_and(|t| t == "distributed")
 }
 
 /// A signed-in user.
@@ -32,15 +52,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Starts the platform with adjusted settings: in this process, or — in a distributed run,
+/// unless the test picks its own services — as one process per service behind the edge.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    start(configure, distributed()).await
+}
+
+/// Starts the all-in-one application in this process whatever the run's topology: for
+/// tests of one process's own behaviour (health, metrics, shutdown).
+pub async fn spawn_in_process() -> TestApp {
+    start(|_| {}, false).await
+}
+
+async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> TestApp {
     socialdevs_platform::telemetry::init_for_tests();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::for_data_dir(data_dir.path());
     settings.web_dir = data_dir.path().join("no-web");
     configure(&mut settings);
-    let app = Application::build(settings).await.expect("app builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let server = tokio::spawn(app.run_until(std::future::pending()));
+    let (base, running) = if distributed && settings.services.is_all() {
+        let topology = Distributed::start(&settings).await;
+        (
+            topology.edge_url(),
+            Running::Distributed(Box::new(topology)),
+        )
+    } else {
+        let app = Application::build(settings).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let server = tokio::spawn(app.run_until(std::future::pending()));
+        (base, Running::InProcess(server))
+    };
     TestApp {
         base,
         client: reqwest::Client::builder()
@@ -48,7 +89,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .expect("client"),
         _data_dir: data_dir,
-        server,
+        running,
     }
 }
 

@@ -1,5 +1,7 @@
-//! Black-box API tests: each test starts SocialDevs on port 0 with its own fresh SQLite
-//! database and drives it over HTTP, as a client would.
+//! Black-box API tests: each test starts SocialDevs on free ports with its own fresh
+//! database and drives it over HTTP, as a client would. The same suite runs twice: all-in-one
+//! in this process on SQLite, and with `SOCIALDEVS_TEST_TOPOLOGY=distributed` as one process
+//! per service on PostgreSQL behind the nginx edge.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,4 +12,5 @@ mod openapi;
 mod operations;
 mod posts;
 mod timeline;
+mod topology;
 mod users;

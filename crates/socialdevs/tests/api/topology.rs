@@ -1,0 +1,196 @@
+//! The distributed topology for the API suite: a fresh PostgreSQL database, one
+//! `socialdevs serve --services X` process per service on its own port, calling each other
+//! over `/internal/...`, and the nginx edge (the web image's own configuration, rendered by
+//! `web/nginx/run-local.sh`) in front, routing the API prefixes as in production.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use socialdevs::Settings;
+use socialdevs_testkit::postgres::{self, free_port, TestDatabase};
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+const SERVICES: [&str; 3] = ["users", "posts", "timeline"];
+
+pub struct Distributed {
+    edge_port: u16,
+    processes: Vec<Child>,
+    edge: Option<Child>,
+    _database: TestDatabase,
+    _dir: TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn output() -> Stdio {
+    if std::env::var_os("TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
+impl Distributed {
+    /// Starts every service and the edge; returns once all answer ready.
+    pub async fn start(settings: &Settings) -> Self {
+        let database = postgres::database().await.expect(
+            "PostgreSQL for the distributed suite (set SOCIALDEVS_TEST_DATABASE_URL or install \
+             the postgresql package)",
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        socialdevs::keys::write_key_pair(dir.path(), true).expect("key pair");
+        let ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
+        let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+
+        let mut processes = Vec::new();
+        for (i, service) in SERVICES.iter().enumerate() {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_socialdevs"));
+            command
+                .arg("serve")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("SOCIALDEVS_SERVICES", service)
+                .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{}", ports[i]))
+                .env("SOCIALDEVS_DATA_DIR", dir.path().join(service))
+                .env("SOCIALDEVS_DATABASE_URL", &database.url)
+                .env("SOCIALDEVS_DATABASE_MAX_CONNECTIONS", "5")
+                .env("SOCIALDEVS_USERS_URL", url(0))
+                .env("SOCIALDEVS_POSTS_URL", url(1))
+                .env(
+                    "SOCIALDEVS_JWT_PRIVATE_KEY_FILE",
+                    dir.path().join(socialdevs::keys::PRIVATE_KEY_FILE),
+                )
+                .env(
+                    "SOCIALDEVS_JWT_PUBLIC_KEY_FILE",
+                    dir.path().join(socialdevs::keys::PUBLIC_KEY_FILE),
+                )
+                .env(
+                    "SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE",
+                    settings.auth_rate_limit_per_minute.to_string(),
+                )
+                .env("SOCIALDEVS_CORS_ORIGINS", settings.cors_origins.join(","))
+                .env(
+                    "SOCIALDEVS_REQUEST_TIMEOUT_SECS",
+                    settings.request_timeout_secs.to_string(),
+                )
+                .env(
+                    "SOCIALDEVS_SHUTDOWN_GRACE_SECS",
+                    settings.shutdown_grace_secs.to_string(),
+                )
+                .env("SOCIALDEVS_LOG_FORMAT", "json")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdin(Stdio::null())
+                .stdout(output())
+                .stderr(output())
+                .kill_on_drop(true);
+            processes.push(command.spawn().expect("starting a service process"));
+        }
+
+        let web_root = if settings.web_dir.join("index.html").exists() {
+            settings.web_dir.clone()
+        } else {
+            let root = dir.path().join("web");
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(
+                root.join("index.html"),
+                "<!doctype html><title>SocialDevs</title>",
+            )
+            .unwrap();
+            root
+        };
+        let edge_port = free_port().unwrap();
+        let edge = Command::new("bash")
+            .arg(repo_root().join("web/nginx/run-local.sh"))
+            .env(
+                "SOCIALDEVS_USERS_UPSTREAM",
+                format!("127.0.0.1:{}", ports[0]),
+            )
+            .env(
+                "SOCIALDEVS_POSTS_UPSTREAM",
+                format!("127.0.0.1:{}", ports[1]),
+            )
+            .env(
+                "SOCIALDEVS_TIMELINE_UPSTREAM",
+                format!("127.0.0.1:{}", ports[2]),
+            )
+            .env(
+                "SOCIALDEVS_NOTIFICATIONS_UPSTREAM",
+                format!("127.0.0.1:{}", free_port().unwrap()),
+            )
+            .env("SOCIALDEVS_WEB_LISTEN", format!("127.0.0.1:{edge_port}"))
+            .env("SOCIALDEVS_WEB_ROOT", &web_root)
+            .stdin(Stdio::null())
+            .stdout(output())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting the edge (bash web/nginx/run-local.sh; needs nginx)");
+
+        let mut topology = Self {
+            edge_port,
+            processes,
+            edge: Some(edge),
+            _database: database,
+            _dir: dir,
+        };
+        let client = reqwest::Client::new();
+        for (i, service) in SERVICES.iter().enumerate() {
+            topology
+                .wait_until_ok(&client, &format!("{}/readyz", url(i)), service)
+                .await;
+        }
+        topology
+            .wait_until_ok(
+                &client,
+                &format!("http://127.0.0.1:{edge_port}/healthz"),
+                "edge",
+            )
+            .await;
+        topology
+    }
+
+    async fn wait_until_ok(&mut self, client: &reqwest::Client, url: &str, what: &str) {
+        for _ in 0..300 {
+            if let Ok(r) = client.get(url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            for child in self.processes.iter_mut().chain(self.edge.iter_mut()) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("a process of the distributed topology exited ({status}) while waiting for {what}; rerun with TEST_LOG=1 to see its logs");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what} did not become ready at {url}");
+    }
+
+    pub fn edge_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.edge_port)
+    }
+
+    /// Stops the edge gracefully (its script stops nginx) and kills the services.
+    pub fn stop(&mut self) {
+        if let Some(edge) = self.edge.take() {
+            if let Some(pid) = edge.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            // Give the script a moment to stop nginx before the handle is dropped.
+            std::thread::sleep(Duration::from_millis(100));
+            drop(edge);
+        }
+        for child in &mut self.processes {
+            let _ = child.start_kill();
+        }
+    }
+}
