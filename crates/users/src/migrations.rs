@@ -8,3 +8,10 @@ pub const SQLITE: &[Migration] = &[Migration {
     name: "users, follows, refresh tokens",
     sql: include_str!("../migrations/sqlite/0001_users.sql"),
 }];
+
+/// PostgreSQL migrations, applied in order inside the service's schema.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "users, follows, refresh tokens",
+    sql: include_str!("../migrations/postgres/0001_users.sql"),
+}];

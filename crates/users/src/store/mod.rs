@@ -1,5 +1,6 @@
 //! The users store port and its adapters.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
 
+pub use postgres::PgUserStore;
 pub use sqlite::SqliteUserStore;
 
 /// Store failures the service turns into answers.
