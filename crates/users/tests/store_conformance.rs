@@ -1,0 +1,1006 @@
+//! The `UserStore` conformance suite: every behaviour written once, as an async function on a
+//! [`Harness`], and run against each adapter (`sqlite::<name>` and `postgres::<name>`) by
+//! `conformance!` at the bottom. PostgreSQL tests get a fresh database each from
+//! `socialdevs-testkit` (`SOCIALDEVS_TEST_DATABASE_URL`, else a throwaway cluster).
+
+// The suite's functions are test code, though not `#[test]`s themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use socialdevs_platform::db::{migrate_postgres, migrate_sqlite, PgDb, PgPoolSettings, SqliteDb};
+use socialdevs_testkit::postgres::TestDatabase;
+use socialdevs_users::migrations::{POSTGRES, SQLITE};
+use socialdevs_users::model::{NewRefreshToken, NewUser, Rotation, User};
+use socialdevs_users::store::{PgUserStore, SqliteUserStore, StoreError, UserStore};
+use socialdevs_users::SERVICE;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+enum Backing {
+    Sqlite {
+        db: SqliteDb,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        db: PgDb,
+        _database: TestDatabase,
+    },
+}
+
+/// A migrated, empty store plus what it lives on.
+struct Harness {
+    store: Arc<dyn UserStore>,
+    /// How many migrations the first run applied.
+    first_migration_run: usize,
+    backing: Backing,
+}
+
+impl Harness {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
+            .await
+            .unwrap();
+        let applied = migrate_sqlite(&db, SERVICE, SQLITE).await.unwrap();
+        Self {
+            store: Arc::new(SqliteUserStore::new(db.clone())),
+            first_migration_run: applied,
+            backing: Backing::Sqlite { db, _dir: dir },
+        }
+    }
+
+    async fn postgres() -> Self {
+        let database = socialdevs_testkit::postgres::database().await.unwrap();
+        let db = PgDb::connect(&database.url, "users", &PgPoolSettings::default()).unwrap();
+        let applied = migrate_postgres(&db, POSTGRES).await.unwrap();
+        Self {
+            store: Arc::new(PgUserStore::new(db.clone())),
+            first_migration_run: applied,
+            backing: Backing::Postgres {
+                db,
+                _database: database,
+            },
+        }
+    }
+
+    /// Runs the migrations again; returns how many were applied.
+    async fn migrate_again(&self) -> usize {
+        match &self.backing {
+            Backing::Sqlite { db, .. } => migrate_sqlite(db, SERVICE, SQLITE).await.unwrap(),
+            Backing::Postgres { db, .. } => migrate_postgres(db, POSTGRES).await.unwrap(),
+        }
+    }
+
+    async fn close(&self) {
+        match &self.backing {
+            Backing::Sqlite { db, .. } => {
+                db.writer.close().await;
+                db.reader.close().await;
+            }
+            Backing::Postgres { db, .. } => db.close().await,
+        }
+    }
+
+    fn store(&self) -> &dyn UserStore {
+        self.store.as_ref()
+    }
+
+    async fn user(&self, username: &str) -> User {
+        self.user_named(username, username).await
+    }
+
+    async fn user_named(&self, username: &str, display_name: &str) -> User {
+        self.store()
+            .create_user(&new_user(username, display_name))
+            .await
+            .unwrap()
+    }
+
+    async fn follow(&self, follower: &User, followee: &User) {
+        assert!(self
+            .store()
+            .follow(follower.id, followee.id, at(0))
+            .await
+            .unwrap());
+    }
+}
+
+/// A fixed instant (whole microseconds, which both databases keep) plus `secs`.
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()
+        + Duration::microseconds(535_897)
+        + Duration::seconds(secs)
+}
+
+fn new_user(username: &str, display_name: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        username: username.to_owned(),
+        email: format!("{}@example.com", username.to_ascii_lowercase()),
+        password_hash: format!("$argon2id$hash-of-{username}"),
+        display_name: display_name.to_owned(),
+        created_at: at(0),
+    }
+}
+
+fn token(hash: &str, family: Uuid, user: Uuid, expires_at: DateTime<Utc>) -> NewRefreshToken {
+    NewRefreshToken {
+        token_hash: hash.to_owned(),
+        family_id: family,
+        user_id: user,
+        created_at: at(0),
+        expires_at,
+    }
+}
+
+/// A token to store on rotation. Its family and owner are deliberately wrong: the store must
+/// take both from the presented token.
+fn next_token(hash: &str) -> NewRefreshToken {
+    token(hash, Uuid::now_v7(), Uuid::now_v7(), at(60 * 86_400))
+}
+
+fn usernames(users: &[User]) -> Vec<String> {
+    users.iter().map(|u| u.username.clone()).collect()
+}
+
+fn sorted_ids(users: &[User]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    ids.sort();
+    ids
+}
+
+async fn search(h: &Harness, query: Option<&str>) -> Vec<String> {
+    usernames(&h.store().search(query, None, 100).await.unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+// ---------------------------------------------------------------------------------------------
+
+async fn create_user_returns_the_stored_user(h: &Harness) {
+    let input = new_user("Grace", "Grace Hopper");
+    let created = h.store().create_user(&input).await.unwrap();
+    assert_eq!(
+        created,
+        User {
+            id: input.id,
+            username: "Grace".into(),
+            display_name: "Grace Hopper".into(),
+            bio: String::new(),
+            created_at: at(0),
+        }
+    );
+    assert_eq!(h.store().user_by_id(input.id).await.unwrap(), Some(created));
+    assert_eq!(h.store().user_by_id(Uuid::now_v7()).await.unwrap(), None);
+}
+
+async fn created_at_is_kept_to_the_microsecond(h: &Harness) {
+    let mut input = new_user("nanos", "Nanos");
+    input.created_at = at(0) + Duration::nanoseconds(999);
+    let created = h.store().create_user(&input).await.unwrap();
+    // What create returns is what later reads return: both databases keep microseconds.
+    assert_eq!(created.created_at, input.created_at.trunc_subsecs(6));
+    assert_eq!(h.store().user_by_id(input.id).await.unwrap(), Some(created));
+}
+
+async fn user_by_username_ignores_case(h: &Harness) {
+    let user = h.user("MixedCase").await;
+    for name in ["MixedCase", "mixedcase", "MIXEDCASE"] {
+        assert_eq!(
+            h.store().user_by_username(name).await.unwrap().as_ref(),
+            Some(&user),
+            "{name}"
+        );
+    }
+    assert_eq!(h.store().user_by_username("mixedcas").await.unwrap(), None);
+}
+
+async fn credentials_by_lowercase_username_or_email(h: &Harness) {
+    let user = h.user("LoginMe").await;
+    for login in ["loginme", "loginme@example.com"] {
+        let found = h.store().credentials(login).await.unwrap().unwrap();
+        assert_eq!(found.user, user, "{login}");
+        assert_eq!(found.password_hash, "$argon2id$hash-of-LoginMe");
+    }
+    // The caller lowercases: the store compares as given.
+    assert!(h.store().credentials("LoginMe").await.unwrap().is_none());
+    assert!(h.store().credentials("nobody").await.unwrap().is_none());
+}
+
+async fn users_by_ids_skips_unknown_ids(h: &Harness) {
+    let a = h.user("ann").await;
+    let _b = h.user("ben").await;
+    let c = h.user("cat").await;
+    let found = h
+        .store()
+        .users_by_ids(&[c.id, Uuid::now_v7(), a.id, c.id])
+        .await
+        .unwrap();
+    assert_eq!(sorted_ids(&found), sorted_ids(&[a.clone(), c.clone()]));
+    assert!(found.contains(&a) && found.contains(&c));
+    assert!(h.store().users_by_ids(&[]).await.unwrap().is_empty());
+    assert!(h
+        .store()
+        .users_by_ids(&[Uuid::now_v7()])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn duplicate_username_is_taken_ignoring_case(h: &Harness) {
+    let first = h.user("alice").await;
+    let mut dup = new_user("ALICE", "Other Alice");
+    dup.email = "other@example.com".into();
+    let err = h.store().create_user(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Taken("username")), "{err:?}");
+    assert_eq!(search(h, None).await, ["alice"]);
+    assert_eq!(
+        h.store().user_by_username("Alice").await.unwrap(),
+        Some(first)
+    );
+}
+
+async fn duplicate_email_is_taken(h: &Harness) {
+    h.user("bob").await;
+    let mut dup = new_user("robert", "Robert");
+    dup.email = "bob@example.com".into();
+    let err = h.store().create_user(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Taken("email")), "{err:?}");
+    assert_eq!(h.store().user_by_username("robert").await.unwrap(), None);
+}
+
+async fn duplicate_id_is_an_error_not_a_taken_field(h: &Harness) {
+    let first = h.user("first").await;
+    let mut dup = new_user("second", "Second");
+    dup.id = first.id;
+    let err = h.store().create_user(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert_eq!(h.store().user_by_id(first.id).await.unwrap(), Some(first));
+}
+
+async fn update_profile_changes_only_the_given_fields(h: &Harness) {
+    let user = h.user_named("ada", "Ada").await;
+    let store = h.store();
+
+    let renamed = store
+        .update_profile(user.id, Some("Ada Lovelace"), None, at(10))
+        .await
+        .unwrap();
+    assert_eq!(renamed.display_name, "Ada Lovelace");
+    assert_eq!(renamed.bio, "");
+
+    let described = store
+        .update_profile(user.id, None, Some("First programmer."), at(20))
+        .await
+        .unwrap();
+    assert_eq!(described.display_name, "Ada Lovelace");
+    assert_eq!(described.bio, "First programmer.");
+
+    let unchanged = store
+        .update_profile(user.id, None, None, at(30))
+        .await
+        .unwrap();
+    assert_eq!(unchanged, described);
+
+    let both = store
+        .update_profile(user.id, Some("A. L."), Some(""), at(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        both,
+        User {
+            display_name: "A. L.".into(),
+            bio: String::new(),
+            ..user.clone()
+        }
+    );
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(both));
+}
+
+async fn update_profile_of_unknown_user_is_not_found(h: &Harness) {
+    let err = h
+        .store()
+        .update_profile(Uuid::now_v7(), Some("Ghost"), None, at(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+// ---------------------------------------------------------------------------------------------
+
+async fn search_matches_username_or_display_name_ignoring_case(h: &Harness) {
+    h.user_named("alice", "Alice Liddell").await;
+    h.user_named("bob", "Bobby Tables").await;
+    h.user_named("carol", "Carol Alison").await;
+    h.user_named("dave", "Dave").await;
+    assert_eq!(search(h, Some("ALI")).await, ["alice", "carol"]);
+    assert_eq!(search(h, Some("tables")).await, ["bob"]);
+    assert_eq!(search(h, Some("by TA")).await, ["bob"]);
+    assert_eq!(search(h, Some("AV")).await, ["dave"]);
+    assert!(search(h, Some("zed")).await.is_empty());
+    assert_eq!(search(h, None).await, ["alice", "bob", "carol", "dave"]);
+}
+
+async fn search_orders_by_lowercased_username_bytewise(h: &Harness) {
+    for name in ["B", "AA", "a_b", "a9", "a1", "Ab"] {
+        h.user(name).await;
+    }
+    // Byte order of the lowercased names: digits < '_' < letters.
+    assert_eq!(search(h, None).await, ["a1", "a9", "a_b", "AA", "Ab", "B"]);
+}
+
+async fn search_pages_with_after_cover_every_user_once(h: &Harness) {
+    for name in [
+        "Kilo", "alpha", "Echo", "delta", "juliet", "Golf", "bravo", "hotel",
+    ] {
+        h.user_named(name, &format!("Team {name}")).await;
+    }
+    h.user_named("zulu", "Other").await;
+    for query in [None, Some("team")] {
+        let all = h.store().search(query, None, 100).await.unwrap();
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = h.store().search(query, after.as_deref(), 3).await.unwrap();
+            assert!(page.len() <= 3);
+            let Some(last) = page.last() else { break };
+            after = Some(last.username.to_ascii_lowercase());
+            paged.extend(page);
+        }
+        assert_eq!(paged, all, "{query:?}");
+    }
+    let all = search(h, Some("team")).await;
+    assert_eq!(
+        all,
+        ["alpha", "bravo", "delta", "Echo", "Golf", "hotel", "juliet", "Kilo"]
+    );
+    let after_echo = h
+        .store()
+        .search(Some("TEAM"), Some("echo"), 2)
+        .await
+        .unwrap();
+    assert_eq!(usernames(&after_echo), ["Golf", "hotel"]);
+    // `after` need not be a username that exists.
+    let after_f = h.store().search(None, Some("f"), 100).await.unwrap();
+    assert_eq!(
+        usernames(&after_f),
+        ["Golf", "hotel", "juliet", "Kilo", "zulu"]
+    );
+}
+
+async fn search_treats_wildcards_literally(h: &Harness) {
+    h.user_named("a_b", "Plain").await;
+    h.user_named("axb", "Discount 100% off").await;
+    h.user_named("ab", "Back\\slash").await;
+    h.user_named("a1b", "Nothing special").await;
+    assert_eq!(search(h, Some("a_b")).await, ["a_b"]);
+    assert_eq!(search(h, Some("_")).await, ["a_b"]);
+    assert_eq!(search(h, Some("%")).await, ["axb"]);
+    assert_eq!(search(h, Some("0%")).await, ["axb"]);
+    assert_eq!(search(h, Some("\\")).await, ["ab"]);
+    assert_eq!(search(h, Some("k\\s")).await, ["ab"]);
+    assert!(search(h, Some("a%b")).await.is_empty());
+}
+
+async fn search_folds_ascii_case_only(h: &Harness) {
+    h.user_named("emile", "Émile Zola").await;
+    h.user_named("other", "Someone").await;
+    assert_eq!(search(h, Some("Émile")).await, ["emile"]);
+    assert_eq!(search(h, Some("ÉMILE ZOLA")).await, ["emile"]);
+    // Non-ASCII letters match only as typed, on every store whatever its locale.
+    assert!(search(h, Some("émile")).await.is_empty());
+}
+
+async fn search_respects_the_limit(h: &Harness) {
+    for name in ["e1", "e2", "e3", "e4", "e5"] {
+        h.user(name).await;
+    }
+    let two = h.store().search(None, None, 2).await.unwrap();
+    assert_eq!(usernames(&two), ["e1", "e2"]);
+    let filtered = h.store().search(Some("e"), Some("e2"), 2).await.unwrap();
+    assert_eq!(usernames(&filtered), ["e3", "e4"]);
+    assert!(h.store().search(None, None, 0).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Follow graph
+// ---------------------------------------------------------------------------------------------
+
+async fn follow_and_unfollow_are_idempotent(h: &Harness) {
+    let a = h.user("follower").await;
+    let b = h.user("followee").await;
+    let store = h.store();
+    assert!(!store.is_following(a.id, b.id).await.unwrap());
+    assert!(store.follow(a.id, b.id, at(1)).await.unwrap());
+    assert!(!store.follow(a.id, b.id, at(2)).await.unwrap());
+    assert!(store.is_following(a.id, b.id).await.unwrap());
+    assert!(!store.is_following(b.id, a.id).await.unwrap());
+    assert_eq!(store.follow_counts(b.id).await.unwrap(), (1, 0));
+    assert_eq!(store.follow_counts(a.id).await.unwrap(), (0, 1));
+
+    assert!(store.unfollow(a.id, b.id).await.unwrap());
+    assert!(!store.unfollow(a.id, b.id).await.unwrap());
+    assert!(!store.is_following(a.id, b.id).await.unwrap());
+    assert_eq!(store.follow_counts(b.id).await.unwrap(), (0, 0));
+    assert!(!store.unfollow(b.id, a.id).await.unwrap());
+
+    // Following again after unfollowing makes a new edge.
+    assert!(store.follow(a.id, b.id, at(3)).await.unwrap());
+    assert!(store.is_following(a.id, b.id).await.unwrap());
+}
+
+async fn follow_of_an_unknown_user_is_not_found(h: &Harness) {
+    let a = h.user("lonely").await;
+    let err = h
+        .store()
+        .follow(a.id, Uuid::now_v7(), at(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    // An unknown follower breaks a reference: an error, but not a missing followee.
+    let err = h
+        .store()
+        .follow(Uuid::now_v7(), a.id, at(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert_eq!(h.store().follow_counts(a.id).await.unwrap(), (0, 0));
+}
+
+async fn self_follow_is_refused(h: &Harness) {
+    let a = h.user("narcissus").await;
+    let err = h.store().follow(a.id, a.id, at(0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert!(!h.store().is_following(a.id, a.id).await.unwrap());
+    assert_eq!(h.store().follow_counts(a.id).await.unwrap(), (0, 0));
+    assert!(h.store().following_ids(a.id).await.unwrap().is_empty());
+}
+
+async fn follow_counts_count_both_directions(h: &Harness) {
+    let a = h.user("a").await;
+    let b = h.user("b").await;
+    let c = h.user("c").await;
+    h.follow(&a, &b).await;
+    h.follow(&a, &c).await;
+    h.follow(&b, &a).await;
+    h.follow(&c, &b).await;
+    let store = h.store();
+    assert_eq!(store.follow_counts(a.id).await.unwrap(), (1, 2));
+    assert_eq!(store.follow_counts(b.id).await.unwrap(), (2, 1));
+    assert_eq!(store.follow_counts(c.id).await.unwrap(), (1, 1));
+    assert_eq!(store.follow_counts(Uuid::now_v7()).await.unwrap(), (0, 0));
+}
+
+async fn followers_and_following_are_newest_first(h: &Harness) {
+    let star = h.user("star").await;
+    let mut fans = Vec::new();
+    for i in 0..4 {
+        let fan = h.user(&format!("fan{i}")).await;
+        h.follow(&fan, &star).await;
+        fans.push(fan);
+    }
+    h.follow(&star, &fans[2]).await;
+    h.follow(&star, &fans[0]).await;
+
+    let followers = h.store().followers(star.id, None, 10).await.unwrap();
+    let newest_first: Vec<User> = fans.iter().rev().cloned().collect();
+    assert_eq!(
+        followers.iter().map(|e| e.user.clone()).collect::<Vec<_>>(),
+        newest_first
+    );
+    assert!(followers
+        .windows(2)
+        .all(|w| w[0].follow_id > w[1].follow_id));
+
+    let following = h.store().following(star.id, None, 10).await.unwrap();
+    assert_eq!(
+        usernames(&following.iter().map(|e| e.user.clone()).collect::<Vec<_>>()),
+        ["fan0", "fan2"]
+    );
+    let fan_follows = h.store().following(fans[1].id, None, 10).await.unwrap();
+    assert_eq!(fan_follows.len(), 1);
+    assert_eq!(fan_follows[0].user, star);
+    assert_eq!(fan_follows[0].follow_id, followers[2].follow_id);
+    assert!(h
+        .store()
+        .followers(fans[3].id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn follow_pages_cover_every_edge_exactly_once(h: &Harness) {
+    let hub = h.user("hub").await;
+    let mut others = Vec::new();
+    for i in 0..7 {
+        let other = h.user(&format!("node{i}")).await;
+        h.follow(&other, &hub).await;
+        h.follow(&hub, &other).await;
+        others.push(other);
+    }
+    let hub = hub.id;
+    for following in [false, true] {
+        let list = |after, limit| async move {
+            if following {
+                h.store().following(hub, after, limit).await.unwrap()
+            } else {
+                h.store().followers(hub, after, limit).await.unwrap()
+            }
+        };
+        let all = list(None, 100).await;
+        assert_eq!(all.len(), 7);
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = list(after, 3).await;
+            assert!(page.len() <= 3);
+            let Some(last) = page.last() else { break };
+            after = Some(last.follow_id);
+            seen.extend(page.iter().map(|e| (e.follow_id, e.user.id)));
+            pages += 1;
+        }
+        assert_eq!(pages, 3, "following: {following}");
+        let expected: Vec<(Uuid, Uuid)> = all.iter().map(|e| (e.follow_id, e.user.id)).collect();
+        assert_eq!(seen, expected, "following: {following}");
+        let distinct: HashSet<Uuid> = seen.iter().map(|(_, user)| *user).collect();
+        assert_eq!(distinct.len(), 7);
+        assert_eq!(
+            seen.iter().map(|(_, user)| *user).rev().collect::<Vec<_>>(),
+            others.iter().map(|u| u.id).collect::<Vec<_>>()
+        );
+    }
+}
+
+async fn following_ids_lists_every_followee(h: &Harness) {
+    let me = h.user("me").await;
+    let x = h.user("x").await;
+    let y = h.user("y").await;
+    let z = h.user("z").await;
+    h.follow(&me, &x).await;
+    h.follow(&me, &z).await;
+    h.follow(&y, &me).await;
+    let mut ids = h.store().following_ids(me.id).await.unwrap();
+    ids.sort();
+    assert_eq!(ids, sorted_ids(&[x, z]));
+    assert!(h
+        .store()
+        .following_ids(Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.store().following_ids(y.id).await.unwrap(), [me.id]);
+}
+
+async fn suggestions_exclude_self_and_followed_users(h: &Harness) {
+    let me = h.user("me").await;
+    let followed = h.user("followed").await;
+    let free = h.user("free").await;
+    h.follow(&me, &followed).await;
+    h.follow(&free, &me).await;
+    let suggested = h.store().suggestions(me.id, 10).await.unwrap();
+    assert_eq!(suggested, [free]);
+    let for_unknown = h.store().suggestions(Uuid::now_v7(), 10).await.unwrap();
+    assert_eq!(for_unknown.len(), 3);
+}
+
+async fn suggestions_rank_by_followers_then_newest(h: &Harness) {
+    // Created in this order, so ids increase in this order (UUIDv7).
+    let a = h.user("a").await;
+    let b = h.user("b").await;
+    let c = h.user("c").await;
+    let d = h.user("d").await;
+    let e = h.user("e").await;
+    let v = h.user("viewer").await;
+    for (from, to) in [
+        (&a, &b),
+        (&c, &b),
+        (&d, &b),
+        (&a, &c),
+        (&e, &c),
+        (&e, &d),
+        (&e, &a),
+        (&v, &c),
+    ] {
+        h.follow(from, to).await;
+    }
+    // Followers: b 3, c 2 (followed by the viewer), d 1, a 1, e 0; ties go to the newest id.
+    let suggested = h.store().suggestions(v.id, 10).await.unwrap();
+    assert_eq!(usernames(&suggested), ["b", "d", "a", "e"]);
+    let top = h.store().suggestions(v.id, 2).await.unwrap();
+    assert_eq!(top, [b.clone(), d.clone()]);
+    // e follows a, c and d: b remains, then the viewer (no followers).
+    let for_e = h.store().suggestions(e.id, 10).await.unwrap();
+    assert_eq!(for_e, [b, v]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh tokens
+// ---------------------------------------------------------------------------------------------
+
+async fn refresh_token_rotates_into_the_same_family_and_owner(h: &Harness) {
+    let user = h.user("owner").await;
+    let family = Uuid::now_v7();
+    let store = h.store();
+    store
+        .insert_refresh_token(&token("t1", family, user.id, at(86_400)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t2"), at(10))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+    // The new token works once too, for the same user.
+    assert_eq!(
+        store
+            .rotate_refresh_token("t2", &next_token("t3"), at(20))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+    // And it joined the family: reusing t1 revokes t3.
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t4"), at(30))
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t3", &next_token("t5"), at(40))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+}
+
+async fn unknown_refresh_token_is_invalid(h: &Harness) {
+    let rotation = h
+        .store()
+        .rotate_refresh_token("nope", &next_token("t2"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(rotation, Rotation::Invalid);
+    // Nothing was stored for it.
+    let again = h
+        .store()
+        .rotate_refresh_token("t2", &next_token("t3"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(again, Rotation::Invalid);
+}
+
+async fn expired_refresh_token_is_invalid(h: &Harness) {
+    let user = h.user("late").await;
+    let store = h.store();
+    store
+        .insert_refresh_token(&token("t1", Uuid::now_v7(), user.id, at(100)))
+        .await
+        .unwrap();
+    // Expired at the very instant it expires.
+    for now in [at(100), at(101)] {
+        assert_eq!(
+            store
+                .rotate_refresh_token("t1", &next_token("t2"), now)
+                .await
+                .unwrap(),
+            Rotation::Invalid
+        );
+    }
+    // Refusing an expired token neither used nor revoked it.
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t2"), at(99))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+}
+
+async fn reused_refresh_token_revokes_the_family(h: &Harness) {
+    let user = h.user("victim").await;
+    let store = h.store();
+    let family = Uuid::now_v7();
+    store
+        .insert_refresh_token(&token("t1", family, user.id, at(86_400)))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&token("other", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t2"), at(10))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("x"), at(20))
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    // The whole family is revoked: the current token and the reused one alike.
+    for presented in ["t2", "t1"] {
+        assert_eq!(
+            store
+                .rotate_refresh_token(presented, &next_token("y"), at(30))
+                .await
+                .unwrap(),
+            Rotation::Invalid,
+            "{presented}"
+        );
+    }
+    // Another family (another device) is unaffected.
+    assert_eq!(
+        store
+            .rotate_refresh_token("other", &next_token("z"), at(40))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+}
+
+async fn revoke_family_of_revokes_every_token_of_the_family(h: &Harness) {
+    let user = h.user("leaver").await;
+    let store = h.store();
+    store
+        .insert_refresh_token(&token("t1", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&token("other", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t2"), at(10))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+    // Revoking through an old member of the family reaches the current one.
+    store.revoke_family_of("t1", at(20)).await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token("t2", &next_token("t3"), at(30))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    // A revoked token presented again is invalid, not reuse.
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t3"), at(30))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    store.revoke_family_of("unknown", at(20)).await.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh_token("other", &next_token("t4"), at(40))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency and migrations
+// ---------------------------------------------------------------------------------------------
+
+async fn concurrent_follows_of_one_pair_make_one_edge(h: &Harness) {
+    const TASKS: usize = 20;
+    let a = h.user("eager").await;
+    let b = h.user("popular").await;
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS {
+        let (store, barrier) = (h.store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            store.user_by_id(a.id).await.unwrap();
+            barrier.wait().await;
+            store.follow(a.id, b.id, at(0)).await.unwrap()
+        });
+    }
+    let created = tasks.join_all().await;
+    assert_eq!(created.len(), TASKS);
+    assert_eq!(created.iter().filter(|new| **new).count(), 1);
+    assert_eq!(h.store().follow_counts(b.id).await.unwrap(), (1, 0));
+    assert_eq!(h.store().follow_counts(a.id).await.unwrap(), (0, 1));
+    assert_eq!(h.store().followers(b.id, None, 50).await.unwrap().len(), 1);
+}
+
+async fn concurrent_rotations_of_one_token_have_one_winner(h: &Harness) {
+    const TASKS: usize = 10;
+    let user = h.user("racer").await;
+    h.store()
+        .insert_refresh_token(&token("t0", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = JoinSet::new();
+    for i in 0..TASKS {
+        let (store, barrier) = (h.store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            // Every task holds a warm connection of its own before the race starts.
+            store.user_by_id(user.id).await.unwrap();
+            barrier.wait().await;
+            let next = format!("next{i}");
+            let rotation = store
+                .rotate_refresh_token("t0", &next_token(&next), at(10))
+                .await
+                .unwrap();
+            (next, rotation)
+        });
+    }
+    let outcomes = tasks.join_all().await;
+    let winners: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, r)| *r == Rotation::Rotated { user_id: user.id })
+        .map(|(next, _)| next)
+        .collect();
+    let reuses = outcomes
+        .iter()
+        .filter(|(_, r)| *r == Rotation::ReuseDetected)
+        .count();
+    let invalid = outcomes
+        .iter()
+        .filter(|(_, r)| *r == Rotation::Invalid)
+        .count();
+    // One wins; the next one in line sees a used token (reuse) and revokes the family; the
+    // rest find it revoked.
+    assert_eq!((winners.len(), reuses, invalid), (1, 1, TASKS - 2));
+    assert_eq!(
+        h.store()
+            .rotate_refresh_token(winners[0], &next_token("after"), at(20))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+}
+
+async fn revocation_racing_a_rotation_leaves_no_live_token(h: &Harness) {
+    const ROUNDS: usize = 25;
+    let user = h.user("logout").await;
+    for round in 0..ROUNDS {
+        let (presented, next) = (format!("old{round}"), format!("new{round}"));
+        h.store()
+            .insert_refresh_token(&token(&presented, Uuid::now_v7(), user.id, at(86_400)))
+            .await
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let rotate = {
+            let (store, barrier, presented, next) = (
+                h.store.clone(),
+                barrier.clone(),
+                presented.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                store.user_by_id(user.id).await.unwrap();
+                barrier.wait().await;
+                store
+                    .rotate_refresh_token(&presented, &next_token(&next), at(10))
+                    .await
+                    .unwrap()
+            })
+        };
+        let revoke = {
+            let (store, presented) = (h.store.clone(), presented.clone());
+            tokio::spawn(async move {
+                store.user_by_id(user.id).await.unwrap();
+                barrier.wait().await;
+                store.revoke_family_of(&presented, at(10)).await.unwrap();
+            })
+        };
+        let rotation = rotate.await.unwrap();
+        revoke.await.unwrap();
+        assert!(
+            matches!(rotation, Rotation::Rotated { .. } | Rotation::Invalid),
+            "{rotation:?}"
+        );
+        // Whichever went first, the family is revoked: the new token (if any) too.
+        assert_eq!(
+            h.store()
+                .rotate_refresh_token(&next, &next_token("later"), at(20))
+                .await
+                .unwrap(),
+            Rotation::Invalid,
+            "round {round}: {rotation:?}"
+        );
+    }
+}
+
+async fn migrations_are_idempotent(h: &Harness) {
+    assert_eq!(h.first_migration_run, 1);
+    let user = h.user("survivor").await;
+    assert_eq!(h.migrate_again().await, 0);
+    assert_eq!(h.migrate_again().await, 0);
+    assert_eq!(h.store().user_by_id(user.id).await.unwrap(), Some(user));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! conformance {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let harness = super::Harness::sqlite().await;
+                    super::$test(&harness).await;
+                    harness.close().await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let harness = super::Harness::postgres().await;
+                    super::$test(&harness).await;
+                    harness.close().await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    create_user_returns_the_stored_user,
+    created_at_is_kept_to_the_microsecond,
+    user_by_username_ignores_case,
+    credentials_by_lowercase_username_or_email,
+    users_by_ids_skips_unknown_ids,
+    duplicate_username_is_taken_ignoring_case,
+    duplicate_email_is_taken,
+    duplicate_id_is_an_error_not_a_taken_field,
+    update_profile_changes_only_the_given_fields,
+    update_profile_of_unknown_user_is_not_found,
+    search_matches_username_or_display_name_ignoring_case,
+    search_orders_by_lowercased_username_bytewise,
+    search_pages_with_after_cover_every_user_once,
+    search_treats_wildcards_literally,
+    search_folds_ascii_case_only,
+    search_respects_the_limit,
+    follow_and_unfollow_are_idempotent,
+    follow_of_an_unknown_user_is_not_found,
+    self_follow_is_refused,
+    follow_counts_count_both_directions,
+    followers_and_following_are_newest_first,
+    follow_pages_cover_every_edge_exactly_once,
+    following_ids_lists_every_followee,
+    suggestions_exclude_self_and_followed_users,
+    suggestions_rank_by_followers_then_newest,
+    refresh_token_rotates_into_the_same_family_and_owner,
+    unknown_refresh_token_is_invalid,
+    expired_refresh_token_is_invalid,
+    reused_refresh_token_revokes_the_family,
+    revoke_family_of_revokes_every_token_of_the_family,
+    concurrent_follows_of_one_pair_make_one_edge,
+    concurrent_rotations_of_one_token_have_one_winner,
+    revocation_racing_a_rotation_leaves_no_live_token,
+    migrations_are_idempotent,
+);
