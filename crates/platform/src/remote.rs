@@ -101,9 +101,14 @@ struct RemoteProblem {
     errors: Vec<FieldError>,
 }
 
-/// Turns a port's `anyhow` error into an answer: 503 when it wraps an unavailable
-/// dependency, 500 otherwise.
+/// Turns a port's `anyhow` error into an answer: the answer itself when an in-process
+/// adapter wrapped one (e.g. 503 while the database restarts), 503 when it wraps an
+/// unavailable remote dependency, 500 otherwise.
 pub fn dependency_error(err: anyhow::Error) -> ApiError {
+    let err = match err.downcast::<ApiError>() {
+        Ok(answer) => return answer,
+        Err(other) => other,
+    };
     match err.downcast::<RemoteError>() {
         Ok(remote) => remote.into(),
         Err(other) => ApiError::Internal(other),

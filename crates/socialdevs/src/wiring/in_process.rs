@@ -20,7 +20,10 @@ pub struct InProcessPostCounts(pub Arc<dyn PostStore>);
 #[async_trait]
 impl PostCounts for InProcessPostCounts {
     async fn posts_count(&self, user: Uuid) -> anyhow::Result<i64> {
-        Ok(self.0.count_by_author(user).await?)
+        self.0
+            .count_by_author(user)
+            .await
+            .map_err(|err| api_to_anyhow(err.into()))
     }
 }
 
@@ -33,10 +36,8 @@ fn author(user: User) -> Author {
 }
 
 fn api_to_anyhow(err: ApiError) -> anyhow::Error {
-    match err {
-        ApiError::Internal(cause) => cause,
-        other => anyhow::anyhow!("users service answered: {other}"),
-    }
+    // Kept whole, so the caller answers the same (503 stays 503): see `dependency_error`.
+    anyhow::Error::new(err)
 }
 
 /// Posts asks users who wrote what.
