@@ -57,17 +57,8 @@ summary() {
 }
 trap summary EXIT
 
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
-}
-
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if ! as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 "$@"; then
-    as_root apt-get update -q -o DPkg::Lock::Timeout=300
-    as_root apt-get install -y -q -o DPkg::Lock::Timeout=300 "$@"
-  fi
-}
+# shellcheck source=scripts/lib/apt.sh
+source "$root/scripts/lib/apt.sh"
 
 install_chromium() {
   if [[ -x "$chromium" ]]; then

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Runs every SocialDevs test: the Rust workspace (unit, property and black-box API tests),
-# the web app (type check, Vitest, Playwright in Chromium against the real binary), the
-# observability checks (promtool, dashboards) and the offline deploy validation.
+# Runs every SocialDevs test: the Rust workspace (unit, property, store conformance on SQLite
+# and PostgreSQL, black-box API tests, the PostgreSQL restart test), the same API suite again
+# against the distributed topology (a process per service on PostgreSQL behind the nginx
+# edge), the local distributed run script, the web app (type check, Vitest, Playwright in
+# Chromium against the real binary), the observability checks (promtool, dashboards) and the
+# offline deploy validation.
 # Each step installs what it needs (idempotently) and prints how long it took.
+#
+# PostgreSQL: the tests start throwaway clusters from the installed server binaries (the
+# postgresql package, installed here when missing), or use SOCIALDEVS_TEST_DATABASE_URL.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=scripts/lib/apt.sh
+source "$root/scripts/lib/apt.sh"
 
 timings=()
 failed=()
@@ -23,13 +31,61 @@ step() {
   fi
 }
 
-rust_tests() {
+prerequisites() {
   command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3)" >&2; return 1; }
+  if [[ -z "${SOCIALDEVS_TEST_DATABASE_URL:-}" ]] && ! postgres_bindir >/dev/null; then
+    echo "installing the PostgreSQL server binaries for the throwaway test clusters"
+    apt_install postgresql
+  fi
+  echo "PostgreSQL binaries: $(postgres_bindir || echo "none (using $SOCIALDEVS_TEST_DATABASE_URL)")"
+  ensure_command nginx nginx-light
+  ensure_command envsubst gettext-base
+  ensure_command curl curl
+  ensure_command psql postgresql-client
+}
+
+rust_tests() {
   cargo test --workspace --locked
 }
 
+distributed_api() {
+  SOCIALDEVS_TEST_TOPOLOGY=distributed cargo test --locked -p socialdevs --test api
+}
+
+# The one command of the README's "Run it distributed on one machine", end to end: up,
+# a request through the edge, down. Uses the test build and its own ports and database.
+local_distributed() {
+  local state
+  state="$(mktemp -d "${TMPDIR:-/tmp}/socialdevs-local.XXXXXX")"
+  export SOCIALDEVS_BIN="$root/target/debug/socialdevs" SOCIALDEVS_LOCAL_STATE="$state"
+  export SOCIALDEVS_EDGE_PORT=28080 SOCIALDEVS_USERS_PORT=28081 SOCIALDEVS_POSTS_PORT=28082
+  export SOCIALDEVS_TIMELINE_PORT=28083 SOCIALDEVS_PRIVATE_PG_PORT=28432
+  local ok=0
+  if bash deploy/local/distributed.sh up; then
+    local base="http://127.0.0.1:$SOCIALDEVS_EDGE_PORT" name
+    name="smoke_$(date +%s)_$RANDOM"
+    if curl -fsS "$base/api/v1/auth/register" -H 'content-type: application/json' \
+      -d "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"correct horse battery\"}" >/dev/null &&
+      curl -fsS "$base/api/v1/users/$name" | grep -q "\"username\":\"$name\"" &&
+      curl -fsS "$base/" | grep -qi '<!doctype html>' &&
+      bash deploy/local/distributed.sh status; then
+      echo "local distributed run: register and profile through the edge, web app served"
+    else
+      ok=1
+    fi
+  else
+    ok=1
+  fi
+  bash deploy/local/distributed.sh down || ok=1
+  rm -rf "$state"
+  return "$ok"
+}
+
+step "prerequisites" prerequisites
 step "rust tests" rust_tests
+step "distributed api" distributed_api
 step "web tests" bash scripts/test-web.sh
+step "local distributed" local_distributed
 step "observability" bash deploy/observability/check.sh
 step "deploy checks" bash deploy/validate.sh
 

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# SocialDevs distributed on one machine, without containers: PostgreSQL with one schema per
+# service, each service as its own `socialdevs serve --services X` process, and the nginx
+# edge (the web image's own configuration) serving the web app and routing the API.
+#
+#   deploy/local/distributed.sh up        build, migrate and start; http://localhost:8080
+#   deploy/local/distributed.sh status    who runs, and whether each answers ready
+#   deploy/local/distributed.sh down      stop everything it started
+#
+# PostgreSQL: SOCIALDEVS_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/socialdevs;
+# the database is created when missing). When no server answers there and the PostgreSQL
+# server binaries are installed, a private cluster is started under the state folder.
+# nginx (and PostgreSQL, when needed) is installed from Debian's packages if missing.
+#
+# Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
+# SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_BIN (a built
+# binary to use instead of building the release one), SOCIALDEVS_LOCAL_STATE (logs, pids,
+# keys; default data/distributed).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=scripts/lib/apt.sh
+source "$root/scripts/lib/apt.sh"
+
+state="${SOCIALDEVS_LOCAL_STATE:-$root/data/distributed}"
+edge_port="${SOCIALDEVS_EDGE_PORT:-8080}"
+declare -A ports=(
+  [users]="${SOCIALDEVS_USERS_PORT:-8081}"
+  [posts]="${SOCIALDEVS_POSTS_PORT:-8082}"
+  [timeline]="${SOCIALDEVS_TIMELINE_PORT:-8083}"
+)
+services=(users posts timeline)
+private_pg_port="${SOCIALDEVS_PRIVATE_PG_PORT:-54329}"
+
+log() { echo "distributed.sh: $*"; }
+die() { echo "distributed.sh: $*" >&2; exit 1; }
+
+# Reads a pid file and tells whether that process still runs.
+running() {
+  local file="$state/pids/$1.pid"
+  [[ -f "$file" ]] && kill -0 "$(cat "$file")" 2>/dev/null
+}
+
+wait_http() {
+  local url="$1" what="$2" tries=0
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    tries=$((tries + 1))
+    if ((tries > 300)); then
+      die "$what did not answer at $url; see $state/logs/"
+    fi
+    sleep 0.1
+  done
+}
+
+pg_reachable() {
+  psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+
+# Points SOCIALDEVS_DATABASE_URL at a server that answers, creating the database if missing.
+prepare_postgres() {
+  ensure_command psql postgresql-client
+  local url="${SOCIALDEVS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/socialdevs}"
+  local name="${url##*/}"
+  name="${name%%\?*}"
+  local admin="${url%/*}/postgres"
+  if ! pg_reachable "$admin"; then
+    if [[ -n "${SOCIALDEVS_DATABASE_URL:-}" ]]; then
+      die "PostgreSQL does not answer at $admin"
+    fi
+    start_private_postgres
+    url="postgres://postgres@127.0.0.1:$private_pg_port/socialdevs"
+    admin="postgres://postgres@127.0.0.1:$private_pg_port/postgres"
+    name=socialdevs
+  fi
+  if [[ "$(psql "$admin" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$name'")" != 1 ]]; then
+    log "creating database $name"
+    psql "$admin" -qc "CREATE DATABASE \"$name\"" >/dev/null
+  fi
+  export SOCIALDEVS_DATABASE_URL="$url"
+}
+
+start_private_postgres() {
+  local bindir
+  bindir="$(postgres_bindir || true)"
+  if [[ -z "$bindir" ]]; then
+    apt_install postgresql
+    bindir="$(postgres_bindir)" || die "PostgreSQL server binaries are missing"
+  fi
+  local dir="$state/postgres"
+  local run=()
+  if [[ $(id -u) -eq 0 ]]; then run=(runuser -u postgres --); fi
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    log "creating a private PostgreSQL cluster in $dir"
+    mkdir -p "$dir"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    "${run[@]}" "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  fi
+  if ! pg_reachable "postgres://postgres@127.0.0.1:$private_pg_port/postgres"; then
+    log "starting the private PostgreSQL on port $private_pg_port"
+    "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+      -o "-p $private_pg_port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+  fi
+}
+
+stop_private_postgres() {
+  local dir="$state/postgres" bindir
+  [[ -f "$dir/data/postmaster.pid" ]] || return 0
+  bindir="$(postgres_bindir)" || return 0
+  local run=()
+  if [[ $(id -u) -eq 0 ]]; then run=(runuser -u postgres --); fi
+  log "stopping the private PostgreSQL"
+  "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+}
+
+up() {
+  for service in "${services[@]}" edge; do
+    running "$service" && die "$service already runs (pid $(cat "$state/pids/$service.pid")); run '$0 down' first"
+  done
+  ensure_command nginx nginx-light
+  ensure_command envsubst gettext-base
+  ensure_command curl curl
+  mkdir -p "$state/pids" "$state/logs" "$state/keys"
+
+  local bin="${SOCIALDEVS_BIN:-}"
+  if [[ -z "$bin" ]]; then
+    log "building the release binary"
+    (cd "$root" && cargo build --release --locked --bin socialdevs)
+    bin="$root/target/release/socialdevs"
+  fi
+  [[ -x "$bin" ]] || die "no socialdevs binary at $bin"
+  if [[ ! -f "$root/web/dist/index.html" ]]; then
+    log "building the web app"
+    bash "$root/scripts/build-web.sh"
+  fi
+
+  prepare_postgres
+  "$bin" keygen --out "$state/keys" >/dev/null
+  export SOCIALDEVS_JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem"
+  export SOCIALDEVS_JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
+  export SOCIALDEVS_USERS_URL="http://127.0.0.1:${ports[users]}"
+  export SOCIALDEVS_POSTS_URL="http://127.0.0.1:${ports[posts]}"
+  export SOCIALDEVS_LOG_FORMAT="${SOCIALDEVS_LOG_FORMAT:-json}"
+  log "migrating every service's schema"
+  "$bin" migrate >/dev/null
+
+  for service in "${services[@]}"; do
+    SOCIALDEVS_SERVICES="$service" SOCIALDEVS_LISTEN="127.0.0.1:${ports[$service]}" \
+      SOCIALDEVS_DATA_DIR="$state/$service" \
+      nohup "$bin" serve >"$state/logs/$service.log" 2>&1 &
+    echo $! >"$state/pids/$service.pid"
+  done
+  for service in "${services[@]}"; do
+    wait_http "http://127.0.0.1:${ports[$service]}/readyz" "$service"
+    log "$service ready on :${ports[$service]}"
+  done
+
+  SOCIALDEVS_USERS_UPSTREAM="127.0.0.1:${ports[users]}" \
+    SOCIALDEVS_POSTS_UPSTREAM="127.0.0.1:${ports[posts]}" \
+    SOCIALDEVS_TIMELINE_UPSTREAM="127.0.0.1:${ports[timeline]}" \
+    SOCIALDEVS_WEB_LISTEN="0.0.0.0:$edge_port" \
+    nohup bash "$root/web/nginx/run-local.sh" >"$state/logs/edge.log" 2>&1 &
+  echo $! >"$state/pids/edge.pid"
+  wait_http "http://127.0.0.1:$edge_port/healthz" edge
+  log "edge ready: SocialDevs at http://localhost:$edge_port (logs in $state/logs; stop with '$0 down')"
+}
+
+down() {
+  local service pid
+  for service in edge "${services[@]}"; do
+    if running "$service"; then
+      pid="$(cat "$state/pids/$service.pid")"
+      log "stopping $service (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$state/pids/$service.pid"
+  done
+  stop_private_postgres
+}
+
+status() {
+  local service code=0
+  for service in "${services[@]}"; do
+    if running "$service" && curl -fsS -o /dev/null "http://127.0.0.1:${ports[$service]}/readyz"; then
+      log "$service: ready on :${ports[$service]}"
+    else
+      log "$service: not ready"; code=1
+    fi
+  done
+  if running edge && curl -fsS -o /dev/null "http://127.0.0.1:$edge_port/healthz"; then
+    log "edge: up on :$edge_port"
+  else
+    log "edge: down"; code=1
+  fi
+  return "$code"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
+esac
