@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{PostText, Tag, Username};
-use socialdevs_platform::events::{CloudEvent, EventBus};
+use socialdevs_platform::events::{self, CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::telemetry::store_call;
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
@@ -123,7 +124,7 @@ impl PostsService {
 
     async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
         let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
-        if let Err(err) = self.events.publish(event).await {
+        if let Err(err) = events::publish_traced(self.events.as_ref(), event).await {
             tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
         }
     }
@@ -199,7 +200,11 @@ impl PostsService {
             reply_to: input.reply_to,
             created_at: Utc::now(),
         };
-        let created = self.store.create_post(&new, key.as_ref()).await?;
+        let created = store_call(
+            "posts.create_post",
+            self.store.create_post(&new, key.as_ref()),
+        )
+        .await?;
         let (id, replayed) = match created {
             Created::New(id) => (id, false),
             Created::Replayed(id) => (id, true),
@@ -214,9 +219,7 @@ impl PostsService {
 
     /// One post as seen by `viewer`.
     pub async fn get(&self, id: Uuid, viewer: Option<Uuid>) -> Result<Post, ApiError> {
-        let row = self
-            .store
-            .post(id, viewer)
+        let row = store_call("posts.post", self.store.post(id, viewer))
             .await?
             .ok_or_else(|| ApiError::NotFound("No such post.".into()))?;
         let mut posts = self.hydrate(vec![row]).await?;
@@ -233,10 +236,11 @@ impl PostsService {
         params: &PageParams,
     ) -> Result<Page<Post>, ApiError> {
         let page = params.parse::<Uuid>()?;
-        let rows = self
-            .store
-            .list(&filter, viewer, page.after, page.limit + 1)
-            .await?;
+        let rows = store_call(
+            "posts.list",
+            self.store.list(&filter, viewer, page.after, page.limit + 1),
+        )
+        .await?;
         let page = Page::from_overfetch(rows, page.limit, |r| r.id);
         let items = self.hydrate(page.items).await?;
         Ok(Page {
@@ -292,7 +296,10 @@ impl PostsService {
         viewer: Option<Uuid>,
         params: &PageParams,
     ) -> Result<Page<Post>, ApiError> {
-        if self.store.post(id, None).await?.is_none() {
+        if store_call("posts.post", self.store.post(id, None))
+            .await?
+            .is_none()
+        {
             return Err(ApiError::NotFound("No such post.".into()));
         }
         self.list(PostFilter::Replies(id), viewer, params).await
@@ -300,7 +307,7 @@ impl PostsService {
 
     /// Deletes the caller's own post; 403 for anyone else's.
     pub async fn delete(&self, id: Uuid, requester: Uuid) -> Result<(), ApiError> {
-        match self.store.delete_post(id, requester).await? {
+        match store_call("posts.delete_post", self.store.delete_post(id, requester)).await? {
             Deleted::Deleted => {
                 self.publish(
                     "post.deleted",
@@ -319,7 +326,7 @@ impl PostsService {
 
     /// Likes a post (idempotent).
     pub async fn like(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if self.store.like(id, user, Utc::now()).await? {
+        if store_call("posts.like", self.store.like(id, user, Utc::now())).await? {
             self.publish(
                 "post.liked",
                 id,
@@ -332,7 +339,7 @@ impl PostsService {
 
     /// Removes a like (idempotent).
     pub async fn unlike(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if self.store.unlike(id, user).await? {
+        if store_call("posts.unlike", self.store.unlike(id, user)).await? {
             self.publish(
                 "post.unliked",
                 id,
@@ -345,6 +352,6 @@ impl PostsService {
 
     /// How many posts `author` has.
     pub async fn count_by_author(&self, author: Uuid) -> Result<i64, ApiError> {
-        Ok(self.store.count_by_author(author).await?)
+        Ok(store_call("posts.count_by_author", self.store.count_by_author(author)).await?)
     }
 }
