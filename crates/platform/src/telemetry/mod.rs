@@ -22,7 +22,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, EnvFilter, Layer as _};
 
 pub use opentelemetry::trace::SpanContext;
 pub use propagation::{
@@ -128,9 +128,8 @@ where
         Some((layer, provider)) => (Some(layer), Some(provider)),
         None => (None, None),
     };
-    let registry = tracing_subscriber::registry()
-        .with(env_filter())
-        .with(layer);
+    // Each layer filters for itself: RUST_LOG is about logs, not about what is traced.
+    let registry = tracing_subscriber::registry().with(layer);
     let result = match format {
         LogFormat::Json => registry
             .with(
@@ -140,11 +139,17 @@ where
                     .with_current_span(false)
                     .with_span_list(false)
                     .with_target(true)
-                    .with_writer(writer),
+                    .with_writer(writer)
+                    .with_filter(env_filter()),
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(fmt::layer().with_target(false).with_writer(writer))
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_writer(writer)
+                    .with_filter(env_filter()),
+            )
             .try_init(),
     };
     if result.is_err() {

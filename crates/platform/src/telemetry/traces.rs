@@ -11,12 +11,25 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tracing::level_filters::LevelFilter;
 use tracing_opentelemetry::OpenTelemetryLayer;
-use tracing_subscriber::layer::Layered;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::filter::{Filtered, Targets};
+use tracing_subscriber::{Layer as _, Registry};
 
-/// The OTel layer as it sits in the subscriber stack of [`super::init_with`].
-pub(crate) type OtelLayer = OpenTelemetryLayer<Layered<EnvFilter, Registry>, SdkTracer>;
+/// The OTel layer as it sits in the subscriber stack of [`super::init_with`]. It has a filter
+/// of its own, so `RUST_LOG` changes how much is logged but not what is traced.
+pub(crate) type OtelLayer = Filtered<OpenTelemetryLayer<Registry, SdkTracer>, Targets, Registry>;
+
+/// Spans (and the events inside them) at INFO and above become OTel spans (and span events);
+/// the exporter's own diagnostics never do.
+fn trace_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target("opentelemetry_http", LevelFilter::OFF)
+}
 
 /// How long one export request may take (the OTLP default).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,7 +207,8 @@ pub(crate) fn pipeline(
     let tracer = provider.tracer("socialdevs");
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
-        .with_threads(false);
+        .with_threads(false)
+        .with_filter(trace_filter());
     (Some((layer, provider)), notes)
 }
 
@@ -341,5 +355,51 @@ mod tests {
         provider
             .shutdown_with_timeout(Duration::from_millis(100))
             .ok();
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_the_buffered_spans() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        use axum::body::Bytes;
+        use axum::routing::post;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let posts = Arc::new(AtomicUsize::new(0));
+        let seen = posts.clone();
+        let receiver = axum::Router::new().route(
+            "/v1/traces",
+            post(move |body: Bytes| async move {
+                if !body.is_empty() {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                axum::http::StatusCode::OK
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+        let s = TraceSettings {
+            endpoint: Some(format!("http://{addr}")),
+            ..settings()
+        };
+        let (pipeline, notes) = pipeline(&s);
+        assert!(notes.is_empty(), "{notes:?}");
+        let (layer, provider) = pipeline.unwrap();
+        {
+            let _guard =
+                tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+            tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+        }
+        // The batch waits seconds before sending; shutdown must not wait for it.
+        assert_eq!(posts.load(Ordering::SeqCst), 0);
+        let telemetry = super::super::Telemetry {
+            provider: Some(provider),
+        };
+        assert!(telemetry.exports_traces());
+        telemetry.shutdown().await;
+        assert_eq!(posts.load(Ordering::SeqCst), 1);
     }
 }
