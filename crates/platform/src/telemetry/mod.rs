@@ -60,6 +60,9 @@ impl LogFormat {
     }
 }
 
+/// How long shutdown waits for the last spans to be sent.
+const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The installed telemetry: holds the tracer provider, when traces are exported.
 #[must_use = "call shutdown() before exiting so buffered spans are sent"]
 #[derive(Debug, Default)]
@@ -88,7 +91,9 @@ impl Telemetry {
         let Some(provider) = self.provider else {
             return;
         };
-        let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        let result =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT))
+                .await;
         match result {
             Ok(Ok(())) => tracing::debug!("trace exporter flushed and stopped"),
             Ok(Err(err)) => tracing::warn!(error = %err, "stopping the trace exporter failed"),
@@ -99,10 +104,8 @@ impl Telemetry {
 
 fn env_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "info,sqlx=warn,tower_http=warn,opentelemetry=warn,opentelemetry_sdk=warn,\
-             opentelemetry_otlp=warn",
-        )
+        // `opentelemetry` also covers opentelemetry_sdk, opentelemetry-otlp, ...
+        EnvFilter::new("info,sqlx=warn,tower_http=warn,opentelemetry=warn")
     })
 }
 

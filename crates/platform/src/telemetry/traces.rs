@@ -21,14 +21,11 @@ use tracing_subscriber::{Layer as _, Registry};
 pub(crate) type OtelLayer = Filtered<OpenTelemetryLayer<Registry, SdkTracer>, Targets, Registry>;
 
 /// Spans (and the events inside them) at INFO and above become OTel spans (and span events);
-/// the exporter's own diagnostics never do.
+/// the exporter's own diagnostics (targets `opentelemetry*`, matched as a prefix) never do.
 fn trace_filter() -> Targets {
     Targets::new()
         .with_default(LevelFilter::INFO)
         .with_target("opentelemetry", LevelFilter::OFF)
-        .with_target("opentelemetry_sdk", LevelFilter::OFF)
-        .with_target("opentelemetry_otlp", LevelFilter::OFF)
-        .with_target("opentelemetry_http", LevelFilter::OFF)
 }
 
 /// How long one export request may take (the OTLP default).
@@ -324,6 +321,21 @@ mod tests {
         let (sampler, note) = with("jaeger_remote", None).sampler();
         assert_eq!(format!("{sampler:?}"), "ParentBased(AlwaysOn)");
         assert!(note.is_some());
+    }
+
+    #[test]
+    fn the_exporters_own_diagnostics_are_never_traced() {
+        use tracing::Level;
+        let filter = trace_filter();
+        assert!(filter.would_enable("socialdevs_platform::http", &Level::INFO));
+        assert!(!filter.would_enable("socialdevs_platform::http", &Level::DEBUG));
+        for target in [
+            "opentelemetry_sdk",
+            "opentelemetry-otlp",
+            "opentelemetry-http",
+        ] {
+            assert!(!filter.would_enable(target, &Level::ERROR), "{target}");
+        }
     }
 
     #[test]
