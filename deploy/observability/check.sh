@@ -209,7 +209,7 @@ render() {
   local want
   for want in "kind: DaemonSet" "name: alloy" "name: cadvisor" "name: prometheus" "name: grafana" \
               "name: loki" "name: tempo" "prometheus.io/scrape: \"true\"" \
-              "OTEL_EXPORTER_OTLP_ENDPOINT: http://tempo:4317"; do
+              "OTEL_EXPORTER_OTLP_ENDPOINT: http://tempo:4318"; do
     grep -q -F "$want" "$work/render.yaml" || { echo "missing in render: $want"; return 1; }
   done
 }

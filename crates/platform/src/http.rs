@@ -13,10 +13,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::error::{ApiError, LoggedCause};
 use crate::extract::MAX_JSON_BODY_BYTES;
+use crate::telemetry::propagation;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -93,15 +95,19 @@ impl RequestContext {
 pub struct AnsweredBy(pub &'static str);
 
 /// One log line per request with flat fields (method, route, status, latency, service,
-/// user, request id) that Loki, Alloy and ELK read without extra parsing.
+/// user, request id, trace and span ids) that Loki, Alloy and ELK read without extra parsing.
+///
+/// The request runs in an OpenTelemetry server span that continues the caller's
+/// `traceparent`; the log line's `trace_id`/`span_id` are that span's (see
+/// [`crate::telemetry::propagation`] for when traces are not exported).
 async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
+    let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+        .map(|p| p.as_str().to_owned());
+    let route = matched.clone().unwrap_or_else(|| "unmatched".into());
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -110,8 +116,31 @@ async fn log_request(mut request: Request, next: Next) -> Response {
         .to_owned();
     let context = RequestContext::default();
     request.extensions_mut().insert(context.clone());
-    let span = tracing::info_span!("http_request", method = %method, route = %route, request_id = %request_id);
-    let response = next.run(request).instrument(span).await;
+    // OTel names server spans `METHOD /route/{template}`, or just `METHOD` when unrouted.
+    let span_name = match &matched {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %span_name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        method = %method,
+        route = %route,
+        request_id = %request_id,
+        http.request.method = %method,
+        http.route = matched.as_deref(),
+        url.path = request.uri().path(),
+        http.response.status_code = Empty,
+        enduser.id = Empty,
+    );
+    let trace = propagation::continue_trace(&span, request.headers());
+    let trace_id = trace.trace_id().to_string();
+    let span_id = trace.span_id().to_string();
+    let response = propagation::in_request_trace(trace, next.run(request))
+        .instrument(span.clone())
+        .await;
     let status = response.status().as_u16();
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
     let service = response
@@ -120,10 +149,18 @@ async fn log_request(mut request: Request, next: Next) -> Response {
         .map(|s| s.0)
         .unwrap_or("socialdevs");
     let user_id = context.user().unwrap_or_default();
+    span.record("http.response.status_code", i64::from(status));
+    if !user_id.is_empty() {
+        span.record("enduser.id", user_id.as_str());
+    }
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
+    drop(span);
     let method = method.as_str();
     let route = route.as_str();
     if let Some(LoggedCause(cause)) = response.extensions().get::<LoggedCause>() {
-        tracing::error!(service, method, route, status, latency_ms, user_id, request_id, error = %cause, "request failed");
+        tracing::error!(service, method, route, status, latency_ms, user_id, request_id, trace_id, span_id, error = %cause, "request failed");
     } else if status >= 500 {
         tracing::error!(
             service,
@@ -133,6 +170,8 @@ async fn log_request(mut request: Request, next: Next) -> Response {
             latency_ms,
             user_id,
             request_id,
+            trace_id,
+            span_id,
             "request failed"
         );
     } else {
@@ -144,6 +183,8 @@ async fn log_request(mut request: Request, next: Next) -> Response {
             latency_ms,
             user_id,
             request_id,
+            trace_id,
+            span_id,
             "request finished"
         );
     }
@@ -207,4 +248,163 @@ pub fn harden(router: Router, settings: &HttpSettings) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use opentelemetry::trace::{SpanKind, Status, TraceId};
+    use opentelemetry::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::events::{self, CloudEvent, EventBus, InProcessBus};
+    use crate::telemetry::{store_call, testing};
+
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// A router whose handler makes a store call and publishes an event, as services do.
+    fn app(bus: InProcessBus) -> Router {
+        let router = Router::new()
+            .route(
+                "/things/{id}",
+                get(move || async move {
+                    let _ = store_call("things.thing_by_id", async { Ok::<_, ()>(1) }).await;
+                    let event = CloudEvent::new(
+                        "things",
+                        "dev.socialdevs.thing.seen.v1",
+                        "1",
+                        serde_json::json!({}),
+                    );
+                    let _ = events::publish_traced(&bus, event).await;
+                    "ok"
+                }),
+            )
+            .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+            .fallback(not_found);
+        harden(router, &HttpSettings::default())
+    }
+
+    async fn call(app: Router, path: &str, traceparent: Option<&str>) -> Response {
+        let mut request = axum::http::Request::get(path);
+        if let Some(tp) = traceparent {
+            request = request.header("traceparent", tp);
+        }
+        app.oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    }
+
+    #[tokio::test]
+    async fn requests_continue_the_callers_trace_in_spans_and_logs() {
+        let (subscriber, logs, spans, _provider) = testing::subscriber(true);
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let bus = InProcessBus::default();
+        let mut consumer = bus.subscribe();
+
+        let response = call(app(bus), "/things/7", Some(PARENT)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+
+        let server = spans.named("GET /things/{id}");
+        assert_eq!(server.span_kind, SpanKind::Server);
+        assert_eq!(server.span_context.trace_id().to_string(), TRACE_ID);
+        assert_eq!(server.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert!(server.parent_span_is_remote);
+        assert_eq!(
+            attribute(&server, "http.route"),
+            Some("/things/{id}".into())
+        );
+        assert_eq!(
+            attribute(&server, "http.response.status_code"),
+            Some(200i64.into())
+        );
+
+        let store = spans.named("things.thing_by_id");
+        assert_eq!(store.span_kind, SpanKind::Client);
+        assert_eq!(
+            store.span_context.trace_id(),
+            server.span_context.trace_id()
+        );
+        assert_eq!(store.parent_span_id, server.span_context.span_id());
+
+        let publish = spans.named("publish dev.socialdevs.thing.seen.v1");
+        assert_eq!(publish.span_kind, SpanKind::Producer);
+        assert_eq!(publish.parent_span_id, server.span_context.span_id());
+
+        // The event names the producer span; a consumer span continues from it.
+        let event = consumer.recv().await.unwrap();
+        let expected = format!("00-{TRACE_ID}-{}-01", publish.span_context.span_id());
+        assert_eq!(event.traceparent.as_deref(), Some(expected.as_str()));
+        drop(events::consumer_span(&event, "tests").entered());
+        let process = spans.named("process dev.socialdevs.thing.seen.v1");
+        assert_eq!(process.span_kind, SpanKind::Consumer);
+        assert_eq!(process.span_context.trace_id().to_string(), TRACE_ID);
+        assert_eq!(process.parent_span_id, publish.span_context.span_id());
+
+        let line = logs.line("request finished");
+        assert_eq!(line["trace_id"], TRACE_ID);
+        assert_eq!(line["span_id"], server.span_context.span_id().to_string());
+        assert_eq!(line["route"], "/things/{id}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_mark_the_span_failed() {
+        let (subscriber, _logs, spans, _provider) = testing::subscriber(true);
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let response = call(app(InProcessBus::default()), "/boom", None).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let server = spans.named("GET /boom");
+        assert!(
+            matches!(server.status, Status::Error { .. }),
+            "{:?}",
+            server.status
+        );
+        assert!(!server.parent_span_is_remote);
+        assert_ne!(server.span_context.trace_id(), TraceId::INVALID);
+    }
+
+    #[tokio::test]
+    async fn without_exported_traces_log_lines_still_carry_the_trace_id() {
+        let (subscriber, logs, spans, _provider) = testing::subscriber(false);
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let bus = InProcessBus::default();
+        let mut consumer = bus.subscribe();
+
+        call(app(bus.clone()), "/things/7", Some(PARENT)).await;
+        let line = logs.line("request finished");
+        assert_eq!(line["trace_id"], TRACE_ID);
+        let span_id = line["span_id"].as_str().unwrap().to_owned();
+        assert_eq!(span_id.len(), 16);
+        assert_ne!(span_id, "00f067aa0ba902b7");
+        // Events still carry the request's trace.
+        let event = consumer.recv().await.unwrap();
+        assert_eq!(
+            event.traceparent.as_deref(),
+            Some(format!("00-{TRACE_ID}-{span_id}-01").as_str())
+        );
+        assert!(spans.all().is_empty());
+
+        // No caller: a fresh trace id per request, unsampled.
+        call(app(bus), "/nowhere", None).await;
+        let lines = logs.lines();
+        let unrouted = lines
+            .iter()
+            .find(|l| l["route"] == "unmatched")
+            .expect("a line for the unrouted request");
+        let fresh = unrouted["trace_id"].as_str().unwrap();
+        assert_eq!(fresh.len(), 32);
+        assert_ne!(fresh, TRACE_ID);
+        assert_ne!(fresh, "00000000000000000000000000000000");
+        let event = consumer.try_recv();
+        assert!(event.is_err(), "no event for a 404");
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Nothing here knows about users or posts: it is the plumbing each service plugs into —
 //! problem+json errors, JSON/query extractors, access tokens, cursors, health and readiness,
-//! metrics, logging, graceful shutdown and the event bus port.
+//! metrics, logs and traces (OpenTelemetry, W3C trace context), graceful shutdown and the event
+//! bus port.
 
 pub mod auth;
 pub mod error;

@@ -211,7 +211,11 @@ impl ServiceClient {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            match request().send().await {
+            let mut request = request();
+            let mut headers = reqwest::header::HeaderMap::new();
+            crate::telemetry::inject_context(&mut headers);
+            request = request.headers(headers);
+            match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     let result = response
                         .json::<T>()
@@ -266,116 +270,6 @@ impl ServiceClient {
             "outcome" => outcome
         )
         .record(started.elapsed().as_secs_f64());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use axum::http::StatusCode;
-    use std::sync::atomic::AtomicU32;
-
-    async fn serve(router: Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        base
-    }
-
-    #[tokio::test]
-    async fn retries_a_flapping_dependency_then_succeeds() {
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = calls.clone();
-        let base = serve(Router::new().route(
-            "/n",
-            get(move || {
-                let counter = counter.clone();
-                async move {
-                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                        Err(StatusCode::SERVICE_UNAVAILABLE)
-                    } else {
-                        Ok(axum::Json(serde_json::json!({"n": 7})))
-                    }
-                }
-            }),
-        ))
-        .await;
-        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
-        let answer: serde_json::Value = client.get("/n").await.unwrap();
-        assert_eq!(answer["n"], 7);
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_dependency_is_a_503() {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let client = ServiceClient::new(
-            "users",
-            &format!("http://127.0.0.1:{port}"),
-            ClientSettings {
-                backoff: Duration::from_millis(1),
-                ..ClientSettings::default()
-            },
-        )
-        .unwrap();
-        let err = client.get::<serde_json::Value>("/x").await.unwrap_err();
-        assert!(matches!(err, RemoteError::Unavailable { .. }), "{err}");
-        let api = dependency_error(anyhow::Error::new(err));
-        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
-    }
-
-    #[tokio::test]
-    async fn a_client_error_is_not_retried() {
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = calls.clone();
-        let base = serve(Router::new().route(
-            "/missing",
-            get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { StatusCode::NOT_FOUND }
-            }),
-        ))
-        .await;
-        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
-        let err = client
-            .get::<serde_json::Value>("/missing")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, RemoteError::Status { status: 404, .. }),
-            "{err}"
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn relayed_events_reach_the_other_process_bus() {
-        use crate::events::InProcessBus;
-        let (trigger, shutdown) = crate::shutdown::channel();
-        let source: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-        let base = serve(events_router(source.clone(), shutdown.clone())).await;
-        let local: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-        let mut received = local.subscribe();
-        let ready = relay_events("posts", &base, local.clone(), shutdown).unwrap();
-        for _ in 0..100 {
-            if ready.check().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        ready.check().await.unwrap();
-        let event = CloudEvent::new("posts", "post.created", "p1", serde_json::json!({"a": 1}));
-        source.publish(event.clone()).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(5), received.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, event);
-        trigger.trigger();
     }
 }
 
@@ -521,5 +415,115 @@ impl ReadinessCheck for RelayConnected {
             "not connected to the event stream"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use axum::http::StatusCode;
+    use std::sync::atomic::AtomicU32;
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn retries_a_flapping_dependency_then_succeeds() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let base = serve(Router::new().route(
+            "/n",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    } else {
+                        Ok(axum::Json(serde_json::json!({"n": 7})))
+                    }
+                }
+            }),
+        ))
+        .await;
+        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let answer: serde_json::Value = client.get("/n").await.unwrap();
+        assert_eq!(answer["n"], 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_dependency_is_a_503() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let client = ServiceClient::new(
+            "users",
+            &format!("http://127.0.0.1:{port}"),
+            ClientSettings {
+                backoff: Duration::from_millis(1),
+                ..ClientSettings::default()
+            },
+        )
+        .unwrap();
+        let err = client.get::<serde_json::Value>("/x").await.unwrap_err();
+        assert!(matches!(err, RemoteError::Unavailable { .. }), "{err}");
+        let api = dependency_error(anyhow::Error::new(err));
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_client_error_is_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let base = serve(Router::new().route(
+            "/missing",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
+            }),
+        ))
+        .await;
+        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let err = client
+            .get::<serde_json::Value>("/missing")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RemoteError::Status { status: 404, .. }),
+            "{err}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn relayed_events_reach_the_other_process_bus() {
+        use crate::events::InProcessBus;
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let source: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+        let base = serve(events_router(source.clone(), shutdown.clone())).await;
+        let local: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+        let mut received = local.subscribe();
+        let ready = relay_events("posts", &base, local.clone(), shutdown).unwrap();
+        for _ in 0..100 {
+            if ready.check().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ready.check().await.unwrap();
+        let event = CloudEvent::new("posts", "post.created", "p1", serde_json::json!({"a": 1}));
+        source.publish(event.clone()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), received.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, event);
+        trigger.trigger();
     }
 }

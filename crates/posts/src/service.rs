@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{PostText, Tag, Username};
-use socialdevs_platform::events::{CloudEvent, EventBus};
+use socialdevs_platform::events::{self, CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::dependency_error;
+use socialdevs_platform::telemetry::store_call;
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
@@ -124,7 +125,7 @@ impl PostsService {
 
     async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
         let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
-        if let Err(err) = self.events.publish(event).await {
+        if let Err(err) = events::publish_traced(self.events.as_ref(), event).await {
             tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
         }
     }
@@ -200,7 +201,11 @@ impl PostsService {
             reply_to: input.reply_to,
             created_at: Utc::now(),
         };
-        let created = self.store.create_post(&new, key.as_ref()).await?;
+        let created = store_call(
+            "posts.create_post",
+            self.store.create_post(&new, key.as_ref()),
+        )
+        .await?;
         let (id, replayed) = match created {
             Created::New(id) => (id, false),
             Created::Replayed(id) => (id, true),
@@ -215,9 +220,7 @@ impl PostsService {
 
     /// One post as seen by `viewer`.
     pub async fn get(&self, id: Uuid, viewer: Option<Uuid>) -> Result<Post, ApiError> {
-        let row = self
-            .store
-            .post(id, viewer)
+        let row = store_call("posts.post", self.store.post(id, viewer))
             .await?
             .ok_or_else(|| ApiError::NotFound("No such post.".into()))?;
         let mut posts = self.hydrate(vec![row]).await?;
@@ -234,10 +237,11 @@ impl PostsService {
         params: &PageParams,
     ) -> Result<Page<Post>, ApiError> {
         let page = params.parse::<Uuid>()?;
-        let rows = self
-            .store
-            .list(&filter, viewer, page.after, page.limit + 1)
-            .await?;
+        let rows = store_call(
+            "posts.list",
+            self.store.list(&filter, viewer, page.after, page.limit + 1),
+        )
+        .await?;
         let page = Page::from_overfetch(rows, page.limit, |r| r.id);
         let items = self.hydrate(page.items).await?;
         Ok(Page {
@@ -293,7 +297,10 @@ impl PostsService {
         viewer: Option<Uuid>,
         params: &PageParams,
     ) -> Result<Page<Post>, ApiError> {
-        if self.store.post(id, None).await?.is_none() {
+        if store_call("posts.post", self.store.post(id, None))
+            .await?
+            .is_none()
+        {
             return Err(ApiError::NotFound("No such post.".into()));
         }
         self.list(PostFilter::Replies(id), viewer, params).await
@@ -301,7 +308,7 @@ impl PostsService {
 
     /// Deletes the caller's own post; 403 for anyone else's.
     pub async fn delete(&self, id: Uuid, requester: Uuid) -> Result<(), ApiError> {
-        match self.store.delete_post(id, requester).await? {
+        match store_call("posts.delete_post", self.store.delete_post(id, requester)).await? {
             Deleted::Deleted => {
                 self.publish(
                     "post.deleted",
@@ -320,7 +327,7 @@ impl PostsService {
 
     /// Likes a post (idempotent).
     pub async fn like(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if self.store.like(id, user, Utc::now()).await? {
+        if store_call("posts.like", self.store.like(id, user, Utc::now())).await? {
             self.publish(
                 "post.liked",
                 id,
@@ -333,7 +340,7 @@ impl PostsService {
 
     /// Removes a like (idempotent).
     pub async fn unlike(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if self.store.unlike(id, user).await? {
+        if store_call("posts.unlike", self.store.unlike(id, user)).await? {
             self.publish(
                 "post.unliked",
                 id,
@@ -346,6 +353,6 @@ impl PostsService {
 
     /// How many posts `author` has.
     pub async fn count_by_author(&self, author: Uuid) -> Result<i64, ApiError> {
-        Ok(self.store.count_by_author(author).await?)
+        Ok(store_call("posts.count_by_author", self.store.count_by_author(author)).await?)
     }
 }

@@ -61,23 +61,32 @@ pub enum Command {
     },
 }
 
-fn init_logs(settings: Option<&Settings>) {
-    let format = settings
+fn log_format(settings: Option<&Settings>) -> LogFormat {
+    settings
         .and_then(|s| s.log_format.as_deref())
         .and_then(LogFormat::parse)
-        .unwrap_or_else(LogFormat::detect);
-    telemetry::init(format);
+        .unwrap_or_else(LogFormat::detect)
+}
+
+fn init_logs(settings: Option<&Settings>) {
+    telemetry::init(log_format(settings));
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { settings } => {
-            init_logs(Some(&settings));
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
+            let telemetry = telemetry::init_with(log_format(Some(&settings)), &settings.traces());
+            let served = async {
+                Application::build(settings)
+                    .await?
+                    .run_until_stopped()
+                    .await
+            };
+            let result = served.await;
+            // Send the spans still buffered, also when serving failed.
+            telemetry.shutdown().await;
+            result
         }
         Command::Migrate { settings } => {
             init_logs(Some(&settings));

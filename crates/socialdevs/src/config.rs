@@ -106,6 +106,30 @@ pub struct Settings {
     /// Log format: `json` or `pretty` (default: pretty on a terminal, JSON otherwise).
     #[arg(long, env = "SOCIALDEVS_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// OTLP/HTTP collector base URL, e.g. `http://tempo:4318`; traces are off when unset.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Full URL for spans (instead of `<endpoint>/v1/traces`).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otlp_traces_endpoint: Option<String>,
+
+    /// OTLP protocol: `http/protobuf` (default; the only one built in).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    pub otlp_protocol: Option<String>,
+
+    /// `service.name` of the spans (default: `socialdevs-<services>`, e.g. `socialdevs-all`).
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+
+    /// Trace sampler (default `parentbased_always_on`; also `parentbased_traceidratio`, ...).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER")]
+    pub otel_traces_sampler: Option<String>,
+
+    /// The sampler's argument: the ratio of traces kept, 0..=1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG")]
+    pub otel_traces_sampler_arg: Option<String>,
 }
 
 impl Settings {
@@ -160,6 +184,23 @@ impl Settings {
         }
     }
 
+    /// Where and how to export traces.
+    pub fn traces(&self) -> socialdevs_platform::telemetry::TraceSettings {
+        let default_name = format!("socialdevs-{}", self.services.to_string().replace(',', "-"));
+        socialdevs_platform::telemetry::TraceSettings {
+            endpoint: self.otlp_endpoint.clone(),
+            traces_endpoint: self.otlp_traces_endpoint.clone(),
+            protocol: self.otlp_protocol.clone(),
+            service_name: self
+                .otel_service_name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(default_name),
+            sampler: self.otel_traces_sampler.clone(),
+            sampler_arg: self.otel_traces_sampler_arg.clone(),
+        }
+    }
+
     /// Settings for tests and tools: a data dir, port 0, everything else default.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -183,6 +224,12 @@ impl Settings {
             redis_url: None,
             mqtt_url: None,
             log_format: None,
+            otlp_endpoint: None,
+            otlp_traces_endpoint: None,
+            otlp_protocol: None,
+            otel_service_name: None,
+            otel_traces_sampler: None,
+            otel_traces_sampler_arg: None,
         }
     }
 }

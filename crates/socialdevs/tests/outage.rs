@@ -125,7 +125,7 @@ async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_
     stop_tx.send(true).unwrap();
     writer.await.unwrap();
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let others: Vec<_> = seen
         .statuses
         .iter()

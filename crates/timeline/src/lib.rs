@@ -18,7 +18,7 @@ use axum::response::Response;
 use futures::Stream;
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
-use socialdevs_platform::events::EventBus;
+use socialdevs_platform::events::{self, EventBus};
 use socialdevs_platform::extract::ApiQuery;
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::shutdown::Shutdown;
@@ -26,6 +26,7 @@ use socialdevs_platform::ApiError;
 use socialdevs_posts::http::{page_response, PostPage};
 use socialdevs_posts::model::Post;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -138,7 +139,8 @@ async fn home_stream(
                 "dev.socialdevs.user.followed.v1" | "dev.socialdevs.user.unfollowed.v1"
                     if event.subject == me.to_string() =>
                 {
-                    if let Ok(ids) = graph.following_ids(me).await {
+                    let span = events::consumer_span(&event, "timeline.home_stream");
+                    if let Ok(ids) = graph.following_ids(me).instrument(span).await {
                         following = ids.into_iter().collect();
                     }
                 }
@@ -150,7 +152,9 @@ async fn home_stream(
                         continue;
                     }
                     post.liked_by_me = false;
-                    if let Ok(json) = serde_json::to_string(&post) {
+                    // Only delivered posts get a span: a stream skips most events.
+                    let span = events::consumer_span(&event, "timeline.home_stream");
+                    if let Ok(json) = span.in_scope(|| serde_json::to_string(&post)) {
                         yield Ok(Event::default().event("post").id(post.id.to_string()).data(json));
                     }
                 }

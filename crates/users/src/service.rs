@@ -16,9 +16,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{Bio, DisplayName, Email, Password, Username};
 use socialdevs_platform::auth::{TokenIssuer, ACCESS_TOKEN_TTL_SECS};
-use socialdevs_platform::events::{CloudEvent, EventBus};
+use socialdevs_platform::events::{self, CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::dependency_error;
+use socialdevs_platform::telemetry::store_call;
 use socialdevs_platform::{ApiError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -185,7 +186,7 @@ impl UsersService {
 
     async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
         let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
-        if let Err(err) = self.events.publish(event).await {
+        if let Err(err) = events::publish_traced(self.events.as_ref(), event).await {
             tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
         }
     }
@@ -194,7 +195,11 @@ impl UsersService {
         let (refresh_token, record) =
             new_refresh_token(user.id, family.unwrap_or_else(Uuid::now_v7));
         if family.is_none() {
-            self.store.insert_refresh_token(&record).await?;
+            store_call(
+                "users.insert_refresh_token",
+                self.store.insert_refresh_token(&record),
+            )
+            .await?;
         }
         self.session_with(user, refresh_token)
     }
@@ -235,7 +240,7 @@ impl UsersService {
             password_hash: hash_password(password).await?,
             created_at: Utc::now(),
         };
-        let user = self.store.create_user(&new).await?;
+        let user = store_call("users.create_user", self.store.create_user(&new)).await?;
         self.publish("user.registered", user.id, serde_json::json!(user))
             .await;
         tracing::info!(user_id = %user.id, "user registered");
@@ -256,7 +261,7 @@ impl UsersService {
             return Err(ApiError::Validation(errors));
         }
         let login_lower = login.trim().trim_start_matches('@').to_lowercase();
-        let found = self.store.credentials(&login_lower).await?;
+        let found = store_call("users.credentials", self.store.credentials(&login_lower)).await?;
         let (user, hash) = match found {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, dummy_hash()),
@@ -276,15 +281,19 @@ impl UsersService {
             return Err(ApiError::invalid("refresh_token", "is required"));
         }
         let (token, next) = new_refresh_token(Uuid::nil(), Uuid::nil());
-        let outcome = self
-            .store
-            .rotate_refresh_token(&hash_token(presented.trim()), &next, Utc::now())
-            .await?;
+        let outcome = store_call(
+            "users.rotate_refresh_token",
+            self.store
+                .rotate_refresh_token(&hash_token(presented.trim()), &next, Utc::now()),
+        )
+        .await?;
         match outcome {
             Rotation::Rotated { user_id } => {
-                let user = self.store.user_by_id(user_id).await?.ok_or_else(|| {
-                    ApiError::Unauthorized("The account no longer exists.".into())
-                })?;
+                let user = store_call("users.user_by_id", self.store.user_by_id(user_id))
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Unauthorized("The account no longer exists.".into())
+                    })?;
                 self.session_with(user, token)
             }
             Rotation::ReuseDetected => {
@@ -305,38 +314,46 @@ impl UsersService {
         if presented.trim().is_empty() {
             return Err(ApiError::invalid("refresh_token", "is required"));
         }
-        self.store
-            .revoke_family_of(&hash_token(presented.trim()), Utc::now())
-            .await?;
+        store_call(
+            "users.revoke_family_of",
+            self.store
+                .revoke_family_of(&hash_token(presented.trim()), Utc::now()),
+        )
+        .await?;
         Ok(())
     }
 
     /// The user with this id.
     pub async fn user(&self, id: Uuid) -> Result<User, ApiError> {
-        self.store
-            .user_by_id(id)
+        store_call("users.user_by_id", self.store.user_by_id(id))
             .await?
             .ok_or_else(|| ApiError::NotFound("No such user.".into()))
     }
 
     async fn by_username(&self, username: &str) -> Result<User, ApiError> {
-        self.store
-            .user_by_username(username.trim_start_matches('@'))
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("There is no user @{username}.")))
+        store_call(
+            "users.user_by_username",
+            self.store
+                .user_by_username(username.trim_start_matches('@')),
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("There is no user @{username}.")))
     }
 
     /// A profile with counts, as seen by `viewer`.
     pub async fn profile(&self, username: &str, viewer: Option<Uuid>) -> Result<Profile, ApiError> {
         let user = self.by_username(username).await?;
-        let (followers_count, following_count) = self.store.follow_counts(user.id).await?;
+        let (followers_count, following_count) =
+            store_call("users.follow_counts", self.store.follow_counts(user.id)).await?;
         let posts_count = self
             .post_counts
             .posts_count(user.id)
             .await
             .map_err(dependency_error)?;
         let followed_by_me = match viewer {
-            Some(v) if v != user.id => self.store.is_following(v, user.id).await?,
+            Some(v) if v != user.id => {
+                store_call("users.is_following", self.store.is_following(v, user.id)).await?
+            }
             _ => false,
         };
         Ok(Profile {
@@ -362,15 +379,16 @@ impl UsersService {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let user = self
-            .store
-            .update_profile(
+        let user = store_call(
+            "users.update_profile",
+            self.store.update_profile(
                 id,
                 display_name.as_ref().map(DisplayName::as_str),
                 bio.as_ref().map(Bio::as_str),
                 Utc::now(),
-            )
-            .await?;
+            ),
+        )
+        .await?;
         self.publish("user.updated", user.id, serde_json::json!(user))
             .await;
         Ok(user)
@@ -390,10 +408,12 @@ impl UsersService {
                 "must be at most 100 characters long",
             ));
         }
-        let users = self
-            .store
-            .search(query, page.after.as_deref(), page.limit + 1)
-            .await?;
+        let users = store_call(
+            "users.search",
+            self.store
+                .search(query, page.after.as_deref(), page.limit + 1),
+        )
+        .await?;
         Ok(Page::from_overfetch(users, page.limit, |u| {
             u.username.to_ascii_lowercase()
         }))
@@ -405,7 +425,12 @@ impl UsersService {
         if followee.id == follower {
             return Err(ApiError::invalid("username", "you cannot follow yourself"));
         }
-        if self.store.follow(follower, followee.id, Utc::now()).await? {
+        if store_call(
+            "users.follow",
+            self.store.follow(follower, followee.id, Utc::now()),
+        )
+        .await?
+        {
             self.publish(
                 "user.followed",
                 follower,
@@ -419,7 +444,7 @@ impl UsersService {
     /// `follower` unfollows `username`. Idempotent.
     pub async fn unfollow(&self, follower: Uuid, username: &str) -> Result<(), ApiError> {
         let followee = self.by_username(username).await?;
-        if self.store.unfollow(follower, followee.id).await? {
+        if store_call("users.unfollow", self.store.unfollow(follower, followee.id)).await? {
             self.publish(
                 "user.unfollowed",
                 follower,
@@ -438,10 +463,11 @@ impl UsersService {
     ) -> Result<Page<User>, ApiError> {
         let user = self.by_username(username).await?;
         let page = params.parse::<Uuid>()?;
-        let edges = self
-            .store
-            .followers(user.id, page.after, page.limit + 1)
-            .await?;
+        let edges = store_call(
+            "users.followers",
+            self.store.followers(user.id, page.after, page.limit + 1),
+        )
+        .await?;
         Ok(edge_page(edges, page.limit))
     }
 
@@ -453,33 +479,40 @@ impl UsersService {
     ) -> Result<Page<User>, ApiError> {
         let user = self.by_username(username).await?;
         let page = params.parse::<Uuid>()?;
-        let edges = self
-            .store
-            .following(user.id, page.after, page.limit + 1)
-            .await?;
+        let edges = store_call(
+            "users.following",
+            self.store.following(user.id, page.after, page.limit + 1),
+        )
+        .await?;
         Ok(edge_page(edges, page.limit))
     }
 
     /// Ids of everyone `user` follows (for the home timeline).
     pub async fn following_ids(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        Ok(self.store.following_ids(user).await?)
+        Ok(store_call("users.following_ids", self.store.following_ids(user)).await?)
     }
 
     /// Whether `follower` follows `followee`.
     pub async fn is_following(&self, follower: Uuid, followee: Uuid) -> Result<bool, ApiError> {
-        Ok(self.store.is_following(follower, followee).await?)
+        Ok(store_call(
+            "users.is_following",
+            self.store.is_following(follower, followee),
+        )
+        .await?)
     }
 
     /// Users by id (for other services' denormalised reads).
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> Result<Vec<User>, ApiError> {
-        Ok(self.store.users_by_ids(ids).await?)
+        Ok(store_call("users.users_by_ids", self.store.users_by_ids(ids)).await?)
     }
 
     /// Users by username, ignoring case; unknown names are left out.
     pub async fn users_by_usernames(&self, usernames: &[String]) -> Result<Vec<User>, ApiError> {
         let mut found = Vec::with_capacity(usernames.len());
         for name in usernames {
-            if let Some(user) = self.store.user_by_username(name).await? {
+            if let Some(user) =
+                store_call("users.user_by_username", self.store.user_by_username(name)).await?
+            {
                 found.push(user);
             }
         }
@@ -491,7 +524,7 @@ impl UsersService {
         if !(1..=50).contains(&limit) {
             return Err(ApiError::invalid("limit", "must be between 1 and 50"));
         }
-        Ok(self.store.suggestions(user, limit).await?)
+        Ok(store_call("users.suggestions", self.store.suggestions(user, limit)).await?)
     }
 }
 
