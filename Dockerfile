@@ -8,8 +8,8 @@
 # Stages: chef (toolchain + cargo-chef) -> planner (dependency recipe) ->
 # builder (dependencies cached in their own layer, then the workspace) ->
 # runtime (distroless, numeric non-root user, read-only root filesystem friendly).
-# No HEALTHCHECK: Kubernetes probes /healthz and /readyz, compose declares its own.
-# checkov:skip=CKV_DOCKER_2: health is probed by the orchestrator (Kubernetes probes on /healthz and /readyz)
+# HEALTHCHECK runs `socialdevs healthcheck` (the image has no shell or curl); Kubernetes
+# ignores it and probes /healthz and /readyz itself.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -70,6 +70,8 @@ ENV SOCIALDEVS_LOG_FORMAT=json \
     SOCIALDEVS_DATA_DIR=/var/lib/socialdevs
 USER 65532:65532
 WORKDIR /var/lib/socialdevs
+HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=5 \
+    CMD ["/usr/local/bin/socialdevs", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/socialdevs"]
 CMD ["serve"]
 

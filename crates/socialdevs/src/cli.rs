@@ -53,6 +53,16 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Exit 0 when the local process answers ready (for container health checks, where the
+    /// image has no shell or curl).
+    Healthcheck {
+        /// Settings (the port comes from SOCIALDEVS_LISTEN / SOCIALDEVS_SERVICES).
+        #[command(flatten)]
+        settings: Settings,
+        /// Check liveness (/healthz) instead of readiness (/readyz).
+        #[arg(long)]
+        live: bool,
+    },
     /// Print the merged OpenAPI document.
     Openapi {
         /// Settings.
@@ -120,6 +130,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logs(Some(&settings));
             seed::run(&settings, users, posts).await
         }
+        Command::Healthcheck { settings, live } => {
+            let port = settings
+                .listen_addr()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or_else(|| settings.services.default_port());
+            let path = if live { "/healthz" } else { "/readyz" };
+            let (status, body) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                fetch(&format!("127.0.0.1:{port}"), path),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer from 127.0.0.1:{port}{path} within 5 s"))??;
+            anyhow::ensure!(status == 200, "{path} answered {status}: {body}");
+            println!("{path}: {body}");
+            Ok(())
+        }
         Command::Openapi { mut settings } => {
             settings.listen = Some("127.0.0.1:0".into());
             let dir = tempdir_for_openapi()?;
@@ -128,10 +156,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             let port = app.port();
             let server = tokio::spawn(app.run_until(std::future::pending()));
-            let body = fetch(&format!("127.0.0.1:{port}"), "/api/v1/openapi.json").await;
+            let answer = fetch(&format!("127.0.0.1:{port}"), "/api/v1/openapi.json").await;
             server.abort();
             let _ = std::fs::remove_dir_all(&dir);
-            println!("{}", body?);
+            println!("{}", answer?.1);
             Ok(())
         }
     }
@@ -143,8 +171,8 @@ fn tempdir_for_openapi() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A minimal HTTP/1.1 GET, so printing the document needs no HTTP client dependency.
-async fn fetch(addr: &str, path: &str) -> anyhow::Result<String> {
+/// A minimal HTTP/1.1 GET (status and body), so these commands need no HTTP client.
+async fn fetch(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
@@ -155,9 +183,14 @@ async fn fetch(addr: &str, path: &str) -> anyhow::Result<String> {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .unwrap_or(0);
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
-    Ok(body)
+    Ok((status, body))
 }

@@ -270,3 +270,29 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         "used in dashboards/rules but not exposed: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn healthcheck_command_reports_readiness() {
+    let app = spawn_in_process().await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let run = |port: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_socialdevs"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{port}"))
+            .output()
+            .unwrap()
+    };
+    let ready = tokio::task::spawn_blocking(move || run(port))
+        .await
+        .unwrap();
+    assert!(ready.status.success(), "{ready:?}");
+    assert!(String::from_utf8_lossy(&ready.stdout).contains("ready"));
+    let closed = socialdevs_testkit::postgres::free_port()
+        .unwrap()
+        .to_string();
+    let down = tokio::task::spawn_blocking(move || run(closed))
+        .await
+        .unwrap();
+    assert!(!down.status.success());
+}
