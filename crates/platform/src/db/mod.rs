@@ -77,7 +77,8 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
 
 /// Whether `err` means the database could not be reached or is restarting (answer 503 with
 /// `Retry-After`, not 500): pool exhaustion, broken connections, and PostgreSQL's connection
-/// exceptions (SQLSTATE class 08), shutdowns (57P01–57P03) and connection limits (53300).
+/// exceptions (SQLSTATE class 08), shutdowns (57P01–57P03), connection limits (53300) and
+/// statements cut by `statement_timeout` (57014: the database is overloaded).
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -86,7 +87,8 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
         }),
         // A connection that died mid-conversation reports a protocol error.
         sqlx::Error::Protocol(message) => {

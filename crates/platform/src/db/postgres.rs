@@ -226,3 +226,94 @@ async fn try_migrate(db: &PgDb, migrations: &[Migration]) -> Result<usize, Migra
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db(
+        schema: &str,
+        settings: &PgPoolSettings,
+    ) -> (PgDb, socialdevs_testkit::postgres::TestDatabase) {
+        let database = socialdevs_testkit::postgres::database().await.unwrap();
+        let db = PgDb::connect(&database.url, schema, settings).unwrap();
+        (db, database)
+    }
+
+    const TABLE: &[Migration] = &[Migration {
+        version: 1,
+        name: "t",
+        sql: "CREATE TABLE things (id BIGINT PRIMARY KEY);",
+    }];
+
+    #[tokio::test]
+    async fn concurrent_migrations_apply_once_inside_the_service_schema() {
+        let (db, _database) = db("alpha", &PgPoolSettings::default()).await;
+        // Four migrations racing on four connections (polled together).
+        let runs = (0..4).map(|_| migrate_postgres(&db, TABLE));
+        let applied: usize = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        assert_eq!(applied, 1);
+        assert_eq!(migrate_postgres(&db, TABLE).await.unwrap(), 0);
+        let schema: String = sqlx::query_scalar(
+            "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'things'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(schema, "alpha");
+        // Unqualified names resolve in the service's own schema.
+        sqlx::query("INSERT INTO things (id) VALUES (1)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn sessions_carry_the_statement_timeout() {
+        let settings = PgPoolSettings {
+            statement_timeout: Duration::from_millis(300),
+            ..PgPoolSettings::default()
+        };
+        let (db, _database) = db("beta", &settings).await;
+        let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(shown, "300ms");
+        let err = sqlx::query("SELECT pg_sleep(2)")
+            .execute(db.pool())
+            .await
+            .unwrap_err();
+        // A statement cut by the timeout is an overloaded database: 503, not 500.
+        assert!(is_unavailable(&err), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable_not_an_error() {
+        let port = socialdevs_testkit::postgres::free_port().unwrap();
+        let settings = PgPoolSettings {
+            acquire_timeout: Duration::from_millis(500),
+            ..PgPoolSettings::default()
+        };
+        let db = PgDb::connect(
+            &format!("postgres://postgres@127.0.0.1:{port}/x"),
+            "gamma",
+            &settings,
+        )
+        .unwrap();
+        let err = db.acquire("gamma").await.unwrap_err();
+        assert!(is_unavailable(&err), "{err}");
+        assert!(db.readiness().check().await.is_err());
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        let settings = PgPoolSettings::default();
+        assert!(PgDb::connect("postgres://h/db", "users; DROP", &settings).is_err());
+        assert!(PgDb::connect("postgres://h/db", "", &settings).is_err());
+    }
+}
