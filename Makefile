@@ -2,7 +2,7 @@
 #   make run    build the web app and the binary, start the all-in-one platform on :8080
 #   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
 
-.PHONY: run test build web release seed fmt lint clean
+.PHONY: run test build web release seed bench fmt lint clean
 
 run: web release
 	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
@@ -20,6 +20,11 @@ release:
 
 seed: release
 	./target/release/socialdevs seed --users 200 --posts 2000
+
+# Load test of both topologies (all-in-one on SQLite; a process per service on PostgreSQL
+# behind nginx); numbers go to bench/results/topologies.md.
+bench: release
+	SOCIALDEVS_BIN=./target/release/socialdevs bash bench/topologies.sh
 
 fmt:
 	cargo fmt --all
