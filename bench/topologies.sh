@@ -9,6 +9,7 @@
 #
 # Scenarios: GET /api/v1/timeline/home (a reader following 20 authors, 400 posts),
 # GET /api/v1/posts/{id}, POST /api/v1/posts. Memory: resident set of each process after the run.
+# PostgreSQL: BENCH_DATABASE_URL, else a fresh database on 127.0.0.1:5432, dropped afterwards.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/apt.sh
