@@ -526,4 +526,30 @@ mod tests {
         assert_eq!(got, event);
         trigger.trigger();
     }
+
+    #[tokio::test]
+    async fn calls_carry_the_request_trace() {
+        use crate::telemetry::propagation::{in_request_trace, parse_traceparent};
+        let base = serve(Router::new().route(
+            "/echo",
+            get(|headers: axum::http::HeaderMap| async move {
+                axum::Json(serde_json::json!({
+                    "traceparent": headers.get("traceparent").and_then(|v| v.to_str().ok()),
+                }))
+            }),
+        ))
+        .await;
+        let client = ServiceClient::new("users", &base, ClientSettings::default()).unwrap();
+        let trace = parse_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            None,
+        )
+        .unwrap();
+        let answer: serde_json::Value = in_request_trace(trace, client.get("/echo")).await.unwrap();
+        let sent = answer["traceparent"].as_str().unwrap();
+        assert!(
+            sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{sent}"
+        );
+    }
 }
