@@ -26,7 +26,7 @@ pub const DB_POOL_CONNECTIONS: &str = "socialdevs_db_pool_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "socialdevs_db_pool_max_connections";
 /// Time spent waiting for a pooled connection.
 pub const DB_POOL_ACQUIRE_DURATION_SECONDS: &str = "socialdevs_db_pool_acquire_duration_seconds";
-/// Calls to other services (distributed topology), by `target` and `outcome`.
+/// Calls to other services (distributed topology), by calling `service`, `target` and `outcome`.
 pub const CLIENT_REQUEST_DURATION_SECONDS: &str = "socialdevs_client_request_duration_seconds";
 /// Always 1, labelled with `version` and `git_sha`.
 pub const BUILD_INFO: &str = "socialdevs_build_info";

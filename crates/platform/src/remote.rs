@@ -142,6 +142,7 @@ impl Default for ClientSettings {
 /// A client of one other service.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
+    caller: &'static str,
     service: &'static str,
     base: String,
     http: reqwest::Client,
@@ -149,8 +150,9 @@ pub struct ServiceClient {
 }
 
 impl ServiceClient {
-    /// A client of `service` answering at `base` (e.g. `http://users:8081`).
+    /// A client with which `caller` calls `service` at `base` (e.g. `http://users:8081`).
     pub fn new(
+        caller: &'static str,
         service: &'static str,
         base: &str,
         settings: ClientSettings,
@@ -167,6 +169,7 @@ impl ServiceClient {
             .user_agent(concat!("socialdevs/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
+            caller,
             service,
             base,
             http,
@@ -266,6 +269,7 @@ impl ServiceClient {
     fn observe(&self, started: Instant, outcome: &'static str) {
         metrics::histogram!(
             CLIENT_REQUEST_DURATION_SECONDS,
+            "service" => self.caller,
             "target" => self.service,
             "outcome" => outcome
         )
@@ -450,7 +454,8 @@ mod tests {
             }),
         ))
         .await;
-        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let client =
+            ServiceClient::new("users", "posts", &base, ClientSettings::default()).unwrap();
         let answer: serde_json::Value = client.get("/n").await.unwrap();
         assert_eq!(answer["n"], 7);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -463,6 +468,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let client = ServiceClient::new(
+            "posts",
             "users",
             &format!("http://127.0.0.1:{port}"),
             ClientSettings {
@@ -489,7 +495,8 @@ mod tests {
             }),
         ))
         .await;
-        let client = ServiceClient::new("posts", &base, ClientSettings::default()).unwrap();
+        let client =
+            ServiceClient::new("users", "posts", &base, ClientSettings::default()).unwrap();
         let err = client
             .get::<serde_json::Value>("/missing")
             .await
@@ -539,7 +546,8 @@ mod tests {
             }),
         ))
         .await;
-        let client = ServiceClient::new("users", &base, ClientSettings::default()).unwrap();
+        let client =
+            ServiceClient::new("timeline", "users", &base, ClientSettings::default()).unwrap();
         let trace = parse_traceparent(
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             None,

@@ -510,6 +510,22 @@ def service_drilldown() -> dict:
         [target(f"time() - process_start_time_seconds {OF_SERVICE}", "{{instance}}")], "s"),
         8, 8))
 
+    p.append(g.row("Calls to other services"))
+    p.append(g.place(timeseries(
+        "Call latency by target (p95, retries included)",
+        "How long $service waits for the services it calls over /internal (distributed "
+        "topology only; empty all-in-one, where services call each other in process).",
+        [target("histogram_quantile(0.95, sum by (le, target) (rate("
+                "socialdevs_client_request_duration_seconds_bucket"
+                f'{{service="$service"}}[{RATE}])))', "{{target}}")], "s", minimum=0), 12, 8))
+    p.append(g.place(timeseries(
+        "Calls by target and outcome",
+        "ok; error (an unexpected answer); unavailable (unreachable or 502/503/504 after "
+        "retries: $service answered its client 503 with Retry-After).",
+        [target("sum by (target, outcome) (rate(socialdevs_client_request_duration_seconds_count"
+                f'{{service="$service"}}[{RATE}]))', "{{target}} {{outcome}}")],
+        "reqps", minimum=0), 12, 8))
+
     p.append(g.row("Logs"))
     p.append(g.place(logs(
         "Warnings and errors", "From Loki; the trace_id field links to the trace in Tempo.",

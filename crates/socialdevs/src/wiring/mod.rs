@@ -65,10 +65,15 @@ pub async fn wire(
     let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
     let mut readiness = Vec::new();
     let mut collectors = Vec::new();
-    let client = |service: Service| -> anyhow::Result<ServiceClient> {
+    let client = |caller: Service, service: Service| -> anyhow::Result<ServiceClient> {
         let url = settings.service_url(service);
-        tracing::info!(service = service.name(), %url, "calling over HTTP");
-        ServiceClient::new(service.name(), &url, ClientSettings::default())
+        tracing::info!(caller = caller.name(), service = service.name(), %url, "calling over HTTP");
+        ServiceClient::new(
+            caller.name(),
+            service.name(),
+            &url,
+            ClientSettings::default(),
+        )
     };
 
     let post_store = if services.contains(Service::Posts) {
@@ -86,7 +91,7 @@ pub async fn wire(
         collectors.push(opened.collector);
         let counts: Arc<dyn PostCounts> = match &post_store {
             Some(store) => Arc::new(InProcessPostCounts(store.clone())),
-            None => Arc::new(RemotePostCounts(client(Service::Posts)?)),
+            None => Arc::new(RemotePostCounts(client(Service::Users, Service::Posts)?)),
         };
         Some(UsersService::new(
             opened.store,
@@ -102,7 +107,7 @@ pub async fn wire(
         Some(store) => {
             let directory: Arc<dyn AuthorDirectory> = match &users {
                 Some(users) => Arc::new(InProcessAuthors(users.clone())),
-                None => Arc::new(RemoteAuthors(client(Service::Users)?)),
+                None => Arc::new(RemoteAuthors(client(Service::Posts, Service::Users)?)),
             };
             Some(PostsService::new(store, directory, events.clone()))
         }
@@ -112,7 +117,10 @@ pub async fn wire(
     let timeline = if services.contains(Service::Timeline) {
         let graph: Arc<dyn FollowGraph> = match &users {
             Some(users) => Arc::new(InProcessFollowGraph(users.clone())),
-            None => Arc::new(RemoteFollowGraph(client(Service::Users)?)),
+            None => Arc::new(RemoteFollowGraph(client(
+                Service::Timeline,
+                Service::Users,
+            )?)),
         };
         let feed: Arc<dyn PostFeed> = match &posts {
             Some(posts) => Arc::new(InProcessPostFeed(posts.clone())),
@@ -126,7 +134,7 @@ pub async fn wire(
                     shutdown.clone(),
                 )?;
                 readiness.push((Service::Timeline.name(), relay));
-                Arc::new(RemotePostFeed(client(Service::Posts)?))
+                Arc::new(RemotePostFeed(client(Service::Timeline, Service::Posts)?))
             }
         };
         Some(TimelinePorts { graph, feed })

@@ -251,10 +251,36 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         "the dashboards reference our metrics: {names:?}"
     );
 
-    let app = spawn_in_process().await;
+    // Two processes' worth of traffic in this process (metrics are process-wide): users and
+    // posts in one app, timeline in another calling them over /internal, so the metrics of
+    // the distributed topology exist too.
+    let keys = tempfile::tempdir().unwrap();
+    socialdevs::keys::write_key_pair(keys.path(), true).unwrap();
+    let use_keys = |s: &mut Settings| {
+        s.jwt_private_key_file = Some(keys.path().join(socialdevs::keys::PRIVATE_KEY_FILE));
+        s.jwt_public_key_file = Some(keys.path().join(socialdevs::keys::PUBLIC_KEY_FILE));
+    };
+    let app = spawn_app_with(|s| {
+        s.services = "users,posts".parse().unwrap();
+        use_keys(s);
+    })
+    .await;
+    let timeline = spawn_app_with(|s| {
+        s.services = "timeline".parse().unwrap();
+        s.users_url = Some(app.base.clone());
+        s.posts_url = Some(app.base.clone());
+        use_keys(s);
+    })
+    .await;
     let session = app.register("metrics_user").await;
     app.create_post(&session, "traffic for the metrics test", None)
         .await;
+    let home = timeline
+        .get("/api/v1/timeline/home", Some(&session.access))
+        .await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let home: Value = home.json().await.unwrap();
+    assert_eq!(home["items"][0]["text"], "traffic for the metrics test");
     app.get("/readyz", None).await;
     let exposed = app.get("/metrics", None).await.text().await.unwrap();
     let missing: Vec<&String> = names
