@@ -35,12 +35,25 @@ fn output() -> Stdio {
 }
 
 impl Distributed {
-    /// Starts every service and the edge; returns once all answer ready.
+    /// Starts every service and the edge; returns once all answer ready. Ports are picked
+    /// free and bound a moment later by the processes: if one was taken meanwhile (its
+    /// process exits at once), the whole topology starts again on new ports.
     pub async fn start(settings: &Settings) -> Self {
-        let database = postgres::database().await.expect(
-            "PostgreSQL for the distributed suite (set SOCIALDEVS_TEST_DATABASE_URL or install \
-             the postgresql package)",
-        );
+        let mut last = String::new();
+        for _ in 0..3 {
+            let database = postgres::database().await.expect(
+                "PostgreSQL for the distributed suite (set SOCIALDEVS_TEST_DATABASE_URL or \
+                 install the postgresql package)",
+            );
+            match Self::try_start(settings, database).await {
+                Ok(topology) => return topology,
+                Err(why) => last = why,
+            }
+        }
+        panic!("the distributed topology did not start: {last}");
+    }
+
+    async fn try_start(settings: &Settings, database: TestDatabase) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         socialdevs::keys::write_key_pair(dir.path(), true).expect("key pair");
         let ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
@@ -141,36 +154,47 @@ impl Distributed {
             _dir: dir,
         };
         let client = reqwest::Client::new();
-        for (i, service) in SERVICES.iter().enumerate() {
-            topology
-                .wait_until_ok(&client, &format!("{}/readyz", url(i)), service)
-                .await;
+        let mut checks: Vec<(String, String)> = SERVICES
+            .iter()
+            .enumerate()
+            .map(|(i, service)| (format!("{}/readyz", url(i)), service.to_string()))
+            .collect();
+        checks.push((
+            format!("http://127.0.0.1:{edge_port}/healthz"),
+            "edge".into(),
+        ));
+        for (url, what) in checks {
+            if let Err(why) = topology.wait_until_ok(&client, &url, &what).await {
+                topology.stop();
+                return Err(why);
+            }
         }
-        topology
-            .wait_until_ok(
-                &client,
-                &format!("http://127.0.0.1:{edge_port}/healthz"),
-                "edge",
-            )
-            .await;
-        topology
+        Ok(topology)
     }
 
-    async fn wait_until_ok(&mut self, client: &reqwest::Client, url: &str, what: &str) {
+    async fn wait_until_ok(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        what: &str,
+    ) -> Result<(), String> {
         for _ in 0..300 {
             if let Ok(r) = client.get(url).send().await {
                 if r.status().is_success() {
-                    return;
+                    return Ok(());
                 }
             }
             for child in self.processes.iter_mut().chain(self.edge.iter_mut()) {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("a process of the distributed topology exited ({status}) while waiting for {what}; rerun with TEST_LOG=1 to see its logs");
+                    return Err(format!(
+                        "a process exited ({status}) while waiting for {what}; rerun with \
+                         TEST_LOG=1 to see its logs"
+                    ));
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{what} did not become ready at {url}");
+        Err(format!("{what} did not become ready at {url}"))
     }
 
     pub fn edge_url(&self) -> String {
