@@ -8,6 +8,7 @@
 mod auth;
 mod errors;
 mod helpers;
+mod internal;
 mod openapi;
 mod operations;
 mod posts;
