@@ -1,0 +1,513 @@
+//! The embedded transport: nothing to install. The services' outbox tables are the log (rows
+//! in `position` order, assigned by the relay) and consumer groups keep their offsets in the
+//! same database, so at-least-once holds across a crash of the whole process.
+//!
+//! On SQLite (all-in-one) readers are woken in process right after the relay marks a batch;
+//! on PostgreSQL they also `LISTEN` for it, so processes sharing the database see each
+//! other's events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use socialdevs_platform::db::{self, migrate_postgres, migrate_sqlite, Migration, PgDb, SqliteDb};
+use sqlx::postgres::PgListener;
+use sqlx::Row;
+use tokio::sync::watch;
+
+use crate::outbox::{OutboxRecord, Publisher};
+use crate::transport::{Delivery, Durability, StartAt, Subscription, Transport};
+use crate::types::service_of_topic;
+
+/// The schema (PostgreSQL) or table prefix (SQLite) of the transport's own tables.
+pub const SCHEMA: &str = "events";
+
+/// The `LISTEN` channel the relay of `service` notifies after marking a batch.
+pub fn log_channel(service: &str) -> String {
+    format!("socialdevs_log_{service}")
+}
+
+const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "consumer offsets, dead letters",
+    sql: "CREATE TABLE events_consumer_offsets (
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        position       INTEGER NOT NULL,
+        updated_at     TEXT NOT NULL,
+        PRIMARY KEY (consumer_group, topic)
+    );
+    CREATE TABLE events_dead_letters (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        position       INTEGER NOT NULL,
+        payload        BLOB NOT NULL,
+        error          TEXT NOT NULL,
+        created_at     TEXT NOT NULL
+    );",
+}];
+
+const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "consumer offsets, dead letters",
+    sql: "CREATE TABLE consumer_offsets (
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        position       BIGINT NOT NULL,
+        updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer_group, topic)
+    );
+    CREATE TABLE dead_letters (
+        id             BIGSERIAL PRIMARY KEY,
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        position       BIGINT NOT NULL,
+        payload        BYTEA NOT NULL,
+        error          TEXT NOT NULL,
+        created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+    );",
+}];
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqliteDb),
+    /// A pool on the `events` schema; logs are read schema-qualified (`posts.outbox`).
+    Postgres(PgDb),
+}
+
+/// The embedded transport over one database.
+#[derive(Clone)]
+pub struct EmbeddedTransport {
+    db: Db,
+    /// Bumped whenever a relay in this process marks a batch.
+    wake: Arc<watch::Sender<u64>>,
+    batch: u32,
+}
+
+impl EmbeddedTransport {
+    /// On the embedded SQLite file (creates the transport's tables).
+    pub async fn sqlite(db: SqliteDb) -> anyhow::Result<Self> {
+        migrate_sqlite(&db, SCHEMA, SQLITE_MIGRATIONS).await?;
+        Ok(Self::with(Db::Sqlite(db)))
+    }
+
+    /// On PostgreSQL: `db` is a pool on the `events` schema (created and migrated here).
+    pub async fn postgres(db: PgDb) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            db.schema() == SCHEMA,
+            "the embedded transport's pool must be on the `{SCHEMA}` schema"
+        );
+        migrate_postgres(&db, POSTGRES_MIGRATIONS).await?;
+        Ok(Self::with(Db::Postgres(db)))
+    }
+
+    fn with(db: Db) -> Self {
+        let (wake, _) = watch::channel(0);
+        Self {
+            db,
+            wake: Arc::new(wake),
+            batch: 256,
+        }
+    }
+
+    fn log_table(&self, topic: &str) -> anyhow::Result<String> {
+        let service = service_of_topic(topic)
+            .ok_or_else(|| anyhow::anyhow!("no service publishes the topic {topic}"))?;
+        Ok(match self.db {
+            Db::Sqlite(_) => crate::outbox::sqlite::table(service),
+            Db::Postgres(_) => format!("{service}.outbox"),
+        })
+    }
+
+    async fn latest(&self, table: &str) -> anyhow::Result<i64> {
+        let sql = format!("SELECT COALESCE(MAX(position), 0) FROM {table}");
+        Ok(match &self.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.read(SCHEMA).await?;
+                sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?
+            }
+        })
+    }
+
+    async fn committed(&self, group: &str, topic: &str) -> anyhow::Result<Option<i64>> {
+        Ok(match &self.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.read(SCHEMA).await?;
+                sqlx::query_scalar(
+                    "SELECT position FROM events_consumer_offsets \
+                     WHERE consumer_group = ? AND topic = ?",
+                )
+                .bind(group)
+                .bind(topic)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query_scalar(
+                    "SELECT position FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
+                )
+                .bind(group)
+                .bind(topic)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+        })
+    }
+
+    async fn store_offset(&self, group: &str, topic: &str, position: i64) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(db) => {
+                let mut tx = db.begin(SCHEMA).await?;
+                sqlx::query(
+                    "INSERT INTO events_consumer_offsets (consumer_group, topic, position, updated_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (consumer_group, topic) DO UPDATE \
+                     SET position = MAX(position, excluded.position), updated_at = excluded.updated_at",
+                )
+                .bind(group)
+                .bind(topic)
+                .bind(position)
+                .bind(db::timestamp(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query(
+                    "INSERT INTO consumer_offsets (consumer_group, topic, position) VALUES ($1, $2, $3) \
+                     ON CONFLICT (consumer_group, topic) DO UPDATE \
+                     SET position = GREATEST(consumer_offsets.position, excluded.position), updated_at = now()",
+                )
+                .bind(group)
+                .bind(topic)
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        table: &str,
+        after: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(i64, String, String)>> {
+        let sql = |a: &str, b: &str| {
+            format!(
+                "SELECT position, event_key, payload FROM {table} WHERE position > {a} \
+                 ORDER BY position LIMIT {b}"
+            )
+        };
+        let rows = match &self.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.read(SCHEMA).await?;
+                sqlx::query(&sql("?1", "?2"))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query(&sql("$1", "$2"))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+struct EmbeddedPublisher {
+    wake: Arc<watch::Sender<u64>>,
+    transport: EmbeddedTransport,
+}
+
+#[async_trait]
+impl Publisher for EmbeddedPublisher {
+    async fn publish(&self, _records: &[OutboxRecord]) -> anyhow::Result<()> {
+        // The outbox is the log: marking the batch sent gives the rows their positions.
+        Ok(())
+    }
+
+    async fn flush(&self, _timeout: Duration) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn batch_committed(&self, _topic: &str) {
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    async fn consumed_up_to(&self, topic: &str) -> anyhow::Result<Option<i64>> {
+        let min: Option<i64> = match &self.transport.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.read(SCHEMA).await?;
+                sqlx::query_scalar(
+                    "SELECT MIN(position) FROM events_consumer_offsets WHERE topic = ?",
+                )
+                .bind(topic)
+                .fetch_one(&mut *conn)
+                .await?
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query_scalar("SELECT MIN(position) FROM consumer_offsets WHERE topic = $1")
+                    .bind(topic)
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+        };
+        // With no durable consumer yet, keep everything: one may start from the beginning.
+        Ok(Some(min.unwrap_or(0)))
+    }
+}
+
+#[async_trait]
+impl Transport for EmbeddedTransport {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn publisher(&self) -> Arc<dyn Publisher> {
+        Arc::new(EmbeddedPublisher {
+            wake: self.wake.clone(),
+            transport: self.clone(),
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+    ) -> anyhow::Result<Box<dyn Subscription>> {
+        let mut logs = Vec::new();
+        for topic in topics {
+            let table = self.log_table(topic)?;
+            let stored = match durability {
+                Durability::Durable => self.committed(group, topic).await?,
+                Durability::Live => None,
+            };
+            let position = match (stored, start) {
+                (Some(position), _) => position,
+                (None, StartAt::Earliest) => 0,
+                (None, StartAt::Latest) => self.latest(&table).await?,
+            };
+            logs.push(Log {
+                topic: (*topic).to_owned(),
+                table,
+                read: position,
+            });
+        }
+        let listener = match &self.db {
+            Db::Postgres(db) => {
+                let mut listener = PgListener::connect_with(db.pool()).await?;
+                let channels: Vec<String> = topics
+                    .iter()
+                    .filter_map(|t| service_of_topic(t))
+                    .map(log_channel)
+                    .collect();
+                listener
+                    .listen_all(channels.iter().map(String::as_str))
+                    .await?;
+                Some(listener)
+            }
+            Db::Sqlite(_) => None,
+        };
+        Ok(Box::new(EmbeddedSubscription {
+            transport: self.clone(),
+            group: group.to_owned(),
+            durability,
+            logs,
+            wake: self.wake.subscribe(),
+            listener,
+        }))
+    }
+
+    async fn dead_letter(
+        &self,
+        group: &str,
+        delivery: &Delivery,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(db) => {
+                let mut tx = db.begin(SCHEMA).await?;
+                sqlx::query(
+                    "INSERT INTO events_dead_letters (consumer_group, topic, position, payload, error, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(group)
+                .bind(&delivery.topic)
+                .bind(delivery.offset)
+                .bind(&delivery.payload)
+                .bind(error)
+                .bind(db::timestamp(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query(
+                    "INSERT INTO dead_letters (consumer_group, topic, position, payload, error) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(group)
+                .bind(&delivery.topic)
+                .bind(delivery.offset)
+                .bind(&delivery.payload)
+                .bind(error)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(db) => {
+                let mut conn = db.read(SCHEMA).await?;
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            }
+            Db::Postgres(db) => {
+                let mut conn = db.acquire(SCHEMA).await?;
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Log {
+    topic: String,
+    table: String,
+    /// Highest position handed out by `poll`.
+    read: i64,
+}
+
+struct EmbeddedSubscription {
+    transport: EmbeddedTransport,
+    group: String,
+    durability: Durability,
+    logs: Vec<Log>,
+    wake: watch::Receiver<u64>,
+    listener: Option<PgListener>,
+}
+
+/// A safety net: readers also look now and then, in case a wake-up was missed.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+#[async_trait]
+impl Subscription for EmbeddedSubscription {
+    async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        loop {
+            // Marks the current wake-up seen before reading, so a batch marked while we read
+            // wakes the next wait instead of being missed.
+            self.wake.borrow_and_update();
+            let mut out = Vec::new();
+            for log in &mut self.logs {
+                let rows = self
+                    .transport
+                    .read(&log.table, log.read, self.transport.batch)
+                    .await?;
+                for (position, key, payload) in rows {
+                    log.read = position;
+                    out.push(Delivery {
+                        topic: log.topic.clone(),
+                        partition: 0,
+                        offset: position,
+                        key: Some(key),
+                        payload: payload.into_bytes(),
+                    });
+                }
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            let wake = self.wake.changed();
+            match &mut self.listener {
+                Some(listener) => {
+                    tokio::select! {
+                        _ = wake => {}
+                        notified = listener.recv() => { notified?; }
+                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        _ = wake => {}
+                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
+        if self.durability == Durability::Durable {
+            self.transport
+                .store_offset(&self.group, &delivery.topic, delivery.offset)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>> {
+        let mut lags = Vec::new();
+        for log in &self.logs {
+            let latest = self.transport.latest(&log.table).await?;
+            let committed = match self.durability {
+                Durability::Durable => self
+                    .transport
+                    .committed(&self.group, &log.topic)
+                    .await?
+                    .unwrap_or(0),
+                Durability::Live => log.read,
+            };
+            lags.push((log.topic.clone(), (latest - committed).max(0)));
+        }
+        Ok(lags)
+    }
+}
+
+/// Positions of every group, for tests and tools: `(group, topic) -> position`.
+pub async fn offsets(
+    transport: &EmbeddedTransport,
+) -> anyhow::Result<HashMap<(String, String), i64>> {
+    let rows: Vec<(String, String, i64)> = match &transport.db {
+        Db::Sqlite(db) => {
+            let mut conn = db.read(SCHEMA).await?;
+            sqlx::query_as("SELECT consumer_group, topic, position FROM events_consumer_offsets")
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Db::Postgres(db) => {
+            let mut conn = db.acquire(SCHEMA).await?;
+            sqlx::query_as("SELECT consumer_group, topic, position FROM consumer_offsets")
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(|(g, t, p)| ((g, t), p)).collect())
+}

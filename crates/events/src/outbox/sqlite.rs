@@ -1,0 +1,164 @@
+//! The outbox in the embedded SQLite file: table `<service>_outbox`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use socialdevs_platform::db::{self, SqliteDb};
+use sqlx::{Row, SqliteConnection};
+
+use super::{Backlog, Cycle, OutboxRecord, OutboxStore, Publisher};
+use crate::envelope::CloudEvent;
+use crate::types::EventType;
+
+/// The outbox table of `service` in the shared SQLite file.
+pub fn table(service: &str) -> String {
+    format!("{service}_outbox")
+}
+
+/// Writes `event` to its service's outbox inside the caller's transaction.
+pub async fn append<E: EventType>(
+    conn: &mut SqliteConnection,
+    event: &E,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    append_envelope(conn, E::SERVICE, E::TOPIC, &CloudEvent::of(event, at)).await
+}
+
+/// Writes an envelope to `service`'s outbox inside the caller's transaction.
+pub async fn append_envelope(
+    conn: &mut SqliteConnection,
+    service: &str,
+    topic: &str,
+    event: &CloudEvent,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(&format!(
+        "INSERT INTO {} (event_id, topic, event_key, event_type, payload, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+        table(service)
+    ))
+    .bind(event.id.to_string())
+    .bind(topic)
+    .bind(&event.subject)
+    .bind(&event.kind)
+    .bind(payload)
+    .bind(db::timestamp(Utc::now()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The relay's side of a service's outbox on SQLite.
+#[derive(Clone)]
+pub struct SqliteOutbox {
+    db: SqliteDb,
+    service: &'static str,
+    table: String,
+}
+
+impl SqliteOutbox {
+    /// `service`'s outbox in `db`.
+    pub fn new(db: SqliteDb, service: &'static str) -> Self {
+        Self {
+            db,
+            service,
+            table: table(service),
+        }
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteOutbox {
+    fn service(&self) -> &'static str {
+        self.service
+    }
+
+    async fn relay_batch(&self, publisher: &dyn Publisher, limit: u32) -> anyhow::Result<Cycle> {
+        // One process owns an embedded file, so it has the only relay. Read on a reader
+        // connection: the single writer stays free while the batch is published.
+        let rows = {
+            let mut conn = self.db.read(self.service).await?;
+            sqlx::query(&format!(
+                "SELECT seq, topic, event_key, event_type, payload, created_at FROM {} \
+                 WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+                self.table
+            ))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    seq: r.try_get("seq")?,
+                    topic: r.try_get("topic")?,
+                    key: r.try_get("event_key")?,
+                    event_type: r.try_get("event_type")?,
+                    payload: r.try_get("payload")?,
+                    created_at: db::parse_timestamp(r.try_get("created_at")?)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if records.is_empty() {
+            return Ok(Cycle::Published(0));
+        }
+        publisher.publish(&records).await?;
+        let mut tx = self.db.begin(self.service).await?;
+        let mut next: i64 = sqlx::query_scalar(&format!(
+            "SELECT COALESCE(MAX(position), 0) FROM {}",
+            self.table
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        let now = db::timestamp(Utc::now());
+        for record in &records {
+            next += 1;
+            sqlx::query(&format!(
+                "UPDATE {} SET sent_at = ?, position = ? WHERE seq = ? AND sent_at IS NULL",
+                self.table
+            ))
+            .bind(&now)
+            .bind(next)
+            .bind(record.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Cycle::Published(records.len()))
+    }
+
+    async fn backlog(&self) -> anyhow::Result<Backlog> {
+        let mut conn = self.db.read(self.service).await?;
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM {} WHERE sent_at IS NULL",
+            self.table
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        let oldest: Option<String> = row.try_get("oldest")?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest: oldest.as_deref().map(db::parse_timestamp).transpose()?,
+        })
+    }
+
+    async fn prune(
+        &self,
+        sent_before: DateTime<Utc>,
+        up_to_position: Option<i64>,
+    ) -> anyhow::Result<u64> {
+        let mut tx = self.db.begin(self.service).await?;
+        let done = sqlx::query(&format!(
+            "DELETE FROM {t} WHERE sent_at IS NOT NULL AND sent_at < ? \
+             AND (? IS NULL OR position <= ?) AND position < (SELECT MAX(position) FROM {t})",
+            t = self.table
+        ))
+        .bind(db::timestamp(sent_before))
+        .bind(up_to_position)
+        .bind(up_to_position)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}

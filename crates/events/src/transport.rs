@@ -1,0 +1,90 @@
+//! The consumer side of a transport: subscriptions that deliver what relays published.
+//!
+//! Two transports implement it with the same guarantees, held by one conformance suite
+//! (`tests/transport.rs`): per-key order, at-least-once delivery, redelivery of whatever a
+//! group had not committed when it stopped (crash included), and no redelivery of what it
+//! had committed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::envelope::CloudEvent;
+use crate::outbox::Publisher;
+
+/// One message as delivered to a subscription.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Topic.
+    pub topic: String,
+    /// Partition (always 0 on the embedded transport).
+    pub partition: i32,
+    /// Offset within the partition (embedded: the log position).
+    pub offset: i64,
+    /// Partition key.
+    pub key: Option<String>,
+    /// The raw structured-mode CloudEvent.
+    pub payload: Vec<u8>,
+}
+
+impl Delivery {
+    /// The envelope, or why it cannot be read (a poison message).
+    pub fn event(&self) -> Result<CloudEvent, serde_json::Error> {
+        CloudEvent::from_bytes(&self.payload)
+    }
+}
+
+/// Where a subscription with no stored offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest retained message (durable consumers).
+    Earliest,
+    /// Only what is published from now on (live feeds).
+    Latest,
+}
+
+/// What a subscription is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A named consumer group whose committed offsets survive restarts.
+    Durable,
+    /// A process-local reader: offsets live in memory only; each process reads everything.
+    Live,
+}
+
+/// An open subscription to some topics.
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next messages in order (per partition), waiting until there is at least one.
+    async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>>;
+    /// Records that `delivery` and everything before it in its partition are processed.
+    async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()>;
+    /// Messages published but not yet committed by this subscription, per topic.
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>>;
+}
+
+/// A transport: what relays publish to and consumers subscribe to.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// `embedded` or `kafka`, for logs and metrics.
+    fn name(&self) -> &'static str;
+    /// The publisher the relays use.
+    fn publisher(&self) -> Arc<dyn Publisher>;
+    /// Opens a subscription of `group` to `topics`.
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+    ) -> anyhow::Result<Box<dyn Subscription>>;
+    /// Keeps a message that cannot be handled, with why, so the consumer can move on.
+    async fn dead_letter(
+        &self,
+        group: &str,
+        delivery: &Delivery,
+        error: &str,
+    ) -> anyhow::Result<()>;
+    /// Checks that the transport answers (for `/readyz`).
+    async fn ping(&self) -> anyhow::Result<()>;
+}
