@@ -66,29 +66,67 @@ async fn sleep_or_stop(delay: Duration, shutdown: &Shutdown) -> bool {
     }
 }
 
+/// Opens `consumer`'s subscription now, so that what is published from here on reaches it
+/// (a live feed must be subscribed before the process serves). `None` if the transport does
+/// not answer yet: [`run_subscribed`] then keeps trying.
+pub async fn subscribe(
+    transport: &dyn Transport,
+    consumer: &Consumer,
+) -> Option<Box<dyn Subscription>> {
+    match transport
+        .subscribe(
+            &consumer.group,
+            &consumer.topics,
+            consumer.start,
+            consumer.durability,
+        )
+        .await
+    {
+        Ok(subscription) => Some(subscription),
+        Err(err) => {
+            tracing::warn!(group = %consumer.group, error = %format!("{err:#}"),
+                "cannot subscribe yet; retrying in the background");
+            None
+        }
+    }
+}
+
 /// Runs `consumer` on `transport` until `shutdown`; commits what it handled before returning.
 pub async fn run(transport: Arc<dyn Transport>, consumer: Consumer, shutdown: Shutdown) {
+    run_subscribed(transport, consumer, None, shutdown).await;
+}
+
+/// [`run`], starting from a subscription opened beforehand (or opening one when `None`).
+pub async fn run_subscribed(
+    transport: Arc<dyn Transport>,
+    consumer: Consumer,
+    subscription: Option<Box<dyn Subscription>>,
+    shutdown: Shutdown,
+) {
     let group = consumer.group.clone();
     let mut backoff = Duration::from_millis(100);
-    let mut subscription = loop {
-        match transport
-            .subscribe(
-                &group,
-                &consumer.topics,
-                consumer.start,
-                consumer.durability,
-            )
-            .await
-        {
-            Ok(s) => break s,
-            Err(err) => {
-                tracing::warn!(group = %group, error = %format!("{err:#}"), "cannot subscribe; retrying");
-                if sleep_or_stop(backoff, &shutdown).await {
-                    return;
+    let mut subscription = match subscription {
+        Some(subscription) => subscription,
+        None => loop {
+            match transport
+                .subscribe(
+                    &group,
+                    &consumer.topics,
+                    consumer.start,
+                    consumer.durability,
+                )
+                .await
+            {
+                Ok(s) => break s,
+                Err(err) => {
+                    tracing::warn!(group = %group, error = %format!("{err:#}"), "cannot subscribe; retrying");
+                    if sleep_or_stop(backoff, &shutdown).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-        }
+        },
     };
     tracing::info!(group = %group, topics = ?consumer.topics, transport = transport.name(), "consumer started");
     let mut last_lag = Instant::now();

@@ -2,12 +2,11 @@
 //!
 //! Nothing here knows about users or posts: it is the plumbing each service plugs into —
 //! problem+json errors, JSON/query extractors, access tokens, cursors, health and readiness,
-//! metrics, logs and traces (OpenTelemetry, W3C trace context), graceful shutdown and the event
-//! bus port.
+//! metrics, logs and traces (OpenTelemetry, W3C trace context) and graceful shutdown.
+//! Events live in their own crate, `socialdevs-events`.
 
 pub mod auth;
 pub mod error;
-pub mod events;
 pub mod extract;
 pub mod health;
 pub mod http;

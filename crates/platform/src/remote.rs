@@ -2,31 +2,17 @@
 //! service's `/internal/...` endpoints, with a deadline per attempt, bounded retries with
 //! backoff (every internal call is a read, so retrying is safe) and metrics per target.
 //!
-//! Until event streaming lands, a process that does not run the posts service follows the
-//! posts process's live events over HTTP ([`events_router`], [`relay_events`]).
-//!
 //! A dependency that cannot be reached, or that answers 503 itself, surfaces as
 //! [`RemoteError::Unavailable`], which callers turn into 503 + `Retry-After` for their own
 //! clients ([`dependency_error`]), never a 500.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, FieldError};
-use crate::events::{CloudEvent, EventBus};
-use crate::health::ReadinessCheck;
 use crate::metrics::CLIENT_REQUEST_DURATION_SECONDS;
-use crate::shutdown::Shutdown;
 
 /// Why a call to another service failed.
 #[derive(Debug, thiserror::Error)]
@@ -277,157 +263,16 @@ impl ServiceClient {
     }
 }
 
-/// The path of a process's internal event stream.
-pub const EVENTS_PATH: &str = "/internal/v1/events";
-
-/// `GET /internal/v1/events`: every event published on this process's bus from now on, as
-/// server-sent events (one CloudEvent JSON per `data:`), until the process stops. Other
-/// processes relay it with [`relay_events`] until event streaming replaces it.
-pub fn events_router(bus: Arc<dyn EventBus>, shutdown: Shutdown) -> Router {
-    Router::new().route(
-        EVENTS_PATH,
-        get(move || {
-            let mut receiver = bus.subscribe();
-            let shutdown = shutdown.clone();
-            async move {
-                let stream = async_stream::stream! {
-                    // A first frame tells the relay it is connected.
-                    yield Ok::<_, std::convert::Infallible>(Event::default().event("ready").data("{}"));
-                    let stopped = shutdown.wait();
-                    tokio::pin!(stopped);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => break,
-                            received = receiver.recv() => match received {
-                                Ok(event) => match serde_json::to_string(&event) {
-                                    Ok(json) => yield Ok(Event::default().data(json)),
-                                    Err(err) => tracing::warn!(error = %err, "unserializable event"),
-                                },
-                                Err(RecvError::Lagged(missed)) => {
-                                    tracing::warn!(missed, "event relay consumer lagged");
-                                }
-                                Err(RecvError::Closed) => break,
-                            },
-                        }
-                    }
-                };
-                Sse::new(stream).keep_alive(KeepAlive::default())
-            }
-        }),
-    )
-}
-
-/// Follows `service`'s event stream at `base` and republishes every event on the local
-/// `bus`, reconnecting with backoff, until `shutdown`. The returned check is ready while the
-/// stream is connected, so a process is not ready before it can see live events.
-pub fn relay_events(
-    service: &'static str,
-    base: &str,
-    bus: Arc<dyn EventBus>,
-    shutdown: Shutdown,
-) -> anyhow::Result<Arc<dyn ReadinessCheck>> {
-    let url = format!("{}{EVENTS_PATH}", base.trim_end_matches('/'));
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .build()?;
-    let connected = Arc::new(AtomicBool::new(false));
-    let check = Arc::new(RelayConnected {
-        name: format!("{service}-events"),
-        connected: connected.clone(),
-    });
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                _ = shutdown.clone().wait() => return,
-                result = relay_once(&http, &url, &bus, &connected) => {
-                    connected.store(false, Ordering::SeqCst);
-                    match result {
-                        Ok(()) => backoff = Duration::from_millis(100),
-                        Err(err) => tracing::warn!(service, error = %err, "event relay disconnected"),
-                    }
-                }
-            }
-            tokio::select! {
-                _ = shutdown.clone().wait() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    });
-    Ok(check)
-}
-
-async fn relay_once(
-    http: &reqwest::Client,
-    url: &str,
-    bus: &Arc<dyn EventBus>,
-    connected: &AtomicBool,
-) -> anyhow::Result<()> {
-    let response = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send()
-        .await?
-        .error_for_status()?;
-    let mut body = response.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next().await {
-        buffer.extend_from_slice(&chunk?);
-        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
-            let frame: Vec<u8> = buffer.drain(..end + 2).collect();
-            let frame = String::from_utf8_lossy(&frame);
-            let mut kind = "message";
-            let mut data = String::new();
-            for line in frame.lines() {
-                if let Some(value) = line.strip_prefix("event:") {
-                    kind = value.trim();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    if !data.is_empty() {
-                        data.push('\n');
-                    }
-                    data.push_str(value.strip_prefix(' ').unwrap_or(value));
-                }
-            }
-            if kind == "ready" {
-                connected.store(true, Ordering::SeqCst);
-            } else if !data.is_empty() {
-                match serde_json::from_str::<CloudEvent>(&data) {
-                    Ok(event) => bus.publish(event).await?,
-                    Err(err) => tracing::warn!(error = %err, "unreadable relayed event"),
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-struct RelayConnected {
-    name: String,
-    connected: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl ReadinessCheck for RelayConnected {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.connected.load(Ordering::SeqCst),
-            "not connected to the event stream"
-        );
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
     use axum::http::StatusCode;
-    use std::sync::atomic::AtomicU32;
+    use axum::routing::get;
+    use axum::Router;
 
     async fn serve(router: Router) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -506,32 +351,6 @@ mod tests {
             "{err}"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn relayed_events_reach_the_other_process_bus() {
-        use crate::events::InProcessBus;
-        let (trigger, shutdown) = crate::shutdown::channel();
-        let source: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-        let base = serve(events_router(source.clone(), shutdown.clone())).await;
-        let local: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-        let mut received = local.subscribe();
-        let ready = relay_events("posts", &base, local.clone(), shutdown).unwrap();
-        for _ in 0..100 {
-            if ready.check().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        ready.check().await.unwrap();
-        let event = CloudEvent::new("posts", "post.created", "p1", serde_json::json!({"a": 1}));
-        source.publish(event.clone()).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(5), received.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, event);
-        trigger.trigger();
     }
 
     #[tokio::test]

@@ -91,16 +91,31 @@ pub struct NewPost {
     pub id: Uuid,
     /// Author.
     pub author_id: Uuid,
+    /// The author's username (for the `post.created` event).
+    pub author_username: String,
+    /// The author's display name (for the `post.created` event).
+    pub author_display_name: String,
     /// Text.
     pub text: String,
     /// Parent.
     pub reply_to: Option<Uuid>,
     /// Hashtags.
     pub hashtags: Vec<String>,
-    /// Mentions.
+    /// Mentions (usernames).
     pub mentions: Vec<String>,
+    /// Ids of the mentioned users, in the order of `mentions`.
+    pub mentioned_user_ids: Vec<Uuid>,
     /// Created at.
     pub created_at: DateTime<Utc>,
+}
+
+/// Who likes or unlikes a post.
+#[derive(Debug, Clone)]
+pub struct Liker {
+    /// User id.
+    pub id: Uuid,
+    /// Username (for the `post.liked` event).
+    pub username: String,
 }
 
 /// An `Idempotency-Key` and the fingerprint of the request that first used it.

@@ -4,19 +4,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{PostText, Tag, Username};
-use socialdevs_platform::events::{self, CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::dependency_error;
 use socialdevs_platform::telemetry::store_call;
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
-use crate::model::{Author, IdempotencyKey, NewPost, Post, PostFilter, PostRow};
+use crate::model::{Author, IdempotencyKey, Liker, NewPost, Post, PostFilter, PostRow};
 use crate::store::{Created, Deleted, PostStore, StoreError};
-use crate::SERVICE;
 
 /// Who wrote what: user data owned by the users service, asked through this port.
 #[async_trait]
@@ -73,12 +71,12 @@ pub struct Composed {
     pub replayed: bool,
 }
 
-/// The posts service.
+/// The posts service. Its store writes every change's event to the outbox in the change's
+/// own transaction; the relay publishes them.
 #[derive(Clone)]
 pub struct PostsService {
     store: Arc<dyn PostStore>,
     directory: Arc<dyn AuthorDirectory>,
-    events: Arc<dyn EventBus>,
 }
 
 fn request_hash(text: &str, reply_to: Option<Uuid>) -> String {
@@ -111,23 +109,8 @@ fn parse_idempotency_key(raw: &str) -> Result<String, ApiError> {
 
 impl PostsService {
     /// Assembles the service.
-    pub fn new(
-        store: Arc<dyn PostStore>,
-        directory: Arc<dyn AuthorDirectory>,
-        events: Arc<dyn EventBus>,
-    ) -> Self {
-        Self {
-            store,
-            directory,
-            events,
-        }
-    }
-
-    async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
-        let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
-        if let Err(err) = events::publish_traced(self.events.as_ref(), event).await {
-            tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
-        }
+    pub fn new(store: Arc<dyn PostStore>, directory: Arc<dyn AuthorDirectory>) -> Self {
+        Self { store, directory }
     }
 
     /// Attaches authors to rows, keeping order.
@@ -173,49 +156,67 @@ impl PostsService {
                 request_hash: request_hash(text.as_str(), input.reply_to),
             });
         let mentioned = text.mentions();
-        let mentions = if mentioned.is_empty() {
+        let found = if mentioned.is_empty() {
             Vec::new()
         } else {
-            let found = self
-                .directory
+            self.directory
                 .authors_by_username(&mentioned)
                 .await
-                .map_err(dependency_error)?;
-            // Keep the order of appearance in the text.
-            mentioned
-                .iter()
-                .filter_map(|m| {
-                    found
-                        .iter()
-                        .find(|a| a.username.eq_ignore_ascii_case(m))
-                        .map(|a| a.username.clone())
-                })
-                .collect()
+                .map_err(dependency_error)?
         };
+        // The author's names travel in the `post.created` event and in the answer.
+        let author_row = self
+            .directory
+            .authors(&[author])
+            .await
+            .map_err(dependency_error)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Unauthorized("The account no longer exists.".into()))?;
+        // Keep the order of appearance in the text.
+        let mentions: Vec<&Author> = mentioned
+            .iter()
+            .filter_map(|m| found.iter().find(|a| a.username.eq_ignore_ascii_case(m)))
+            .collect();
         let new = NewPost {
             id: Uuid::now_v7(),
             author_id: author,
+            author_username: author_row.username.clone(),
+            author_display_name: author_row.display_name.clone(),
             hashtags: text.hashtags(),
-            mentions,
+            mentions: mentions.iter().map(|a| a.username.clone()).collect(),
+            mentioned_user_ids: mentions.iter().map(|a| a.id).collect(),
             text: text.into_inner(),
             reply_to: input.reply_to,
-            created_at: Utc::now(),
+            // Stored at microsecond precision: the answer shows what a read will.
+            created_at: Utc::now().trunc_subsecs(6),
         };
         let created = store_call(
             "posts.create_post",
             self.store.create_post(&new, key.as_ref()),
         )
         .await?;
-        let (id, replayed) = match created {
-            Created::New(id) => (id, false),
-            Created::Replayed(id) => (id, true),
-        };
-        let post = self.get(id, Some(author)).await?;
-        if !replayed {
-            self.publish("post.created", post.id, serde_json::json!(post))
-                .await;
+        match created {
+            Created::New(_) => Ok(Composed {
+                post: Post {
+                    id: new.id,
+                    author: author_row,
+                    text: new.text,
+                    created_at: new.created_at,
+                    reply_to: new.reply_to,
+                    like_count: 0,
+                    reply_count: 0,
+                    liked_by_me: false,
+                    hashtags: new.hashtags,
+                    mentions: new.mentions,
+                },
+                replayed: false,
+            }),
+            Created::Replayed(id) => Ok(Composed {
+                post: self.get(id, Some(author)).await?,
+                replayed: true,
+            }),
         }
-        Ok(Composed { post, replayed })
     }
 
     /// One post as seen by `viewer`.
@@ -309,15 +310,7 @@ impl PostsService {
     /// Deletes the caller's own post; 403 for anyone else's.
     pub async fn delete(&self, id: Uuid, requester: Uuid) -> Result<(), ApiError> {
         match store_call("posts.delete_post", self.store.delete_post(id, requester)).await? {
-            Deleted::Deleted => {
-                self.publish(
-                    "post.deleted",
-                    id,
-                    serde_json::json!({"id": id, "author_id": requester}),
-                )
-                .await;
-                Ok(())
-            }
+            Deleted::Deleted => Ok(()),
             Deleted::NotFound => Err(ApiError::NotFound("No such post.".into())),
             Deleted::NotAuthor => Err(ApiError::Forbidden(
                 "Only the author can delete this post.".into(),
@@ -325,29 +318,19 @@ impl PostsService {
         }
     }
 
-    /// Likes a post (idempotent).
-    pub async fn like(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if store_call("posts.like", self.store.like(id, user, Utc::now())).await? {
-            self.publish(
-                "post.liked",
-                id,
-                serde_json::json!({"post_id": id, "user_id": user}),
-            )
-            .await;
-        }
+    /// Likes a post (idempotent): `user` and their username.
+    pub async fn like(&self, id: Uuid, user: Uuid, username: &str) -> Result<(), ApiError> {
+        let liker = Liker {
+            id: user,
+            username: username.to_owned(),
+        };
+        store_call("posts.like", self.store.like(id, &liker, Utc::now())).await?;
         Ok(())
     }
 
     /// Removes a like (idempotent).
     pub async fn unlike(&self, id: Uuid, user: Uuid) -> Result<(), ApiError> {
-        if store_call("posts.unlike", self.store.unlike(id, user)).await? {
-            self.publish(
-                "post.unliked",
-                id,
-                serde_json::json!({"post_id": id, "user_id": user}),
-            )
-            .await;
-        }
+        store_call("posts.unlike", self.store.unlike(id, user, Utc::now())).await?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use axum::Router;
 use socialdevs_platform::health::Readiness;
 use socialdevs_platform::ratelimit::{self, RateLimiter};
 use socialdevs_platform::shutdown::{self, Shutdown, ShutdownTrigger};
-use socialdevs_platform::{auth, health, http, metrics, remote};
+use socialdevs_platform::{auth, health, http, metrics};
 use socialdevs_posts::PostsState;
 use socialdevs_timeline::TimelineState;
 use socialdevs_users::UsersState;
@@ -24,6 +24,7 @@ use crate::services::Service;
 use crate::storage::Database;
 use crate::web::{self, WebApp};
 use crate::wiring::{wire, Wired};
+use socialdevs_events::worker::Worker;
 
 /// A bound, wired SocialDevs process, ready to serve.
 pub struct Application {
@@ -33,11 +34,11 @@ pub struct Application {
     readiness: Readiness,
     trigger: ShutdownTrigger,
     grace: Duration,
+    workers: Vec<Worker>,
 }
 
 fn warn_unsupported(settings: &Settings) {
     for (name, value) in [
-        ("SOCIALDEVS_KAFKA_BROKERS", &settings.kafka_brokers),
         ("SOCIALDEVS_REDIS_URL", &settings.redis_url),
         ("SOCIALDEVS_MQTT_URL", &settings.mqtt_url),
     ] {
@@ -69,13 +70,13 @@ impl Application {
         let mut internal = Router::new();
         for service in settings.services.iter() {
             api = api.merge(service_router(service, &wired, &keys.verifier, &shutdown)?);
-            internal = internal.merge(internal_router(service, &wired, &shutdown));
+            internal = internal.merge(internal_router(service, &wired));
         }
         let mut readiness = Readiness::default();
         for service in settings.services.iter() {
             readiness.register(service.name());
         }
-        for (name, check) in wired.readiness {
+        for (name, check) in wired.readiness.clone() {
             readiness.add(name, check);
         }
         let (api_router, _) = api.split_for_parts();
@@ -123,6 +124,7 @@ impl Application {
             readiness,
             trigger,
             grace: Duration::from_secs(settings.shutdown_grace_secs),
+            workers: wired.workers,
         })
     }
 
@@ -158,12 +160,13 @@ impl Application {
         });
         let server = tokio::spawn(async move { server.await });
         let grace = self.grace;
+        let workers = self.workers;
         let mut server = server;
         tokio::select! {
             result = &mut server => return result.context("server task")?.context("serving"),
             _ = stopped_rx => {}
         }
-        match tokio::time::timeout(grace, &mut server).await {
+        let served = match tokio::time::timeout(grace, &mut server).await {
             Ok(result) => result.context("server task")?.context("serving"),
             Err(_) => {
                 tracing::warn!(
@@ -173,7 +176,17 @@ impl Application {
                 server.abort();
                 Ok(())
             }
+        };
+        // Relays publish what the last requests wrote and flush; consumers commit.
+        for worker in workers {
+            if tokio::time::timeout(Duration::from_secs(10), worker.task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(worker = %worker.name, "worker did not stop in time");
+            }
         }
+        served
     }
 }
 
@@ -198,7 +211,7 @@ fn service_router(
             socialdevs_timeline::router(TimelineState {
                 graph: ports.graph,
                 feed: ports.feed,
-                events: wired.events.clone(),
+                live: ports.live,
                 shutdown: shutdown.clone(),
                 verifier: verifier.clone(),
             })
@@ -207,14 +220,10 @@ fn service_router(
 }
 
 /// The `/internal/...` endpoints other processes call.
-fn internal_router(service: Service, wired: &Wired, shutdown: &Shutdown) -> Router {
+fn internal_router(service: Service, wired: &Wired) -> Router {
     match (service, &wired.users, &wired.posts) {
         (Service::Users, Some(users), _) => socialdevs_users::http::internal::router(users.clone()),
-        (Service::Posts, _, Some(posts)) => socialdevs_posts::http::internal::router(posts.clone())
-            .merge(remote::events_router(
-                wired.events.clone(),
-                shutdown.clone(),
-            )),
+        (Service::Posts, _, Some(posts)) => socialdevs_posts::http::internal::router(posts.clone()),
         _ => Router::new(),
     }
 }

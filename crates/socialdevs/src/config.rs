@@ -91,9 +91,14 @@ pub struct Settings {
     )]
     pub auth_rate_limit_per_minute: u32,
 
-    /// Kafka bootstrap servers; unset means the in-process event bus.
+    /// Kafka bootstrap servers; unset means the embedded transport (the outbox tables are
+    /// the log, in the database).
     #[arg(long, env = "SOCIALDEVS_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+
+    /// Partitions of the topics created at start when missing.
+    #[arg(long, env = "SOCIALDEVS_KAFKA_PARTITIONS", default_value_t = 3)]
+    pub kafka_partitions: i32,
 
     /// Redis for the timeline cache and rate limits; unset means in memory.
     #[arg(long, env = "SOCIALDEVS_REDIS_URL", hide_env_values = true)]
@@ -221,6 +226,7 @@ impl Settings {
             shutdown_grace_secs: 5,
             auth_rate_limit_per_minute: 0,
             kafka_brokers: None,
+            kafka_partitions: 3,
             redis_url: None,
             mqtt_url: None,
             log_format: None,

@@ -181,8 +181,8 @@ pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<
             .map_err(|e| anyhow::anyhow!("posting: {e}"))?;
         post_ids.push(composed.post.id);
         for _ in 0..rng.gen_range(0..4) {
-            if let Some((liker, _)) = ids.choose(&mut rng) {
-                let _ = services.posts.like(composed.post.id, *liker).await;
+            if let Some((liker, name)) = ids.choose(&mut rng) {
+                let _ = services.posts.like(composed.post.id, *liker, name).await;
             }
         }
         progress.inc(1);

@@ -3,6 +3,10 @@
 
 use std::sync::Arc;
 
+use socialdevs_events::embedded::EmbeddedTransport;
+use socialdevs_events::outbox::postgres::PgOutbox;
+use socialdevs_events::outbox::sqlite::SqliteOutbox;
+use socialdevs_events::{OutboxSignal, OutboxStore};
 use socialdevs_platform::db::{
     migrate_postgres, migrate_sqlite, Backend, PgDb, PgPoolSettings, SqliteDb,
 };
@@ -32,6 +36,13 @@ pub enum Database {
 pub struct Opened<S: ?Sized> {
     /// The store.
     pub store: Arc<S>,
+    /// The relay's side of the service's outbox.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Rung by the store after each commit that wrote events.
+    pub signal: OutboxSignal,
+    /// On PostgreSQL, the service's pool, for the relay to `LISTEN` for other processes'
+    /// commits.
+    pub listen: Option<PgDb>,
     /// Pings the store's database for `/readyz`.
     pub readiness: Arc<dyn ReadinessCheck>,
     /// Publishes the pool's sizes at scrape time.
@@ -57,12 +68,16 @@ impl Database {
         Ok(match self {
             Self::Sqlite(db) => {
                 migrate_sqlite(db, service, socialdevs_users::migrations::SQLITE).await?;
-                opened_sqlite(db, service, Arc::new(SqliteUserStore::new(db.clone())))
+                let signal = OutboxSignal::default();
+                let store = SqliteUserStore::new(db.clone()).with_outbox_signal(signal.clone());
+                opened_sqlite(db, service, Arc::new(store), signal)
             }
             Self::Postgres { url, pool } => {
                 let db = PgDb::connect(url, service, pool)?;
                 migrate_postgres(&db, socialdevs_users::migrations::POSTGRES).await?;
-                opened_pg(&db, service, Arc::new(PgUserStore::new(db.clone())))
+                let signal = OutboxSignal::default();
+                let store = PgUserStore::new(db.clone()).with_outbox_signal(signal.clone());
+                opened_pg(&db, service, Arc::new(store), signal)
             }
         })
     }
@@ -73,14 +88,32 @@ impl Database {
         Ok(match self {
             Self::Sqlite(db) => {
                 migrate_sqlite(db, service, socialdevs_posts::migrations::SQLITE).await?;
-                opened_sqlite(db, service, Arc::new(SqlitePostStore::new(db.clone())))
+                let signal = OutboxSignal::default();
+                let store = SqlitePostStore::new(db.clone()).with_outbox_signal(signal.clone());
+                opened_sqlite(db, service, Arc::new(store), signal)
             }
             Self::Postgres { url, pool } => {
                 let db = PgDb::connect(url, service, pool)?;
                 migrate_postgres(&db, socialdevs_posts::migrations::POSTGRES).await?;
-                opened_pg(&db, service, Arc::new(PgPostStore::new(db.clone())))
+                let signal = OutboxSignal::default();
+                let store = PgPostStore::new(db.clone()).with_outbox_signal(signal.clone());
+                opened_pg(&db, service, Arc::new(store), signal)
             }
         })
+    }
+}
+
+/// The embedded event transport on this database: the outbox tables are the log.
+impl Database {
+    /// Opens the embedded transport (its offsets and dead-letter tables migrated).
+    pub async fn embedded_transport(&self) -> anyhow::Result<EmbeddedTransport> {
+        match self {
+            Self::Sqlite(db) => EmbeddedTransport::sqlite(db.clone()).await,
+            Self::Postgres { url, pool } => {
+                let db = PgDb::connect(url, socialdevs_events::embedded::SCHEMA, pool)?;
+                EmbeddedTransport::postgres(db).await
+            }
+        }
     }
 }
 
@@ -97,17 +130,33 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn opened_sqlite<S: ?Sized>(db: &SqliteDb, service: &'static str, store: Arc<S>) -> Opened<S> {
+fn opened_sqlite<S: ?Sized>(
+    db: &SqliteDb,
+    service: &'static str,
+    store: Arc<S>,
+    signal: OutboxSignal,
+) -> Opened<S> {
     Opened {
         store,
+        outbox: Arc::new(SqliteOutbox::new(db.clone(), service)),
+        signal,
+        listen: None,
         readiness: db.readiness(),
         collector: db.collector(service),
     }
 }
 
-fn opened_pg<S: ?Sized>(db: &PgDb, service: &'static str, store: Arc<S>) -> Opened<S> {
+fn opened_pg<S: ?Sized>(
+    db: &PgDb,
+    service: &'static str,
+    store: Arc<S>,
+    signal: OutboxSignal,
+) -> Opened<S> {
     Opened {
         store,
+        outbox: Arc::new(PgOutbox::new(db.clone(), service)),
+        signal,
+        listen: Some(db.clone()),
         readiness: db.readiness(),
         collector: db.collector(service),
     }

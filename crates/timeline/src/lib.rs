@@ -16,17 +16,17 @@ use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use futures::Stream;
+use socialdevs_events::hub::{Ended, LiveHub};
+use socialdevs_events::types::{PostCreatedV1, UserFollowedV1, UserUnfollowedV1};
+use socialdevs_events::{envelope, CloudEvent};
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
-use socialdevs_platform::events::{self, EventBus};
 use socialdevs_platform::extract::ApiQuery;
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::shutdown::Shutdown;
 use socialdevs_platform::ApiError;
 use socialdevs_posts::http::{page_response, PostPage};
-use socialdevs_posts::model::Post;
-use tokio::sync::broadcast::error::RecvError;
-use tracing::Instrument;
+use socialdevs_posts::model::{Author, Post};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -60,8 +60,8 @@ pub struct TimelineState {
     pub graph: Arc<dyn FollowGraph>,
     /// The posts.
     pub feed: Arc<dyn PostFeed>,
-    /// Events, for the live stream.
-    pub events: Arc<dyn EventBus>,
+    /// Live events (fed by this process's live consumer), for the live stream.
+    pub live: LiveHub,
     /// Ends live streams when the process stops.
     pub shutdown: Shutdown,
     /// Verifies access tokens.
@@ -98,7 +98,8 @@ async fn home(
 }
 
 /// Live stream (`text/event-stream`) of new posts for the caller's home timeline: events
-/// named `post` whose data is a `post`. Browsers' EventSource may pass `?access_token=`.
+/// named `post` whose data is a `post`. A stream that falls too far behind gets a `resync`
+/// event and ends (reload, then reconnect). Browsers' EventSource may pass `?access_token=`.
 #[utoipa::path(get, path = "/api/v1/timeline/home/stream", tag = TIMELINE_TAG,
     security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", description = "Events named `post`"),
@@ -108,14 +109,14 @@ async fn home_stream(
     State(state): State<TimelineState>,
     caller: AuthUser,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    // Subscribe before reading the follow graph, so no event falls between the two.
+    let mut events = state.live.subscribe();
     let mut following: HashSet<Uuid> = state
         .graph
         .following_ids(caller.id)
         .await?
         .into_iter()
         .collect();
-    let mut events = state.events.subscribe();
-    let graph = state.graph.clone();
     let me = caller.id;
     let shutdown = state.shutdown.clone();
     let stream = async_stream::stream! {
@@ -129,40 +130,60 @@ async fn home_stream(
             };
             let event = match received {
                 Ok(event) => event,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "home stream lagged; some live posts skipped");
-                    continue;
+                Err(Ended::Lagged) => {
+                    // Told rather than silently skipped: the client reloads and reconnects.
+                    yield Ok(Event::default().event("resync").data("{}"));
+                    break;
                 }
-                Err(RecvError::Closed) => break,
+                Err(Ended::Closed) => break,
             };
-            match event.kind.as_str() {
-                "dev.socialdevs.user.followed.v1" | "dev.socialdevs.user.unfollowed.v1"
-                    if event.subject == me.to_string() =>
-                {
-                    let span = events::consumer_span(&event, "timeline.home_stream");
-                    if let Ok(ids) = graph.following_ids(me).instrument(span).await {
-                        following = ids.into_iter().collect();
-                    }
+            if let Some(post) = home_post(&event, me, &mut following) {
+                // Only delivered posts get a span: a stream skips most events.
+                let span = envelope::consumer_span(&event, "timeline.home_stream");
+                if let Ok(json) = span.in_scope(|| serde_json::to_string(&post)) {
+                    yield Ok(Event::default().event("post").id(post.id.to_string()).data(json));
                 }
-                "dev.socialdevs.post.created.v1" => {
-                    let Ok(mut post) = serde_json::from_value::<Post>(event.data.clone()) else {
-                        continue;
-                    };
-                    if post.author.id != me && !following.contains(&post.author.id) {
-                        continue;
-                    }
-                    post.liked_by_me = false;
-                    // Only delivered posts get a span: a stream skips most events.
-                    let span = events::consumer_span(&event, "timeline.home_stream");
-                    if let Ok(json) = span.in_scope(|| serde_json::to_string(&post)) {
-                        yield Ok(Event::default().event("post").id(post.id.to_string()).data(json));
-                    }
-                }
-                _ => {}
             }
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What `event` means for `me`'s open home stream: a post to show, or a change to whom `me`
+/// follows (applied to `following`, straight from the event: no call back).
+fn home_post(event: &CloudEvent, me: Uuid, following: &mut HashSet<Uuid>) -> Option<Post> {
+    if let Some(Ok(followed)) = event.decode::<UserFollowedV1>() {
+        if followed.follower_id == me {
+            following.insert(followed.followee_id);
+        }
+        return None;
+    }
+    if let Some(Ok(unfollowed)) = event.decode::<UserUnfollowedV1>() {
+        if unfollowed.follower_id == me {
+            following.remove(&unfollowed.followee_id);
+        }
+        return None;
+    }
+    let created = event.decode::<PostCreatedV1>()?.ok()?;
+    if created.author_id != me && !following.contains(&created.author_id) {
+        return None;
+    }
+    Some(Post {
+        id: created.post_id,
+        author: Author {
+            id: created.author_id,
+            username: created.author_username,
+            display_name: created.author_display_name,
+        },
+        text: created.text,
+        created_at: created.created_at,
+        reply_to: created.reply_to,
+        like_count: 0,
+        reply_count: 0,
+        liked_by_me: false,
+        hashtags: created.hashtags,
+        mentions: created.mentions,
+    })
 }
 
 /// The timeline service's public routes, with their OpenAPI description.

@@ -16,7 +16,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{Bio, DisplayName, Email, Password, Username};
 use socialdevs_platform::auth::{TokenIssuer, ACCESS_TOKEN_TTL_SECS};
-use socialdevs_platform::events::{self, CloudEvent, EventBus};
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::dependency_error;
 use socialdevs_platform::telemetry::store_call;
@@ -26,7 +25,6 @@ use uuid::Uuid;
 
 use crate::model::{NewRefreshToken, NewUser, Profile, Rotation, User};
 use crate::store::{FollowEdge, StoreError, UserStore};
-use crate::SERVICE;
 
 /// How long a refresh token lives.
 const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
@@ -91,7 +89,6 @@ pub struct UsersService {
     store: Arc<dyn UserStore>,
     issuer: TokenIssuer,
     post_counts: Arc<dyn PostCounts>,
-    events: Arc<dyn EventBus>,
 }
 
 fn hash_token(token: &str) -> String {
@@ -174,20 +171,11 @@ impl UsersService {
         store: Arc<dyn UserStore>,
         issuer: TokenIssuer,
         post_counts: Arc<dyn PostCounts>,
-        events: Arc<dyn EventBus>,
     ) -> Self {
         Self {
             store,
             issuer,
             post_counts,
-            events,
-        }
-    }
-
-    async fn publish(&self, kind: &str, subject: Uuid, data: serde_json::Value) {
-        let event = CloudEvent::new(SERVICE, &format!("dev.socialdevs.{kind}.v1"), subject, data);
-        if let Err(err) = events::publish_traced(self.events.as_ref(), event).await {
-            tracing::warn!(error = %format!("{err:#}"), kind, "publishing an event failed");
         }
     }
 
@@ -241,8 +229,6 @@ impl UsersService {
             created_at: Utc::now(),
         };
         let user = store_call("users.create_user", self.store.create_user(&new)).await?;
-        self.publish("user.registered", user.id, serde_json::json!(user))
-            .await;
         tracing::info!(user_id = %user.id, "user registered");
         self.session(user, None).await
     }
@@ -389,8 +375,6 @@ impl UsersService {
             ),
         )
         .await?;
-        self.publish("user.updated", user.id, serde_json::json!(user))
-            .await;
         Ok(user)
     }
 
@@ -425,33 +409,22 @@ impl UsersService {
         if followee.id == follower {
             return Err(ApiError::invalid("username", "you cannot follow yourself"));
         }
-        if store_call(
+        store_call(
             "users.follow",
             self.store.follow(follower, followee.id, Utc::now()),
         )
-        .await?
-        {
-            self.publish(
-                "user.followed",
-                follower,
-                serde_json::json!({"follower_id": follower, "followee_id": followee.id}),
-            )
-            .await;
-        }
+        .await?;
         Ok(())
     }
 
     /// `follower` unfollows `username`. Idempotent.
     pub async fn unfollow(&self, follower: Uuid, username: &str) -> Result<(), ApiError> {
         let followee = self.by_username(username).await?;
-        if store_call("users.unfollow", self.store.unfollow(follower, followee.id)).await? {
-            self.publish(
-                "user.unfollowed",
-                follower,
-                serde_json::json!({"follower_id": follower, "followee_id": followee.id}),
-            )
-            .await;
-        }
+        store_call(
+            "users.unfollow",
+            self.store.unfollow(follower, followee.id, Utc::now()),
+        )
+        .await?;
         Ok(())
     }
 

@@ -89,6 +89,28 @@ impl Harness {
         }
     }
 
+    /// Every event in the service's outbox, in write order.
+    async fn outbox(&self) -> Vec<socialdevs_events::CloudEvent> {
+        let payloads: Vec<String> = match &self.backing {
+            Backing::Sqlite { db, .. } => {
+                sqlx::query_scalar("SELECT payload FROM users_outbox ORDER BY seq")
+                    .fetch_all(&db.reader)
+                    .await
+                    .unwrap()
+            }
+            Backing::Postgres { db, .. } => {
+                sqlx::query_scalar("SELECT payload FROM outbox ORDER BY seq")
+                    .fetch_all(db.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        payloads
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect()
+    }
+
     fn store(&self) -> &dyn UserStore {
         self.store.as_ref()
     }
@@ -428,11 +450,11 @@ async fn follow_and_unfollow_are_idempotent(h: &Harness) {
     assert_eq!(store.follow_counts(b.id).await.unwrap(), (1, 0));
     assert_eq!(store.follow_counts(a.id).await.unwrap(), (0, 1));
 
-    assert!(store.unfollow(a.id, b.id).await.unwrap());
-    assert!(!store.unfollow(a.id, b.id).await.unwrap());
+    assert!(store.unfollow(a.id, b.id, at(1)).await.unwrap());
+    assert!(!store.unfollow(a.id, b.id, at(1)).await.unwrap());
     assert!(!store.is_following(a.id, b.id).await.unwrap());
     assert_eq!(store.follow_counts(b.id).await.unwrap(), (0, 0));
-    assert!(!store.unfollow(b.id, a.id).await.unwrap());
+    assert!(!store.unfollow(b.id, a.id, at(1)).await.unwrap());
 
     // Following again after unfollowing makes a new edge.
     assert!(store.follow(a.id, b.id, at(3)).await.unwrap());
@@ -931,11 +953,101 @@ async fn revocation_racing_a_rotation_leaves_no_live_token(h: &Harness) {
 }
 
 async fn migrations_are_idempotent(h: &Harness) {
-    assert_eq!(h.first_migration_run, 1);
+    assert_eq!(h.first_migration_run, SQLITE.len());
+    assert_eq!(SQLITE.len(), POSTGRES.len());
     let user = h.user("survivor").await;
     assert_eq!(h.migrate_again().await, 0);
     assert_eq!(h.migrate_again().await, 0);
     assert_eq!(h.store().user_by_id(user.id).await.unwrap(), Some(user));
+}
+
+async fn every_change_writes_its_event_in_the_same_transaction(h: &Harness) {
+    use socialdevs_events::types::{
+        UserFollowedV1, UserRegisteredV1, UserUnfollowedV1, UserUpdatedV1,
+    };
+    let ada = h.user_named("ada", "Ada").await;
+    let linus = h.user("linus").await;
+    let store = h.store();
+    store
+        .update_profile(ada.id, Some("Ada L."), Some("Engines"), at(2))
+        .await
+        .unwrap();
+    assert!(store.follow(ada.id, linus.id, at(3)).await.unwrap());
+    assert!(!store.follow(ada.id, linus.id, at(4)).await.unwrap());
+    assert!(store.unfollow(ada.id, linus.id, at(5)).await.unwrap());
+    assert!(!store.unfollow(ada.id, linus.id, at(6)).await.unwrap());
+
+    let events = h.outbox().await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "dev.socialdevs.user.registered.v1",
+            "dev.socialdevs.user.registered.v1",
+            "dev.socialdevs.user.updated.v1",
+            "dev.socialdevs.user.followed.v1",
+            "dev.socialdevs.user.unfollowed.v1",
+        ],
+        "one event per change, none for a no-op"
+    );
+    let registered: UserRegisteredV1 = events[0].decode().unwrap().unwrap();
+    assert_eq!(
+        (
+            registered.user_id,
+            registered.username.as_str(),
+            registered.display_name.as_str()
+        ),
+        (ada.id, "ada", "Ada")
+    );
+    let updated: UserUpdatedV1 = events[2].decode().unwrap().unwrap();
+    assert_eq!(
+        (updated.display_name.as_str(), updated.bio.as_str()),
+        ("Ada L.", "Engines")
+    );
+    let followed: UserFollowedV1 = events[3].decode().unwrap().unwrap();
+    assert_eq!(
+        (followed.follower_id, followed.followee_id),
+        (ada.id, linus.id)
+    );
+    assert_eq!(
+        (
+            followed.follower_username.as_str(),
+            followed.followee_username.as_str()
+        ),
+        ("ada", "linus")
+    );
+    assert_eq!(
+        events[3].subject,
+        ada.id.to_string(),
+        "keyed by the follower"
+    );
+    let unfollowed: UserUnfollowedV1 = events[4].decode().unwrap().unwrap();
+    assert_eq!(
+        (unfollowed.follower_id, unfollowed.followee_id),
+        (ada.id, linus.id)
+    );
+}
+
+async fn refused_changes_write_no_event(h: &Harness) {
+    let ada = h.user("ada").await;
+    let before = h.outbox().await.len();
+    let store = h.store();
+    assert!(matches!(
+        store.create_user(&new_user("ADA", "dup")).await,
+        Err(StoreError::Taken(_))
+    ));
+    assert!(matches!(
+        store.follow(ada.id, Uuid::now_v7(), at(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.follow(ada.id, ada.id, at(1)).await.is_err());
+    assert!(matches!(
+        store
+            .update_profile(Uuid::now_v7(), Some("x"), None, at(1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(h.outbox().await.len(), before, "no event without a change");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1003,4 +1115,6 @@ conformance!(
     concurrent_rotations_of_one_token_have_one_winner,
     revocation_racing_a_rotation_leaves_no_live_token,
     migrations_are_idempotent,
+    every_change_writes_its_event_in_the_same_transaction,
+    refused_changes_write_no_event,
 );

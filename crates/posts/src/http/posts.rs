@@ -200,7 +200,7 @@ pub async fn like(
     caller: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.service.like(id, caller.id).await?;
+    state.service.like(id, caller.id, &caller.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

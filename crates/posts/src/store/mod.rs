@@ -1,5 +1,6 @@
 //! The posts store port and its adapters.
 
+mod events;
 mod postgres;
 mod sqlite;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use socialdevs_platform::db;
 use uuid::Uuid;
 
-use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 
 pub use postgres::PgPostStore;
 pub use sqlite::SqlitePostStore;
@@ -67,6 +68,10 @@ pub enum Deleted {
 }
 
 /// Persistence of the posts service. Every adapter passes the same conformance suite.
+///
+/// Every change writes its event (`post.created`, `post.deleted`, `post.liked`,
+/// `post.unliked`) to the service's outbox in the same transaction: no change commits
+/// without its event, and no event is written for a change that rolled back.
 #[async_trait]
 pub trait PostStore: Send + Sync {
     /// Creates a post (and its tags) in one transaction, honouring an idempotency key.
@@ -88,9 +93,9 @@ pub trait PostStore: Send + Sync {
     /// Deletes a post if `requester` wrote it.
     async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted>;
     /// Likes; whether a new like was stored. `NotFound` for an unknown post.
-    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn like(&self, post: Uuid, user: &Liker, at: DateTime<Utc>) -> StoreResult<bool>;
     /// Unlikes; whether a like was removed. `NotFound` for an unknown post.
-    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool>;
+    async fn unlike(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     /// How many posts `author` has.
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64>;
 }

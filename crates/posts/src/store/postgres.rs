@@ -7,20 +7,33 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{Created, Deleted, PostStore, StoreError, StoreResult};
-use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+use socialdevs_events::outbox::{postgres::append, OutboxSignal};
+
+use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
+use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
 
 /// PostgreSQL adapter of [`PostStore`].
 #[derive(Clone)]
 pub struct PgPostStore {
     db: PgDb,
+    outbox: OutboxSignal,
 }
 
 impl PgPostStore {
     /// A store on a pool whose `search_path` is the (migrated) posts schema.
     pub fn new(db: PgDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            outbox: OutboxSignal::default(),
+        }
+    }
+
+    /// Wakes this signal (the service's relay in this process) after each commit that wrote
+    /// events; relays elsewhere are woken by `NOTIFY`.
+    pub fn with_outbox_signal(mut self, signal: OutboxSignal) -> Self {
+        self.outbox = signal;
+        self
     }
 }
 
@@ -53,14 +66,15 @@ const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hasht
     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1) AS liked_by_me \
     FROM posts p";
 
-/// Whether the post exists, holding a key-share lock on it until the transaction ends so that
-/// it cannot be deleted meanwhile.
-async fn lock_post(conn: &mut PgConnection, id: Uuid) -> StoreResult<bool> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM posts WHERE id = $1 FOR KEY SHARE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
+/// The post's author if the post exists, holding a key-share lock on it until the transaction
+/// ends so that it cannot be deleted meanwhile.
+async fn lock_post(conn: &mut PgConnection, id: Uuid) -> StoreResult<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT author_id FROM posts WHERE id = $1 FOR KEY SHARE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// What an idempotency key already stands for.
@@ -136,12 +150,15 @@ impl PostStore for PgPostStore {
                 };
             }
         }
-        if let Some(parent) = post.reply_to {
-            if !lock_post(&mut tx, parent).await? {
-                // Rolling back (on drop) releases the claimed key.
-                return Err(StoreError::ReplyTargetMissing);
-            }
-        }
+        let reply_to_author = match post.reply_to {
+            // Rolling back (on drop) releases the claimed key.
+            Some(parent) => Some(
+                lock_post(&mut tx, parent)
+                    .await?
+                    .ok_or(StoreError::ReplyTargetMissing)?,
+            ),
+            None => None,
+        };
         sqlx::query(
             "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -162,7 +179,14 @@ impl PostStore for PgPostStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        append(
+            &mut tx,
+            &events::created(post, reply_to_author),
+            micros(post.created_at),
+        )
+        .await?;
         tx.commit().await?;
+        self.outbox.committed();
         Ok(Created::New(post.id))
     }
 
@@ -231,56 +255,74 @@ impl PostStore for PgPostStore {
 
     async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let author: Option<Uuid> =
-            sqlx::query_scalar("SELECT author_id FROM posts WHERE id = $1 FOR UPDATE")
+        let row: Option<(Uuid, Option<Uuid>)> =
+            sqlx::query_as("SELECT author_id, reply_to FROM posts WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let outcome = match author {
-            None => Deleted::NotFound,
-            Some(a) if a != requester => Deleted::NotAuthor,
-            Some(_) => {
-                sqlx::query("DELETE FROM posts WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                Deleted::Deleted
-            }
+        let Some((author, reply_to)) = row else {
+            return Ok(Deleted::NotFound);
         };
+        if author != requester {
+            return Ok(Deleted::NotAuthor);
+        }
+        sqlx::query("DELETE FROM posts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let now = micros(Utc::now());
+        append(&mut tx, &events::deleted(id, author, reply_to, now), now).await?;
         tx.commit().await?;
-        Ok(outcome)
+        self.outbox.committed();
+        Ok(Deleted::Deleted)
     }
 
-    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn like(&self, post: Uuid, user: &Liker, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
-        if !lock_post(&mut tx, post).await? {
-            return Err(StoreError::NotFound);
-        }
+        let author = lock_post(&mut tx, post)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let at = micros(at);
         let done = sqlx::query(
             "INSERT INTO likes (post_id, user_id, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (post_id, user_id) DO NOTHING",
         )
         .bind(post)
-        .bind(user)
-        .bind(micros(at))
+        .bind(user.id)
+        .bind(at)
         .execute(&mut *tx)
         .await?;
+        let new = done.rows_affected() == 1;
+        if new {
+            append(&mut tx, &events::liked(post, author, user, at), at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if new {
+            self.outbox.committed();
+        }
+        Ok(new)
     }
 
-    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool> {
+    async fn unlike(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
-        if !lock_post(&mut tx, post).await? {
-            return Err(StoreError::NotFound);
-        }
+        let author = lock_post(&mut tx, post)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let done = sqlx::query("DELETE FROM likes WHERE post_id = $1 AND user_id = $2")
             .bind(post)
             .bind(user)
             .execute(&mut *tx)
             .await?;
+        let removed = done.rows_affected() == 1;
+        if removed {
+            let at = micros(at);
+            append(&mut tx, &events::unliked(post, author, user, at), at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if removed {
+            self.outbox.committed();
+        }
+        Ok(removed)
     }
 
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {

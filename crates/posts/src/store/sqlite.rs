@@ -7,20 +7,32 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Created, Deleted, PostStore, StoreError, StoreResult};
-use crate::model::{IdempotencyKey, NewPost, PostFilter, PostRow};
+use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
+
+use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
+use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
 
 /// SQLite adapter of [`PostStore`].
 #[derive(Clone)]
 pub struct SqlitePostStore {
     db: SqliteDb,
+    outbox: OutboxSignal,
 }
 
 impl SqlitePostStore {
     /// A store on an opened (and migrated) database.
     pub fn new(db: SqliteDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            outbox: OutboxSignal::default(),
+        }
+    }
+
+    /// Wakes this signal (the service's relay) after each commit that wrote events.
+    pub fn with_outbox_signal(mut self, signal: OutboxSignal) -> Self {
+        self.outbox = signal;
+        self
     }
 }
 
@@ -53,12 +65,17 @@ const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hasht
     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me \
     FROM posts p";
 
-async fn post_exists(conn: &mut sqlx::SqliteConnection, id: Uuid) -> StoreResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM posts WHERE id = ?")
+/// The post's author, if the post exists.
+async fn post_author(conn: &mut sqlx::SqliteConnection, id: Uuid) -> StoreResult<Option<Uuid>> {
+    let found: Option<String> = sqlx::query_scalar("SELECT author_id FROM posts WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-    Ok(found.is_some())
+    Ok(found
+        .as_deref()
+        .map(Uuid::parse_str)
+        .transpose()
+        .map_err(anyhow::Error::from)?)
 }
 
 #[async_trait]
@@ -88,11 +105,14 @@ impl PostStore for SqlitePostStore {
                 ));
             }
         }
-        if let Some(parent) = post.reply_to {
-            if !post_exists(&mut tx, parent).await? {
-                return Err(StoreError::ReplyTargetMissing);
-            }
-        }
+        let reply_to_author = match post.reply_to {
+            Some(parent) => Some(
+                post_author(&mut tx, parent)
+                    .await?
+                    .ok_or(StoreError::ReplyTargetMissing)?,
+            ),
+            None => None,
+        };
         sqlx::query(
             "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -126,7 +146,14 @@ impl PostStore for SqlitePostStore {
             .execute(&mut *tx)
             .await?;
         }
+        append(
+            &mut tx,
+            &events::created(post, reply_to_author),
+            post.created_at,
+        )
+        .await?;
         tx.commit().await?;
+        self.outbox.committed();
         Ok(Created::New(post.id))
     }
 
@@ -191,55 +218,78 @@ impl PostStore for SqlitePostStore {
 
     async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let author: Option<String> = sqlx::query_scalar("SELECT author_id FROM posts WHERE id = ?")
+        let row = sqlx::query("SELECT author_id, reply_to FROM posts WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
-        let outcome = match author {
-            None => Deleted::NotFound,
-            Some(a) if a != requester.to_string() => Deleted::NotAuthor,
-            Some(_) => {
-                sqlx::query("DELETE FROM posts WHERE id = ?")
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                Deleted::Deleted
-            }
+        let Some(row) = row else {
+            return Ok(Deleted::NotFound);
         };
+        let author: String = row.try_get("author_id")?;
+        if author != requester.to_string() {
+            return Ok(Deleted::NotAuthor);
+        }
+        let reply_to: Option<String> = row.try_get("reply_to")?;
+        let reply_to = reply_to
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        sqlx::query("DELETE FROM posts WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let now = Utc::now();
+        append(&mut tx, &events::deleted(id, requester, reply_to, now), now).await?;
         tx.commit().await?;
-        Ok(outcome)
+        self.outbox.committed();
+        Ok(Deleted::Deleted)
     }
 
-    async fn like(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn like(&self, post: Uuid, user: &Liker, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
-        if !post_exists(&mut tx, post).await? {
-            return Err(StoreError::NotFound);
-        }
+        let author = post_author(&mut tx, post)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let done = sqlx::query(
             "INSERT INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?) \
              ON CONFLICT (post_id, user_id) DO NOTHING",
         )
         .bind(post.to_string())
-        .bind(user.to_string())
+        .bind(user.id.to_string())
         .bind(ts(at))
         .execute(&mut *tx)
         .await?;
+        let new = done.rows_affected() == 1;
+        if new {
+            append(&mut tx, &events::liked(post, author, user, at), at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if new {
+            self.outbox.committed();
+        }
+        Ok(new)
     }
 
-    async fn unlike(&self, post: Uuid, user: Uuid) -> StoreResult<bool> {
+    async fn unlike(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
-        if !post_exists(&mut tx, post).await? {
-            return Err(StoreError::NotFound);
-        }
+        let author = post_author(&mut tx, post)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let done = sqlx::query("DELETE FROM likes WHERE post_id = ? AND user_id = ?")
             .bind(post.to_string())
             .bind(user.to_string())
             .execute(&mut *tx)
             .await?;
+        let removed = done.rows_affected() == 1;
+        if removed {
+            append(&mut tx, &events::unliked(post, author, user, at), at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if removed {
+            self.outbox.committed();
+        }
+        Ok(removed)
     }
 
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {

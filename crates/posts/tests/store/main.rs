@@ -63,6 +63,8 @@ macro_rules! conformance {
                 conformance!(@backend $backend;
                     deleting_cascades_likes_and_tags,
                     migrations_are_idempotent,
+                    every_change_writes_its_event_in_the_same_transaction,
+                    refused_and_failed_changes_write_no_event,
                 );
             }
         )+

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::support::{
-    create, create_many, ids, key, newest_first, post, precise_time, reply, tagged, Backend,
+    create, create_many, ids, key, liker, newest_first, post, precise_time, reply, tagged, Backend,
 };
 
 type Store = Arc<dyn PostStore>;
@@ -412,8 +412,8 @@ pub async fn counts_and_liked_by_me_follow_the_viewer(store: Store) {
     let plain = create(&*store, post(alice, "plain")).await;
     create(&*store, reply(bob, liked, "r1")).await;
     create(&*store, reply(carol, liked, "r2")).await;
-    assert!(store.like(liked, bob, Utc::now()).await.unwrap());
-    assert!(store.like(liked, carol, Utc::now()).await.unwrap());
+    assert!(store.like(liked, &liker(bob), Utc::now()).await.unwrap());
+    assert!(store.like(liked, &liker(carol), Utc::now()).await.unwrap());
 
     for (viewer, expected) in [
         (Some(bob), true),
@@ -467,7 +467,7 @@ pub async fn author_deletes_own_post(store: Store) {
 pub async fn someone_else_cannot_delete_a_post(store: Store) {
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let id = create(&*store, tagged(alice, "mine #rust", &["rust"])).await;
-    assert!(store.like(id, bob, Utc::now()).await.unwrap());
+    assert!(store.like(id, &liker(bob), Utc::now()).await.unwrap());
     assert_eq!(
         store.delete_post(id, bob).await.unwrap(),
         Deleted::NotAuthor
@@ -498,9 +498,9 @@ pub async fn deleting_cascades_likes_and_tags(backend: &Backend) {
     let gone = create(store, tagged(alice, "#a #b", &["a", "b"])).await;
     let kept = create(store, tagged(alice, "#a", &["a"])).await;
     for user in [alice, bob] {
-        assert!(store.like(gone, user, Utc::now()).await.unwrap());
+        assert!(store.like(gone, &liker(user), Utc::now()).await.unwrap());
     }
-    assert!(store.like(kept, bob, Utc::now()).await.unwrap());
+    assert!(store.like(kept, &liker(bob), Utc::now()).await.unwrap());
     assert_eq!(backend.probe.rows("post_tags").await, 3);
     assert_eq!(backend.probe.rows("likes").await, 3);
 
@@ -529,11 +529,11 @@ pub async fn deleting_cascades_likes_and_tags(backend: &Backend) {
         .unwrap()
         .is_empty());
     assert!(matches!(
-        store.like(gone, bob, Utc::now()).await,
+        store.like(gone, &liker(bob), Utc::now()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.unlike(gone, bob).await,
+        store.unlike(gone, bob, Utc::now()).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(
@@ -579,10 +579,13 @@ pub async fn deleting_a_parent_keeps_its_replies(store: Store) {
 pub async fn like_is_idempotent(store: Store) {
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let id = create(&*store, post(alice, "like me")).await;
-    assert!(store.like(id, bob, Utc::now()).await.unwrap(), "new like");
+    assert!(
+        store.like(id, &liker(bob), Utc::now()).await.unwrap(),
+        "new like"
+    );
     assert!(
         !store
-            .like(id, bob, Utc::now() + Duration::seconds(1))
+            .like(id, &liker(bob), Utc::now() + Duration::seconds(1))
             .await
             .unwrap(),
         "liking again stores nothing"
@@ -595,16 +598,22 @@ pub async fn like_is_idempotent(store: Store) {
 pub async fn unlike_is_idempotent(store: Store) {
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let id = create(&*store, post(alice, "like me")).await;
-    assert!(!store.unlike(id, bob).await.unwrap(), "nothing to remove");
-    assert!(store.like(id, bob, Utc::now()).await.unwrap());
-    assert!(store.like(id, alice, Utc::now()).await.unwrap());
-    assert!(store.unlike(id, bob).await.unwrap(), "removed");
-    assert!(!store.unlike(id, bob).await.unwrap(), "already removed");
+    assert!(
+        !store.unlike(id, bob, Utc::now()).await.unwrap(),
+        "nothing to remove"
+    );
+    assert!(store.like(id, &liker(bob), Utc::now()).await.unwrap());
+    assert!(store.like(id, &liker(alice), Utc::now()).await.unwrap());
+    assert!(store.unlike(id, bob, Utc::now()).await.unwrap(), "removed");
+    assert!(
+        !store.unlike(id, bob, Utc::now()).await.unwrap(),
+        "already removed"
+    );
     let row = store.post(id, Some(bob)).await.unwrap().unwrap();
     assert_eq!(row.like_count, 1, "alice's like stays");
     assert!(!row.liked_by_me);
     assert!(
-        store.like(id, bob, Utc::now()).await.unwrap(),
+        store.like(id, &liker(bob), Utc::now()).await.unwrap(),
         "likes again"
     );
     assert_eq!(store.post(id, None).await.unwrap().unwrap().like_count, 2);
@@ -614,9 +623,12 @@ pub async fn like_and_unlike_unknown_post_are_not_found(store: Store) {
     let user = Uuid::now_v7();
     create(&*store, post(user, "exists")).await;
     let unknown = Uuid::now_v7();
-    let err = store.like(unknown, user, Utc::now()).await.unwrap_err();
+    let err = store
+        .like(unknown, &liker(user), Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
-    let err = store.unlike(unknown, user).await.unwrap_err();
+    let err = store.unlike(unknown, user, Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
 
@@ -858,7 +870,7 @@ pub async fn concurrent_likes_by_one_user_store_one_like(store: Store) {
     for round in 0..5 {
         let user = Uuid::now_v7();
         let stored = race(&store, 10, |store, _| async move {
-            store.like(id, user, Utc::now()).await.unwrap()
+            store.like(id, &liker(user), Utc::now()).await.unwrap()
         })
         .await;
         assert_eq!(
@@ -877,9 +889,9 @@ pub async fn concurrent_unlikes_remove_one_like(store: Store) {
     let id = create(&*store, post(alice, "popular")).await;
     for round in 0..5 {
         let user = Uuid::now_v7();
-        assert!(store.like(id, user, Utc::now()).await.unwrap());
+        assert!(store.like(id, &liker(user), Utc::now()).await.unwrap());
         let removed = race(&store, 10, |store, _| async move {
-            store.unlike(id, user).await.unwrap()
+            store.unlike(id, user, Utc::now()).await.unwrap()
         })
         .await;
         assert_eq!(
@@ -895,7 +907,10 @@ pub async fn concurrent_likes_by_many_users_all_count(store: Store) {
     let alice = Uuid::now_v7();
     let id = create(&*store, post(alice, "popular")).await;
     let stored = race(&store, 10, |store, _| async move {
-        store.like(id, Uuid::now_v7(), Utc::now()).await.unwrap()
+        store
+            .like(id, &liker(Uuid::now_v7()), Utc::now())
+            .await
+            .unwrap()
     })
     .await;
     assert!(stored.into_iter().all(|s| s), "every like is new");
@@ -913,7 +928,7 @@ pub async fn concurrent_delete_and_likes_leave_no_like_behind(backend: &Backend)
                 assert_eq!(deleted, Deleted::Deleted);
                 None
             } else {
-                Some(store.like(id, Uuid::now_v7(), Utc::now()).await)
+                Some(store.like(id, &liker(Uuid::now_v7()), Utc::now()).await)
             }
         })
         .await;
@@ -962,4 +977,111 @@ pub async fn migrations_are_idempotent(backend: &Backend) {
     let row = backend.store.post(id, None).await.unwrap().unwrap();
     assert_eq!(row.hashtags, ["kept"]);
     assert_eq!(backend.store.count_by_author(author).await.unwrap(), 1);
+}
+
+// ---- the transactional outbox ----
+
+fn decode<E: socialdevs_events::EventType>(event: &socialdevs_events::CloudEvent) -> E {
+    event
+        .decode::<E>()
+        .unwrap_or_else(|| panic!("expected {}, got {}", E::TYPE, event.kind))
+        .unwrap()
+}
+
+pub async fn every_change_writes_its_event_in_the_same_transaction(backend: &Backend) {
+    use socialdevs_events::types::{PostCreatedV1, PostDeletedV1, PostLikedV1, PostUnlikedV1};
+    let store = &*backend.store;
+    let (alice, bob, zoe) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(store, post(alice, "parent")).await;
+    let new = NewPost {
+        hashtags: vec!["rust".into()],
+        mentions: vec!["zoe".into()],
+        mentioned_user_ids: vec![zoe],
+        ..reply(bob, parent, "#rust @zoe")
+    };
+    let child = create(store, new.clone()).await;
+    assert!(store.like(parent, &liker(bob), Utc::now()).await.unwrap());
+    assert!(!store.like(parent, &liker(bob), Utc::now()).await.unwrap());
+    assert!(store.unlike(parent, bob, Utc::now()).await.unwrap());
+    assert!(!store.unlike(parent, bob, Utc::now()).await.unwrap());
+    assert_eq!(
+        store.delete_post(child, bob).await.unwrap(),
+        Deleted::Deleted
+    );
+
+    let events = backend.probe.outbox().await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "dev.socialdevs.post.created.v1",
+            "dev.socialdevs.post.created.v1",
+            "dev.socialdevs.post.liked.v1",
+            "dev.socialdevs.post.unliked.v1",
+            "dev.socialdevs.post.deleted.v1",
+        ],
+        "one event per change, none for a no-op"
+    );
+    let created: PostCreatedV1 = decode(&events[1]);
+    assert_eq!(created.post_id, child);
+    assert_eq!(created.author_id, bob);
+    assert_eq!(created.author_username, "author");
+    assert_eq!(created.text, "#rust @zoe");
+    assert_eq!(created.hashtags, ["rust"]);
+    assert_eq!(created.mentions, ["zoe"]);
+    assert_eq!(created.mentioned_user_ids, [zoe]);
+    assert_eq!(created.reply_to, Some(parent));
+    assert_eq!(
+        created.reply_to_author_id,
+        Some(alice),
+        "the parent's author, read in the same transaction"
+    );
+    assert_eq!(events[1].subject, child.to_string(), "keyed by the post");
+    let liked: PostLikedV1 = decode(&events[2]);
+    assert_eq!(
+        (liked.post_id, liked.post_author_id, liked.user_id),
+        (parent, alice, bob)
+    );
+    assert_eq!(liked.user_username, liker(bob).username);
+    let unliked: PostUnlikedV1 = decode(&events[3]);
+    assert_eq!((unliked.post_id, unliked.post_author_id), (parent, alice));
+    let deleted: PostDeletedV1 = decode(&events[4]);
+    assert_eq!(
+        (deleted.post_id, deleted.author_id, deleted.reply_to),
+        (child, bob, Some(parent))
+    );
+}
+
+pub async fn refused_and_failed_changes_write_no_event(backend: &Backend) {
+    let store = &*backend.store;
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = create(store, post(alice, "mine")).await;
+    let before = backend.probe.outbox().await.len();
+    assert_eq!(before, 1);
+    // Refused before anything is written.
+    assert!(store
+        .create_post(&reply(bob, Uuid::now_v7(), "orphan"), None)
+        .await
+        .is_err());
+    assert_eq!(
+        store.delete_post(id, bob).await.unwrap(),
+        Deleted::NotAuthor
+    );
+    assert!(store
+        .like(Uuid::now_v7(), &liker(bob), Utc::now())
+        .await
+        .is_err());
+    // Fails after the post row is written (the same tag twice breaks the tags' primary key):
+    // the transaction rolls back whole, the event with it.
+    let broken = NewPost {
+        hashtags: vec!["dup".into(), "dup".into()],
+        ..post(bob, "#dup #dup")
+    };
+    assert!(store.create_post(&broken, None).await.is_err());
+    assert!(store.post(broken.id, None).await.unwrap().is_none());
+    assert_eq!(
+        backend.probe.outbox().await.len(),
+        before,
+        "no event for a change that did not commit"
+    );
 }

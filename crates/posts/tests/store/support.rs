@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use socialdevs_events::CloudEvent;
 use socialdevs_platform::db::{migrate_postgres, migrate_sqlite, PgDb, PgPoolSettings, SqliteDb};
 use socialdevs_posts::migrations::{POSTGRES, SQLITE};
-use socialdevs_posts::model::{IdempotencyKey, NewPost, PostRow};
+use socialdevs_posts::model::{IdempotencyKey, Liker, NewPost, PostRow};
 use socialdevs_posts::store::{Created, PgPostStore, PostStore, SqlitePostStore};
 use socialdevs_posts::SERVICE;
 use uuid::Uuid;
@@ -20,6 +21,15 @@ pub trait Probe: Send + Sync {
     async fn rows(&self, table: &str) -> i64;
     /// Runs the posts migrations again; how many were applied.
     async fn migrate_again(&self) -> usize;
+    /// Every event in the service's outbox, in write order.
+    async fn outbox(&self) -> Vec<CloudEvent>;
+}
+
+fn events(payloads: Vec<String>) -> Vec<CloudEvent> {
+    payloads
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
 }
 
 /// A migrated store on a fresh database of its own.
@@ -44,6 +54,15 @@ impl Probe for SqliteProbe {
     async fn migrate_again(&self) -> usize {
         migrate_sqlite(&self.0, SERVICE, SQLITE).await.unwrap()
     }
+
+    async fn outbox(&self) -> Vec<CloudEvent> {
+        events(
+            sqlx::query_scalar("SELECT payload FROM posts_outbox ORDER BY seq")
+                .fetch_all(&self.0.reader)
+                .await
+                .unwrap(),
+        )
+    }
 }
 
 /// The SQLite store on a file in a temporary folder.
@@ -51,7 +70,10 @@ pub async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("socialdevs.db").display());
     let db = SqliteDb::open(&url).await.unwrap();
-    assert_eq!(migrate_sqlite(&db, SERVICE, SQLITE).await.unwrap(), 1);
+    assert_eq!(
+        migrate_sqlite(&db, SERVICE, SQLITE).await.unwrap(),
+        SQLITE.len()
+    );
     Backend {
         store: Arc::new(SqlitePostStore::new(db.clone())),
         probe: Arc::new(SqliteProbe(db)),
@@ -73,13 +95,25 @@ impl Probe for PgProbe {
     async fn migrate_again(&self) -> usize {
         migrate_postgres(&self.0, POSTGRES).await.unwrap()
     }
+
+    async fn outbox(&self) -> Vec<CloudEvent> {
+        events(
+            sqlx::query_scalar("SELECT payload FROM outbox ORDER BY seq")
+                .fetch_all(self.0.pool())
+                .await
+                .unwrap(),
+        )
+    }
 }
 
 /// The PostgreSQL store in the `posts` schema of a fresh test database.
 pub async fn postgres() -> Backend {
     let database = socialdevs_testkit::postgres::database().await.unwrap();
     let db = PgDb::connect(&database.url, "posts", &PgPoolSettings::default()).unwrap();
-    assert_eq!(migrate_postgres(&db, POSTGRES).await.unwrap(), 1);
+    assert_eq!(
+        migrate_postgres(&db, POSTGRES).await.unwrap(),
+        POSTGRES.len()
+    );
     Backend {
         store: Arc::new(PgPostStore::new(db.clone())),
         probe: Arc::new(PgProbe(db)),
@@ -92,11 +126,22 @@ pub fn post(author: Uuid, text: &str) -> NewPost {
     NewPost {
         id: Uuid::now_v7(),
         author_id: author,
+        author_username: "author".into(),
+        author_display_name: "The Author".into(),
         text: text.to_owned(),
         reply_to: None,
         hashtags: Vec::new(),
         mentions: Vec::new(),
+        mentioned_user_ids: Vec::new(),
         created_at: Utc::now(),
+    }
+}
+
+/// A liker with a made-up username.
+pub fn liker(id: Uuid) -> Liker {
+    Liker {
+        id,
+        username: format!("user_{}", &id.simple().to_string()[24..]),
     }
 }
 

@@ -5,13 +5,15 @@
 //! ([`in_process`]); when it runs elsewhere the port calls its `/internal/...` endpoints over
 //! HTTP ([`remote`]), at `SOCIALDEVS_<SERVICE>_URL`.
 
+mod events;
 mod in_process;
 mod remote;
 
 use std::sync::Arc;
 
+use socialdevs_events::worker::Worker;
+use socialdevs_events::{LiveHub, Transport};
 use socialdevs_platform::auth::TokenIssuer;
-use socialdevs_platform::events::{EventBus, InProcessBus};
 use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_platform::metrics::Collector;
 use socialdevs_platform::remote::{ClientSettings, ServiceClient};
@@ -36,6 +38,8 @@ pub struct TimelinePorts {
     pub graph: Arc<dyn FollowGraph>,
     /// Posts by authors.
     pub feed: Arc<dyn PostFeed>,
+    /// Live events for the home streams.
+    pub live: LiveHub,
 }
 
 /// The services of one process, wired.
@@ -46,8 +50,10 @@ pub struct Wired {
     pub posts: Option<PostsService>,
     /// Timeline's ports, when this process runs it.
     pub timeline: Option<TimelinePorts>,
-    /// The process's event bus.
-    pub events: Arc<dyn EventBus>,
+    /// The process's event transport.
+    pub transport: Arc<dyn Transport>,
+    /// Background workers (relays, consumers); they stop with the shutdown signal.
+    pub workers: Vec<Worker>,
     /// Readiness checks by service.
     pub readiness: Vec<(&'static str, Arc<dyn ReadinessCheck>)>,
     /// Scrape-time collectors.
@@ -62,7 +68,8 @@ pub async fn wire(
     issuer: TokenIssuer,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Wired> {
-    let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
+    let transport = events::transport(settings, db).await?;
+    let mut workers = Vec::new();
     let mut readiness = Vec::new();
     let mut collectors = Vec::new();
     let client = |caller: Service, service: Service| -> anyhow::Result<ServiceClient> {
@@ -78,6 +85,12 @@ pub async fn wire(
 
     let post_store = if services.contains(Service::Posts) {
         let opened = db.posts().await?;
+        workers.push(events::relay(
+            Service::Posts.name(),
+            &opened,
+            &transport,
+            shutdown,
+        ));
         readiness.push((Service::Posts.name(), opened.readiness));
         collectors.push(opened.collector);
         Some(opened.store)
@@ -87,18 +100,19 @@ pub async fn wire(
 
     let users = if services.contains(Service::Users) {
         let opened = db.users().await?;
+        workers.push(events::relay(
+            Service::Users.name(),
+            &opened,
+            &transport,
+            shutdown,
+        ));
         readiness.push((Service::Users.name(), opened.readiness));
         collectors.push(opened.collector);
         let counts: Arc<dyn PostCounts> = match &post_store {
             Some(store) => Arc::new(InProcessPostCounts(store.clone())),
             None => Arc::new(RemotePostCounts(client(Service::Users, Service::Posts)?)),
         };
-        Some(UsersService::new(
-            opened.store,
-            issuer,
-            counts,
-            events.clone(),
-        ))
+        Some(UsersService::new(opened.store, issuer, counts))
     } else {
         None
     };
@@ -109,7 +123,7 @@ pub async fn wire(
                 Some(users) => Arc::new(InProcessAuthors(users.clone())),
                 None => Arc::new(RemoteAuthors(client(Service::Posts, Service::Users)?)),
             };
-            Some(PostsService::new(store, directory, events.clone()))
+            Some(PostsService::new(store, directory))
         }
         None => None,
     };
@@ -124,29 +138,31 @@ pub async fn wire(
         };
         let feed: Arc<dyn PostFeed> = match &posts {
             Some(posts) => Arc::new(InProcessPostFeed(posts.clone())),
-            None => {
-                // Live posts come from the posts process until event streaming lands.
-                let url = settings.service_url(Service::Posts);
-                let relay = socialdevs_platform::remote::relay_events(
-                    Service::Posts.name(),
-                    &url,
-                    events.clone(),
-                    shutdown.clone(),
-                )?;
-                readiness.push((Service::Timeline.name(), relay));
-                Arc::new(RemotePostFeed(client(Service::Timeline, Service::Posts)?))
-            }
+            None => Arc::new(RemotePostFeed(client(Service::Timeline, Service::Posts)?)),
         };
-        Some(TimelinePorts { graph, feed })
+        let live = LiveHub::new("timeline", 256);
+        workers.push(
+            events::live_feed(Service::Timeline.name(), live.clone(), &transport, shutdown).await,
+        );
+        Some(TimelinePorts { graph, feed, live })
     } else {
         None
     };
 
+    for worker in &workers {
+        let service = worker.name.split('-').next().unwrap_or("events").to_owned();
+        let service = Service::ALL
+            .into_iter()
+            .find(|s| s.name() == service)
+            .map_or("events", Service::name);
+        readiness.push((service, worker.readiness()));
+    }
     Ok(Wired {
         users,
         posts,
         timeline,
-        events,
+        transport,
+        workers,
         readiness,
         collectors,
     })

@@ -1,5 +1,6 @@
 //! The users store port and its adapters.
 
+mod events;
 mod postgres;
 mod sqlite;
 
@@ -77,6 +78,9 @@ pub struct FollowEdge {
 }
 
 /// Persistence of the users service. Every adapter passes the same conformance suite.
+///
+/// Every change that others care about writes its event (`user.registered`, `user.updated`,
+/// `user.followed`, `user.unfollowed`) to the service's outbox in the same transaction.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates an account; `Taken("username" | "email")` on a duplicate.
@@ -112,7 +116,12 @@ pub trait UserStore: Send + Sync {
     /// (a database constraint: the service rejects it before asking).
     async fn follow(&self, follower: Uuid, followee: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     /// Unfollows; returns whether an edge was removed.
-    async fn unfollow(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool>;
+    async fn unfollow(
+        &self,
+        follower: Uuid,
+        followee: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Whether `follower` follows `followee`.
     async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool>;
     /// (followers, following) counts.

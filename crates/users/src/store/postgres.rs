@@ -9,7 +9,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{contains_pattern, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore};
+use socialdevs_events::outbox::{postgres::append, OutboxSignal};
+
+use super::{
+    contains_pattern, events, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore,
+};
 use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
 use crate::SERVICE;
 
@@ -17,12 +21,23 @@ use crate::SERVICE;
 #[derive(Clone)]
 pub struct PgUserStore {
     db: PgDb,
+    outbox: OutboxSignal,
 }
 
 impl PgUserStore {
     /// A store on the service's (migrated) pool.
     pub fn new(db: PgDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            outbox: OutboxSignal::default(),
+        }
+    }
+
+    /// Wakes this signal (the service's relay in this process) after each commit that wrote
+    /// events; relays elsewhere are woken by `NOTIFY`.
+    pub fn with_outbox_signal(mut self, signal: OutboxSignal) -> Self {
+        self.outbox = signal;
+        self
     }
 }
 
@@ -90,7 +105,7 @@ async fn insert_token(
 #[async_trait]
 impl UserStore for PgUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
-        let mut conn = self.db.acquire(SERVICE).await?;
+        let mut tx = self.db.begin(SERVICE).await?;
         // RETURNING: the caller gets the user as stored (timestamps at stored precision).
         let row = sqlx::query(&format!(
             "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
@@ -104,10 +119,14 @@ impl UserStore for PgUserStore {
         .bind(&user.password_hash)
         .bind(&user.display_name)
         .bind(user.created_at)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await
         .map_err(user_insert_error)?;
-        Ok(user_from_row(&row)?)
+        let created = user_from_row(&row)?;
+        append(&mut tx, &events::registered(&created), created.created_at).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(created)
     }
 
     async fn credentials(&self, login_lower: &str) -> StoreResult<Option<Credentials>> {
@@ -168,7 +187,7 @@ impl UserStore for PgUserStore {
         bio: Option<&str>,
         at: DateTime<Utc>,
     ) -> StoreResult<User> {
-        let mut conn = self.db.acquire(SERVICE).await?;
+        let mut tx = self.db.begin(SERVICE).await?;
         let row = sqlx::query(&format!(
             "UPDATE users SET display_name = COALESCE($1, display_name), bio = COALESCE($2, bio), \
              updated_at = $3 WHERE id = $4 RETURNING {USER_COLUMNS}"
@@ -177,11 +196,16 @@ impl UserStore for PgUserStore {
         .bind(bio)
         .bind(at)
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(|r| user_from_row(&r))
+        let user = row
+            .map(|r| user_from_row(&r))
             .transpose()?
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        append(&mut tx, &events::updated(&user, at), at).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(user)
     }
 
     async fn search(
@@ -212,14 +236,12 @@ impl UserStore for PgUserStore {
     async fn follow(&self, follower: Uuid, followee: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
         // KEY SHARE: the followee cannot be deleted before the edge is in.
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE")
+        let followee_name: String =
+            sqlx::query_scalar("SELECT username FROM users WHERE id = $1 FOR KEY SHARE")
                 .bind(followee)
                 .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
+                .await?
+                .ok_or(StoreError::NotFound)?;
         let done = sqlx::query(
             "INSERT INTO follows (id, follower_id, followee_id, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (follower_id, followee_id) DO NOTHING",
@@ -230,18 +252,45 @@ impl UserStore for PgUserStore {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        let new = done.rows_affected() == 1;
+        if new {
+            // The insert passed the foreign key: the follower exists.
+            let follower_name: String =
+                sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+                    .bind(follower)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let event = events::followed((follower, follower_name), (followee, followee_name), at);
+            append(&mut tx, &event, at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if new {
+            self.outbox.committed();
+        }
+        Ok(new)
     }
 
-    async fn unfollow(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {
-        let mut conn = self.db.acquire(SERVICE).await?;
+    async fn unfollow(
+        &self,
+        follower: Uuid,
+        followee: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
         let done = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
             .bind(follower)
             .bind(followee)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let removed = done.rows_affected() == 1;
+        if removed {
+            append(&mut tx, &events::unfollowed(follower, followee, at), at).await?;
+        }
+        tx.commit().await?;
+        if removed {
+            self.outbox.committed();
+        }
+        Ok(removed)
     }
 
     async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {

@@ -7,7 +7,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{contains_pattern, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore};
+use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
+
+use super::{
+    contains_pattern, events, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore,
+};
 use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
 use crate::SERVICE;
 
@@ -15,12 +19,22 @@ use crate::SERVICE;
 #[derive(Clone)]
 pub struct SqliteUserStore {
     db: SqliteDb,
+    outbox: OutboxSignal,
 }
 
 impl SqliteUserStore {
     /// A store on an opened (and migrated) database.
     pub fn new(db: SqliteDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            outbox: OutboxSignal::default(),
+        }
+    }
+
+    /// Wakes this signal (the service's relay) after each commit that wrote events.
+    pub fn with_outbox_signal(mut self, signal: OutboxSignal) -> Self {
+        self.outbox = signal;
+        self
     }
 }
 
@@ -72,7 +86,9 @@ impl UserStore for SqliteUserStore {
         .await
         .map_err(user_insert_error)?;
         let created = user_from_row(&row)?;
+        append(&mut tx, &events::registered(&created), created.created_at).await?;
         tx.commit().await?;
+        self.outbox.committed();
         Ok(created)
     }
 
@@ -156,7 +172,9 @@ impl UserStore for SqliteUserStore {
             .map(|r| user_from_row(&r))
             .transpose()?
             .ok_or(StoreError::NotFound)?;
+        append(&mut tx, &events::updated(&user, at), at).await?;
         tx.commit().await?;
+        self.outbox.committed();
         Ok(user)
     }
 
@@ -186,13 +204,11 @@ impl UserStore for SqliteUserStore {
 
     async fn follow(&self, follower: Uuid, followee: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+        let followee_name: String = sqlx::query_scalar("SELECT username FROM users WHERE id = ?")
             .bind(followee.to_string())
             .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let done = sqlx::query(
             "INSERT INTO follows (id, follower_id, followee_id, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (follower_id, followee_id) DO NOTHING",
@@ -203,19 +219,45 @@ impl UserStore for SqliteUserStore {
         .bind(ts(at))
         .execute(&mut *tx)
         .await?;
+        let new = done.rows_affected() == 1;
+        if new {
+            // The insert passed the foreign key: the follower exists.
+            let follower_name: String =
+                sqlx::query_scalar("SELECT username FROM users WHERE id = ?")
+                    .bind(follower.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let event = events::followed((follower, follower_name), (followee, followee_name), at);
+            append(&mut tx, &event, at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if new {
+            self.outbox.committed();
+        }
+        Ok(new)
     }
 
-    async fn unfollow(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {
+    async fn unfollow(
+        &self,
+        follower: Uuid,
+        followee: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin(SERVICE).await?;
         let done = sqlx::query("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?")
             .bind(follower.to_string())
             .bind(followee.to_string())
             .execute(&mut *tx)
             .await?;
+        let removed = done.rows_affected() == 1;
+        if removed {
+            append(&mut tx, &events::unfollowed(follower, followee, at), at).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        if removed {
+            self.outbox.committed();
+        }
+        Ok(removed)
     }
 
     async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {

@@ -1,0 +1,92 @@
+//! The event pipeline of one process: the transport (embedded, or Kafka when
+//! `SOCIALDEVS_KAFKA_BROKERS` is set), a relay per service whose outbox lives here, and the
+//! consumers of the services that run here.
+
+use std::sync::Arc;
+
+use socialdevs_events::consumer::{self, Consumer};
+use socialdevs_events::relay::{self, RelaySettings};
+use socialdevs_events::types::TOPICS;
+use socialdevs_events::worker::Worker;
+use socialdevs_events::{Durability, LiveHub, StartAt, Transport};
+use socialdevs_platform::shutdown::Shutdown;
+
+use crate::config::Settings;
+use crate::storage::{Database, Opened};
+
+/// Opens the transport the settings name.
+pub async fn transport(settings: &Settings, db: &Database) -> anyhow::Result<Arc<dyn Transport>> {
+    if let Some(brokers) = settings
+        .kafka_brokers
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+    {
+        return kafka(settings, brokers).await;
+    }
+    Ok(Arc::new(db.embedded_transport().await?))
+}
+
+#[cfg(feature = "kafka")]
+async fn kafka(settings: &Settings, brokers: &str) -> anyhow::Result<Arc<dyn Transport>> {
+    use socialdevs_events::kafka::{KafkaSettings, KafkaTransport};
+    let transport = KafkaTransport::connect(KafkaSettings {
+        brokers: brokers.to_owned(),
+        partitions: settings.kafka_partitions,
+        client_id: format!(
+            "socialdevs-{}",
+            settings.services.to_string().replace(',', "-")
+        ),
+        ..KafkaSettings::default()
+    })
+    .await?;
+    Ok(Arc::new(transport))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn kafka(_settings: &Settings, _brokers: &str) -> anyhow::Result<Arc<dyn Transport>> {
+    anyhow::bail!("SOCIALDEVS_KAFKA_BROKERS is set but this build has no Kafka transport")
+}
+
+/// Starts the relay of a service's outbox.
+pub fn relay<S: ?Sized>(
+    service: &'static str,
+    opened: &Opened<S>,
+    transport: &Arc<dyn Transport>,
+    shutdown: &Shutdown,
+) -> Worker {
+    Worker::spawn(
+        format!("{service}-relay"),
+        relay::run(
+            opened.outbox.clone(),
+            transport.publisher(),
+            transport.name(),
+            opened.signal.clone(),
+            opened.listen.clone(),
+            RelaySettings::default(),
+            shutdown.clone(),
+        ),
+    )
+}
+
+/// Starts the live consumer feeding `hub` with every event, from now on, in this process.
+/// Subscribes before returning, so every event committed after the process serves reaches
+/// the live streams.
+pub async fn live_feed(
+    service: &'static str,
+    hub: LiveHub,
+    transport: &Arc<dyn Transport>,
+    shutdown: &Shutdown,
+) -> Worker {
+    let consumer = Consumer {
+        group: format!("socialdevs.{service}.live"),
+        topics: TOPICS.to_vec(),
+        start: StartAt::Latest,
+        durability: Durability::Live,
+        handler: Arc::new(hub),
+    };
+    let subscription = consumer::subscribe(transport.as_ref(), &consumer).await;
+    Worker::spawn(
+        format!("{service}-live"),
+        consumer::run_subscribed(transport.clone(), consumer, subscription, shutdown.clone()),
+    )
+}
