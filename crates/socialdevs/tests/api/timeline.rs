@@ -89,3 +89,95 @@ async fn home_stream_delivers_followed_posts_live() {
     assert_eq!(post["text"], "live from max");
     assert!(!buffer.contains("not followed"));
 }
+
+/// An open home stream: reads `text/event-stream` frames as `(event, data)`.
+struct HomeStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
+    buffer: String,
+}
+
+impl HomeStream {
+    async fn open(app: &crate::helpers::TestApp, access: &str) -> Self {
+        let response = app
+            .client
+            .get(app.url(&format!(
+                "/api/v1/timeline/home/stream?access_token={access}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut stream = Self {
+            body: Box::pin(
+                response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map(|b| b.to_vec())),
+            ),
+            buffer: String::new(),
+        };
+        assert_eq!(stream.next().await.0, "ready");
+        stream
+    }
+
+    /// The next frame that is not a keep-alive comment.
+    async fn next(&mut self) -> (String, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let Some(event) = field("event: ") {
+                    return (event, field("data: ").unwrap_or_default());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .expect("an event in time")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn follows_made_while_the_stream_is_open_reach_it() {
+    // The follow and the post are events of two different services: in the distributed
+    // topology both cross processes to reach the timeline service's stream.
+    let app = spawn_app().await;
+    let ora = app.register("ora").await;
+    let pia = app.register("pia").await;
+    let mut stream = HomeStream::open(&app, &ora.access).await;
+
+    app.follow(&ora, "pia").await;
+    app.create_post(&pia, "after the follow", None).await;
+    let (event, data) = stream.next().await;
+    assert_eq!(event, "post");
+    let post: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(post["text"], "after the follow");
+    assert_eq!(post["author"]["username"], "pia");
+
+    let r = app
+        .client
+        .delete(app.url("/api/v1/users/pia/follow"))
+        .bearer_auth(&ora.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.create_post(&pia, "after the unfollow", None).await;
+    app.create_post(&ora, "my own", None).await;
+    let (event, data) = stream.next().await;
+    assert_eq!(event, "post");
+    let post: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(
+        post["text"], "my own",
+        "the unfollowed author's post is not streamed"
+    );
+}
