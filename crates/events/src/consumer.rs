@@ -129,6 +129,9 @@ pub async fn run_subscribed(
         },
     };
     tracing::info!(group = %group, topics = ?consumer.topics, transport = transport.name(), "consumer started");
+    // Present from the start, so rate() and increase() see the first retry.
+    metrics::counter!(HANDLER_RETRIES_TOTAL, "group" => group.clone()).increment(0);
+    report_lag(subscription.as_mut(), &group).await;
     let mut last_lag = Instant::now();
     loop {
         let batch = tokio::select! {
@@ -152,7 +155,15 @@ pub async fn run_subscribed(
         let mut handled: HashMap<(String, i32), Delivery> = HashMap::new();
         let mut stopped = false;
         for delivery in batch {
-            if !apply(transport.as_ref(), &consumer, &delivery, &shutdown).await {
+            if !apply(
+                transport.as_ref(),
+                &consumer,
+                &delivery,
+                subscription.as_mut(),
+                &shutdown,
+            )
+            .await
+            {
                 stopped = true;
                 break;
             }
@@ -164,12 +175,16 @@ pub async fn run_subscribed(
         }
         if last_lag.elapsed() >= Duration::from_secs(5) {
             last_lag = Instant::now();
-            if let Ok(lags) = subscription.lag().await {
-                for (topic, lag) in lags {
-                    metrics::gauge!(CONSUMER_LAG, "group" => group.clone(), "topic" => topic)
-                        .set(lag as f64);
-                }
-            }
+            report_lag(subscription.as_mut(), &group).await;
+        }
+    }
+}
+
+async fn report_lag(subscription: &mut dyn Subscription, group: &str) {
+    if let Ok(lags) = subscription.lag().await {
+        for (topic, lag) in lags {
+            metrics::gauge!(CONSUMER_LAG, "group" => group.to_owned(), "topic" => topic)
+                .set(lag as f64);
         }
     }
 }
@@ -193,6 +208,7 @@ async fn apply(
     transport: &dyn Transport,
     consumer: &Consumer,
     delivery: &Delivery,
+    subscription: &mut dyn Subscription,
     shutdown: &Shutdown,
 ) -> bool {
     let group = consumer.group.as_str();
@@ -216,6 +232,8 @@ async fn apply(
                     if sleep_or_stop(backoff, shutdown).await {
                         return false;
                     }
+                    // A group stuck on one event still reports its growing lag.
+                    report_lag(subscription, group).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }

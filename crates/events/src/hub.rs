@@ -65,6 +65,8 @@ impl LiveHub {
     /// A hub named `name` (a metrics label) whose subscribers may fall `capacity` events
     /// behind before they are dropped.
     pub fn new(name: &'static str, capacity: usize) -> Self {
+        metrics::counter!(LIVE_DROPPED_TOTAL, "hub" => name).increment(0);
+        metrics::gauge!(LIVE_SUBSCRIBERS, "hub" => name).set(0.0);
         Self {
             name,
             capacity: capacity.max(1),

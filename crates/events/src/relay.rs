@@ -110,6 +110,8 @@ pub async fn run(
         service,
         transport,
     };
+    // Present from the start, so rate() and increase() see the first failure.
+    metrics::counter!(PUBLISH_FAILURES_TOTAL, "service" => service).increment(0);
     let mut backoff = Duration::from_millis(100);
     let mut last_housekeeping = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
@@ -129,6 +131,12 @@ pub async fn run(
             Err(err) => {
                 metrics::counter!(PUBLISH_FAILURES_TOTAL, "service" => service).increment(1);
                 tracing::warn!(service, error = %format!("{err:#}"), "outbox relay failed; retrying");
+                if last_housekeeping.elapsed() >= Duration::from_secs(5) {
+                    // Keeps the backlog gauges current while the transport is down: the
+                    // stuck-outbox alert reads them.
+                    last_housekeeping = std::time::Instant::now();
+                    housekeeping(outbox.as_ref(), publisher.as_ref(), topic, &settings).await;
+                }
                 if !stopping {
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}

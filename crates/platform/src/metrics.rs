@@ -35,6 +35,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// End-to-end delays (`*_latency_seconds`, e.g. event delivery): from a millisecond to minutes.
+const DELAY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later calls return the same handle.
@@ -46,6 +51,8 @@ pub fn handle() -> Option<PrometheusHandle> {
                     Matcher::Suffix("_duration_seconds".into()),
                     LATENCY_BUCKETS,
                 )
+                .ok()?
+                .set_buckets_for_metric(Matcher::Suffix("_latency_seconds".into()), DELAY_BUCKETS)
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {

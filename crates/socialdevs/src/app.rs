@@ -92,6 +92,7 @@ impl Application {
             .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
             .merge(health::router(readiness.clone()))
             .merge(metrics::router(wired.collectors));
+        socialdevs_events::metrics::describe();
         let router = if settings.services.is_all() {
             let web_app = WebApp::new(&settings.web_dir);
             router.fallback(move |request: axum::extract::Request| {

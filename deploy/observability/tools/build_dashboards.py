@@ -79,7 +79,8 @@ def loki_target(expr: str, legend: str = "", ref: str = "A", **extra) -> dict:
 
 def timeseries(title: str, description: str, targets: list, unit: str = "short",
                datasource: dict = PROM, stack: bool = False, thresholds: list | None = None,
-               bars: bool = False, minimum: float | None = None) -> dict:
+               bars: bool = False, minimum: float | None = None,
+               overrides: list | None = None) -> dict:
     custom = {
         "drawStyle": "bars" if bars else "line",
         "lineWidth": 1,
@@ -100,7 +101,7 @@ def timeseries(title: str, description: str, targets: list, unit: str = "short",
         "description": description,
         "datasource": datasource,
         "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
         "options": {
             "legend": {"displayMode": "table", "placement": "right", "showLegend": True,
                        "calcs": ["mean", "max", "lastNotNull"]},
@@ -208,6 +209,104 @@ DASHBOARD_LINKS = [{
     "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
     "tooltip": "", "url": "",
 }]
+
+
+# ---------------------------------------------------------------- event pipeline
+
+# The event pipeline (crates/events, docs/events.md): outbox -> relay -> transport -> consumers
+# -> live hub. Every replica's relay reports its service's outbox backlog (active or standing
+# by) and every replica of a consumer group reports the group's lag: those take the maximum.
+DEAD_LETTERS = 'socialdevs_events_consumed_total{outcome="dead_letter"}'
+# Dead letters in the last 15 minutes, as the alert counts them: a series that appeared within
+# the window (its first dead letter in a process) by its value, the others by their increase.
+DEAD_LETTERS_15M = (f"({DEAD_LETTERS} unless {DEAD_LETTERS} offset 15m) "
+                    f"or increase({DEAD_LETTERS}[15m])")
+DEAD_LETTER_HIGHLIGHT = [{
+    "matcher": {"id": "byRegexp", "options": ".*dead_letter.*"},
+    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                   {"id": "custom.lineWidth", "value": 3},
+                   {"id": "custom.fillOpacity", "value": 40}],
+}]
+
+
+def selector(name: str, matchers: str) -> str:
+    return f"{name}{{{matchers}}}" if matchers else name
+
+
+def event_pipeline(g: Layout, outbox: str = "", of_process: str = "") -> list:
+    """The event-pipeline panels. `outbox`: label matchers for the relay metrics (they carry
+    `service`); `of_process`: a filter appended to consumer and live-hub series (they carry
+    `group` or `hub`, and come from the processes that run them)."""
+    of = f" {of_process}" if of_process else ""
+    p = []
+    p.append(g.place(timeseries(
+        "Outbox pending by service", "Events written but not yet published by the relay. "
+        "Grows while the relay or the transport is down; drains in batches when it is back.",
+        [target(f"max by (service) ({selector('socialdevs_events_outbox_pending', outbox)})",
+                "{{service}}")], "short", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Oldest unpublished event by service", "Age of the oldest event waiting in each outbox "
+        "(0 when none waits). Normally under a second; alert above 60 s for 5 minutes.",
+        [target("max by (service) "
+                f"({selector('socialdevs_events_outbox_oldest_age_seconds', outbox)})",
+                "{{service}}")], "s", minimum=0,
+        thresholds=[red("transparent", None), red("red", 60)]), 8, 8))
+    p.append(g.place(timeseries(
+        "Publish failures by service", "Relay batches that failed per second (the broker or "
+        "the database did not answer); retried in order. Alert above one a minute for 10 minutes.",
+        [target("sum by (service) (rate("
+                f"{selector('socialdevs_events_publish_failures_total', outbox)}[{RATE}]))",
+                "{{service}}")], "short", minimum=0), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Events published by type", "Events the relays published per second, by CloudEvents type.",
+        [target("sum by (type) (rate("
+                f"{selector('socialdevs_events_published_total', outbox)}[{RATE}]))",
+                "{{type}}")], "ops", minimum=0), 12, 8))
+    p.append(g.place(timeseries(
+        "Events consumed by group and outcome", "Events handled per second by each consumer "
+        "group: ok, or dead_letter (undecodable or rejected by the handler; in red).",
+        [target(f"sum by (group, outcome) (rate(socialdevs_events_consumed_total[{RATE}]){of})",
+                "{{group}} {{outcome}}")], "ops", minimum=0,
+        overrides=DEAD_LETTER_HIGHLIGHT), 12, 8))
+
+    p.append(g.place(timeseries(
+        "Consumer lag by group and topic", "Events published but not yet committed by each "
+        "group. Alerts above 1000 for 10 minutes, or above 100 and growing for 10 minutes.",
+        [target(f"max by (group, topic) (socialdevs_events_consumer_lag{of})",
+                "{{group}} {{topic}}")], "short", minimum=0,
+        thresholds=[red("transparent", None), red("red", 1000)]), 8, 8))
+    p.append(g.place(timeseries(
+        "Handler duration p95 by group", "Time each handler attempt takes, retried ones included.",
+        [target("histogram_quantile(0.95, sum by (group, le) "
+                f"(rate(socialdevs_events_handler_duration_seconds_bucket[{RATE}]){of}))",
+                "{{group}}")], "s", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Delivery latency by group (p50, p99)", "From an event's commit to its handling by the "
+        "group: end-to-end delay. The red line is the 5 s p99 alert threshold.",
+        [target("histogram_quantile(0.5, sum by (group, le) "
+                f"(rate(socialdevs_events_delivery_latency_seconds_bucket[{RATE}]){of}))",
+                "{{group}} p50", "A"),
+         target("histogram_quantile(0.99, sum by (group, le) "
+                f"(rate(socialdevs_events_delivery_latency_seconds_bucket[{RATE}]){of}))",
+                "{{group}} p99", "B")], "s", minimum=0,
+        thresholds=[red("transparent", None), red("red", 5)]), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Handler retries by group", "Transient handler failures per second (a dependency "
+        "down); the event is retried, never skipped, so the group waits and its lag grows.",
+        [target(f"sum by (group) (rate(socialdevs_events_handler_retries_total[{RATE}]){of})",
+                "{{group}}")], "short", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Live subscribers by hub", "Open live streams (SSE) per live hub, all processes together.",
+        [target(f"sum by (hub) (socialdevs_live_subscribers{of})", "{{hub}}")],
+        "short", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Live subscribers dropped by hub", "Streams dropped per second because their client "
+        "read too slowly; the client reconnects and resynchronises.",
+        [target(f"sum by (hub) (rate(socialdevs_live_dropped_total[{RATE}]){of})", "{{hub}}")],
+        "short", minimum=0), 8, 8))
+    return p
 
 
 def overview() -> dict:
@@ -360,10 +459,35 @@ def overview() -> dict:
         transformations=[{"id": "organize", "options": {
             "excludeByName": {"Time": True, "Value": True}}}]), 6, 7))
 
-    p.append(g.row("Event pipeline (coming with event streaming)", collapsed=True))
+    p.append(g.row("Event pipeline"))
+    p.append(g.place(stat(
+        "Outbox pending", "Events written but not yet published, all services.",
+        "sum(max by (service) (socialdevs_events_outbox_pending))", "short",
+        [red("green", None), red("orange", 1000)]), 4, 4))
+    p.append(g.place(stat(
+        "Oldest unpublished event", "Age of the oldest event waiting in any outbox. "
+        "Alert above 60 s for 5 minutes.",
+        "max(socialdevs_events_outbox_oldest_age_seconds)", "s",
+        [red("green", None), red("orange", 10), red("red", 60)]), 4, 4))
+    p.append(g.place(stat(
+        "Events published per second", "All relays together.",
+        f"sum(rate(socialdevs_events_published_total[{RATE}]))", "ops", decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "Events consumed per second", "Handled successfully, all consumer groups together.",
+        f'sum(rate(socialdevs_events_consumed_total{{outcome="ok"}}[{RATE}]))', "ops",
+        decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "Dead letters (15 m)", "Events consumer groups could not apply in the last 15 minutes.",
+        f"sum({DEAD_LETTERS_15M}) or vector(0)", "short",
+        [red("green", None), red("red", 1)], decimals=0), 4, 4))
+    p.append(g.place(stat(
+        "Live subscribers", "Open live streams (SSE), all processes.",
+        "sum(socialdevs_live_subscribers) or vector(0)", "short"), 4, 4))
+    p += event_pipeline(g)
     return dashboard(
         "socialdevs-overview", "SocialDevs / Platform overview",
-        "Rate, errors and duration per service and route, saturation and the availability SLO.",
+        "Rate, errors and duration per service and route, saturation, the availability SLO and "
+        "the event pipeline.",
         ["overview"], p, links=DASHBOARD_LINKS)
 
 
@@ -530,11 +654,15 @@ def service_drilldown() -> dict:
     p.append(g.place(logs(
         "Warnings and errors", "From Loki; the trace_id field links to the trace in Tempo.",
         '{service="$service", level=~"(?i)warn|error"}'), 24, 10))
-    p.append(g.row("Event pipeline (coming with event streaming)", collapsed=True))
+    # Relay panels show $service's outbox (users, posts); consumer and live-hub panels show
+    # what runs in the processes serving $service.
+    p.append(g.row("Event pipeline"))
+    p += event_pipeline(g, 'service="$service"', OF_SERVICE)
     return dashboard(
         "socialdevs-service", "SocialDevs / Service drill-down",
-        "One service in detail: per-route traffic, errors, latency percentiles, SLO, DB pool and "
-        "process resources.", ["service"], p, SERVICE_VARIABLES, DASHBOARD_LINKS)
+        "One service in detail: per-route traffic, errors, latency percentiles, SLO, DB pool, "
+        "process resources and its part of the event pipeline.", ["service"], p,
+        SERVICE_VARIABLES, DASHBOARD_LINKS)
 
 
 LOG_VARIABLES = [

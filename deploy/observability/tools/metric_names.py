@@ -10,7 +10,12 @@ Left out, on purpose:
   - names recorded by the rules themselves (`record:`), which Prometheus computes;
   - Prometheus' own series (`up`, `ALERTS`, `ALERTS_FOR_STATE`);
   - exporter metrics, by prefix: cAdvisor `container_`/`machine_`, postgres-exporter `pg_`,
-    node exporter `node_`, Alloy `alloy_`.
+    node exporter `node_`, Alloy `alloy_`;
+  - event-pipeline metrics declared in crates/events/src/metrics.rs (`ALL`; for those it
+    describes as histograms, their `_bucket`/`_sum`/`_count` series): they only appear on
+    /metrics once events flow, so the running-app test cannot see them, and their contract is
+    that file. `--with-events` prints them too. A name with an event-pipeline prefix
+    (`socialdevs_events_`, `socialdevs_live_`) that the file does not declare is an error.
 
 Expressions come from Prometheus-datasource targets and variables in grafana/dashboards/*.json
 and from `expr:` in prometheus/rules/*.yml (LogQL is not read). Standard library only.
@@ -27,6 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 RULES_DIR = ROOT / "prometheus" / "rules"
+EVENT_METRICS = ROOT.parent.parent / "crates" / "events" / "src" / "metrics.rs"
+EVENT_PREFIXES = ("socialdevs_events_", "socialdevs_live_")
+HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
 EXCLUDED_NAMES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
 EXCLUDED_PREFIXES = ("container_", "machine_", "pg_", "node_", "alloy_")
@@ -57,6 +65,28 @@ def metric_names(expr: str) -> set[str]:
         if name.lower() in PROMQL_KEYWORDS:
             continue
         names.add(name)
+    return names
+
+
+def event_metric_names(path: Path = EVENT_METRICS) -> set[str]:
+    """Names in `ALL` of the events crate's metrics.rs, plus the series of its histograms."""
+    text = path.read_text(encoding="utf-8")
+    consts = dict(re.findall(r'pub\s+const\s+(\w+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]+)"\s*;',
+                             text))
+    m = re.search(r"pub\s+const\s+ALL\s*:[^=]*=\s*&\[(.*?)\]\s*;", text, re.S)
+    if not m:
+        raise ValueError(f"no `pub const ALL` list in {path}")
+    idents = re.findall(r"\w+", re.sub(r"//[^\n]*", "", m.group(1)))
+    unknown = [i for i in idents if i not in consts]
+    if unknown or not idents:
+        raise ValueError(f"`ALL` in {path} names no metric or unknown constants: {unknown}")
+    histograms = set(re.findall(r"describe_histogram!\s*\(\s*(\w+)", text))
+    names = set()
+    for ident in idents:
+        if ident in histograms:
+            names |= {consts[ident] + suffix for suffix in HISTOGRAM_SERIES}
+        else:
+            names.add(consts[ident])
     return names
 
 
@@ -124,7 +154,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="List the metric names dashboards and rules use.")
     parser.add_argument("--summary", action="store_true",
                         help="print a count to stderr as well")
+    parser.add_argument("--with-events", action="store_true",
+                        help="also print the event-pipeline names declared in "
+                             "crates/events/src/metrics.rs")
     args = parser.parse_args()
+    try:
+        declared = event_metric_names()
+    except (OSError, ValueError) as err:
+        print(f"cannot read the event-pipeline metric names: {err}", file=sys.stderr)
+        return 1
     rule_exprs, recorded = rule_expressions()
     names: set[str] = set()
     for expr in rule_exprs + dashboard_expressions():
@@ -132,12 +170,22 @@ def main() -> int:
     names -= recorded
     names -= EXCLUDED_NAMES
     names = {n for n in names if not n.startswith(EXCLUDED_PREFIXES)}
+    undeclared = sorted(n for n in names if n.startswith(EVENT_PREFIXES) and n not in declared)
+    if undeclared:
+        print("event-pipeline names used by dashboards/rules but not declared in "
+              f"crates/events/src/metrics.rs ALL: {', '.join(undeclared)}", file=sys.stderr)
+        return 1
+    events = names & declared
+    if not args.with_events:
+        names -= events
     for name in sorted(names):
         print(name)
     if args.summary:
+        shown = "included" if args.with_events else "left out"
         print(f"{len(names)} metric names (left out: {len(recorded)} recorded names, "
-              f"{', '.join(sorted(EXCLUDED_NAMES))}, {'* '.join(EXCLUDED_PREFIXES)}*)",
-              file=sys.stderr)
+              f"{', '.join(sorted(EXCLUDED_NAMES))}, {'* '.join(EXCLUDED_PREFIXES)}*; "
+              f"{len(events)} event-pipeline names declared in crates/events/src/metrics.rs "
+              f"{shown})", file=sys.stderr)
     return 0 if names else 1
 
 

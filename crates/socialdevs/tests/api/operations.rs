@@ -233,6 +233,7 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         .join("../../deploy/observability/tools/metric_names.py");
     let output = std::process::Command::new("python3")
         .arg(&script)
+        .arg("--with-events")
         .output()
         .expect("python3 runs (install python3)");
     assert!(
@@ -260,13 +261,19 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         s.jwt_private_key_file = Some(keys.path().join(socialdevs::keys::PRIVATE_KEY_FILE));
         s.jwt_public_key_file = Some(keys.path().join(socialdevs::keys::PUBLIC_KEY_FILE));
     };
+    // One database for both, as in production: the timeline process reads the events the
+    // other one's outbox relays (the embedded transport's log is in the database).
+    let shared = tempfile::tempdir().unwrap();
+    let database = socialdevs_platform::db::SqliteDb::default_url(shared.path());
     let app = spawn_app_with(|s| {
         s.services = "users,posts".parse().unwrap();
+        s.database_url = Some(database.clone());
         use_keys(s);
     })
     .await;
     let timeline = spawn_app_with(|s| {
         s.services = "timeline".parse().unwrap();
+        s.database_url = Some(database.clone());
         s.users_url = Some(app.base.clone());
         s.posts_url = Some(app.base.clone());
         use_keys(s);
@@ -282,19 +289,27 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
     let home: Value = home.json().await.unwrap();
     assert_eq!(home["items"][0]["text"], "traffic for the metrics test");
     app.get("/readyz", None).await;
-    let exposed = app.get("/metrics", None).await.text().await.unwrap();
-    let missing: Vec<&String> = names
-        .iter()
-        .filter(|name| {
-            !exposed
-                .lines()
-                .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        })
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "used in dashboards/rules but not exposed: {missing:?}"
-    );
+    // The event pipeline's metrics appear as the relays and consumers work: wait for them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let exposed = app.get("/metrics", None).await.text().await.unwrap();
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                !exposed.lines().any(|l| {
+                    l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "used in dashboards/rules but not exposed: {missing:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
