@@ -1,8 +1,10 @@
 //! The posts service: posts, replies, likes, hashtags, mentions and idempotency keys.
 //!
 //! Layout: [`model`] (records and the public `post` shape), [`store`] (the `PostStore` port
-//! and its adapters), [`service`] (rules), [`http`] (routes).
+//! and its adapters), [`service`] (rules), [`http`] (routes), [`consumers`] (what it does
+//! with other services' events).
 
+pub mod consumers;
 pub mod http;
 pub mod migrations;
 pub mod model;

@@ -14,6 +14,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transactional outbox",
         sql: include_str!("../migrations/sqlite/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "authors cache",
+        sql: include_str!("../migrations/sqlite/0003_authors.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, applied in order inside the service's own schema.
@@ -27,5 +32,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "transactional outbox",
         sql: include_str!("../migrations/postgres/0002_outbox.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "authors cache",
+        sql: include_str!("../migrations/postgres/0003_authors.sql"),
     },
 ];

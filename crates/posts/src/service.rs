@@ -118,14 +118,26 @@ impl PostsService {
         let mut ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let authors: HashMap<Uuid, Author> = self
-            .directory
-            .authors(&ids)
-            .await
-            .map_err(dependency_error)?
+        // Names come from the store's copy of authors, kept by the author-cache consumer;
+        // only those it has not heard of yet are asked of the users service.
+        let mut authors: HashMap<Uuid, Author> =
+            store_call("posts.cached_authors", self.store.cached_authors(&ids))
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a))
+                .collect();
+        let missing: Vec<Uuid> = ids
             .into_iter()
-            .map(|a| (a.id, a))
+            .filter(|id| !authors.contains_key(id))
             .collect();
+        if !missing.is_empty() {
+            let found = self
+                .directory
+                .authors(&missing)
+                .await
+                .map_err(dependency_error)?;
+            authors.extend(found.into_iter().map(|a| (a.id, a)));
+        }
         Ok(rows
             .into_iter()
             .map(|row| {

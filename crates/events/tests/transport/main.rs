@@ -19,6 +19,8 @@ use harness::{
     assert_per_key_order, event, eventually, group, has_all, poll_until, Effects, Fixture,
     Recorder, Seen, DEADLINE, SERVICES,
 };
+use socialdevs_events::outbox::sqlite::SqliteOutbox;
+use socialdevs_events::outbox::OutboxStore;
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt};
 use uuid::Uuid;
@@ -594,12 +596,19 @@ async fn kafka_broker_killed_while_events_are_written_loses_nothing() {
     let (phase, mut phased) = tokio::sync::watch::channel(Phase::Up);
     let mut broker = fx.broker.take().unwrap();
     let transport = fx.transport.clone();
+    let outboxes: Vec<_> = SERVICES
+        .iter()
+        .map(|(service, _)| SqliteOutbox::new(fx.db.clone(), service))
+        .collect();
+    let applied_before = effects.clone();
     let outage = tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Handle::current();
         runtime
             .block_on(progressed.wait_for(|n| *n >= total / 4))
             .map(|_| ())
             .unwrap();
+        // Events flow end to end before the crash.
+        runtime.block_on(applied_before.wait_for_applied(20));
         broker.kill();
         phase.send_replace(Phase::Killed);
         assert!(
@@ -610,9 +619,14 @@ async fn kafka_broker_killed_while_events_are_written_loses_nothing() {
             .block_on(progressed.wait_for(|n| *n >= total * 3 / 4))
             .map(|_| ())
             .unwrap();
+        let mut stuck = 0;
+        for outbox in &outboxes {
+            stuck += runtime.block_on(outbox.backlog()).unwrap().pending;
+        }
+        assert!(stuck > 0, "events written during the outage were published");
         broker.restart();
         phase.send_replace(Phase::Restarted);
-        broker
+        (broker, stuck)
     });
     for (i, (service, batch)) in transactions.iter().enumerate() {
         if i == total / 4 {
@@ -625,7 +639,7 @@ async fn kafka_broker_killed_while_events_are_written_loses_nothing() {
         progress.send_replace(i + 1);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let _broker = outage.await.unwrap();
+    let (_broker, stuck) = outage.await.unwrap();
 
     // The relays catch up, the consumer applies everything once.
     fx.drained().await;
@@ -652,9 +666,10 @@ async fn kafka_broker_killed_while_events_are_written_loses_nothing() {
     let on_topics = seen_of(&log, &written_ids);
     let duplicates = assert_per_key_order(&on_topics, &counts(&keys, EACH));
     eprintln!(
-        "kafka: broker killed and restarted while {} events were written: all on their topics \
-         in per-key order ({duplicates} duplicates in the log), {} redelivered to the consumer \
-         and skipped, each applied once, backlog 0",
+        "kafka: broker killed and restarted while {} events were written ({stuck} waiting in \
+         the outboxes at the restart): all on their topics in per-key order ({duplicates} \
+         duplicates in the log), {} redelivered to the consumer and skipped, each applied once, \
+         backlog 0",
         written.len(),
         effects.repeats.lock().unwrap().len()
     );

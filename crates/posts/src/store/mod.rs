@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use socialdevs_platform::db;
 use uuid::Uuid;
 
-use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
+use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 
 pub use postgres::PgPostStore;
 pub use sqlite::SqlitePostStore;
@@ -98,4 +98,10 @@ pub trait PostStore: Send + Sync {
     async fn unlike(&self, post: Uuid, user: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
     /// How many posts `author` has.
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64>;
+    /// Remembers `author`'s names as of `at`, unless a newer version is already stored;
+    /// whether it changed anything. Applying the same or an older version again is a no-op,
+    /// so replayed events are harmless.
+    async fn upsert_author(&self, author: &Author, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// The remembered authors among `ids` (unknown ids are left out).
+    async fn cached_authors(&self, ids: &[Uuid]) -> StoreResult<Vec<Author>>;
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use socialdevs_events::outbox::{postgres::append, OutboxSignal};
 
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
-use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
+use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
 
 /// PostgreSQL adapter of [`PostStore`].
@@ -333,5 +333,42 @@ impl PostStore for PgPostStore {
                 .fetch_one(&mut *conn)
                 .await?,
         )
+    }
+
+    async fn upsert_author(&self, author: &Author, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let done = sqlx::query(
+            "INSERT INTO authors (id, username, display_name, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+             display_name = excluded.display_name, updated_at = excluded.updated_at \
+             WHERE excluded.updated_at > authors.updated_at",
+        )
+        .bind(author.id)
+        .bind(&author.username)
+        .bind(&author.display_name)
+        .bind(micros(at))
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn cached_authors(&self, ids: &[Uuid]) -> StoreResult<Vec<Author>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let rows: Vec<(Uuid, String, String)> =
+            sqlx::query_as("SELECT id, username, display_name FROM authors WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username, display_name)| Author {
+                id,
+                username,
+                display_name,
+            })
+            .collect())
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
 
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
-use crate::model::{IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
+use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
 
 /// SQLite adapter of [`PostStore`].
@@ -300,5 +300,49 @@ impl PostStore for SqlitePostStore {
                 .fetch_one(&mut *conn)
                 .await?,
         )
+    }
+
+    async fn upsert_author(&self, author: &Author, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query(
+            "INSERT INTO authors (id, username, display_name, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+             display_name = excluded.display_name, updated_at = excluded.updated_at \
+             WHERE excluded.updated_at > authors.updated_at",
+        )
+        .bind(author.id.to_string())
+        .bind(&author.username)
+        .bind(&author.display_name)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn cached_authors(&self, ids: &[Uuid]) -> StoreResult<Vec<Author>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids_json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .map_err(anyhow::Error::from)?;
+        let mut conn = self.db.read(SERVICE).await?;
+        let rows = sqlx::query(
+            "SELECT id, username, display_name FROM authors \
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Author {
+                    id: Uuid::parse_str(r.try_get("id")?)?,
+                    username: r.try_get("username")?,
+                    display_name: r.try_get("display_name")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(StoreError::Other)
     }
 }

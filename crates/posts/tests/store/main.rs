@@ -49,6 +49,7 @@ macro_rules! conformance {
                     key_check_comes_before_the_reply_check,
                     key_replays_its_post_even_after_the_post_is_deleted,
                     count_by_author_counts_posts_and_replies,
+                    author_cache_keeps_the_newest_version_only,
                 );
                 conformance!(@concurrent $backend;
                     concurrent_creates_with_one_key_create_one_post,

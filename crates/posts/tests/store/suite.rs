@@ -1085,3 +1085,36 @@ pub async fn refused_and_failed_changes_write_no_event(backend: &Backend) {
         "no event for a change that did not commit"
     );
 }
+
+// ---- the authors cache ----
+
+pub async fn author_cache_keeps_the_newest_version_only(store: Store) {
+    use socialdevs_posts::model::Author;
+    let id = Uuid::now_v7();
+    let version = |name: &str| Author {
+        id,
+        username: "ada".into(),
+        display_name: name.into(),
+    };
+    let t0 = precise_time();
+    assert!(store.upsert_author(&version("Ada"), t0).await.unwrap());
+    assert!(
+        !store.upsert_author(&version("Ada"), t0).await.unwrap(),
+        "the same version again changes nothing"
+    );
+    assert!(store
+        .upsert_author(&version("Ada L."), t0 + Duration::seconds(2))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .upsert_author(&version("Ada (late)"), t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        "an older version arriving late is ignored"
+    );
+    let unknown = Uuid::now_v7();
+    let cached = store.cached_authors(&[id, unknown]).await.unwrap();
+    assert_eq!(cached, [version("Ada L.")]);
+    assert!(store.cached_authors(&[]).await.unwrap().is_empty());
+}

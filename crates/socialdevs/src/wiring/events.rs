@@ -90,3 +90,16 @@ pub async fn live_feed(
         consumer::run_subscribed(transport.clone(), consumer, subscription, shutdown.clone()),
     )
 }
+
+/// Starts a durable consumer of a service of this process.
+pub fn durable(
+    service: &'static str,
+    consumer: Consumer,
+    transport: &Arc<dyn Transport>,
+    shutdown: &Shutdown,
+) -> Worker {
+    Worker::spawn(
+        format!("{service}-{}", consumer.group),
+        consumer::run(transport.clone(), consumer, shutdown.clone()),
+    )
+}

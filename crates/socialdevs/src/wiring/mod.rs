@@ -119,6 +119,12 @@ pub async fn wire(
 
     let posts = match post_store {
         Some(store) => {
+            workers.push(events::durable(
+                Service::Posts.name(),
+                socialdevs_posts::consumers::AuthorCache::consumer(store.clone()),
+                &transport,
+                shutdown,
+            ));
             let directory: Arc<dyn AuthorDirectory> = match &users {
                 Some(users) => Arc::new(InProcessAuthors(users.clone())),
                 None => Arc::new(RemoteAuthors(client(Service::Posts, Service::Users)?)),

@@ -1,0 +1,8 @@
+-- Authors as the posts service last heard of them (user.registered / user.updated events):
+-- listings show names without asking the users service. Kept by a durable consumer.
+CREATE TABLE authors (
+    id           TEXT PRIMARY KEY,
+    username     TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
