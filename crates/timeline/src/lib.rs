@@ -6,9 +6,9 @@
 //! posts services. Fan-out on write into a timeline cache replaces the read path later
 //! without changing the routes.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::extract::{FromRef, OriginalUri, State};
@@ -111,13 +111,17 @@ async fn home_stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
     // Subscribe before reading the follow graph, so no event falls between the two.
     let mut events = state.live.subscribe();
-    let mut following: HashSet<Uuid> = state
+    let following: HashSet<Uuid> = state
         .graph
         .following_ids(caller.id)
         .await?
         .into_iter()
         .collect();
-    let me = caller.id;
+    let mut view = HomeView {
+        me: caller.id,
+        following,
+        held: VecDeque::new(),
+    };
     let shutdown = state.shutdown.clone();
     let stream = async_stream::stream! {
         yield Ok(Event::default().event("ready").data("{}"));
@@ -137,7 +141,7 @@ async fn home_stream(
                 }
                 Err(Ended::Closed) => break,
             };
-            if let Some(post) = home_post(&event, me, &mut following) {
+            for post in view.apply(&event) {
                 // Only delivered posts get a span: a stream skips most events.
                 let span = envelope::consumer_span(&event, "timeline.home_stream");
                 if let Ok(json) = span.in_scope(|| serde_json::to_string(&post)) {
@@ -149,41 +153,74 @@ async fn home_stream(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// What `event` means for `me`'s open home stream: a post to show, or a change to whom `me`
-/// follows (applied to `following`, straight from the event: no call back).
-fn home_post(event: &CloudEvent, me: Uuid, following: &mut HashSet<Uuid>) -> Option<Post> {
-    if let Some(Ok(followed)) = event.decode::<UserFollowedV1>() {
-        if followed.follower_id == me {
-            following.insert(followed.followee_id);
+/// What an open home stream knows: whom its user follows, and the posts of others it saw
+/// lately. Events of different services may arrive in either order (Kafka orders a key's
+/// events, not a topic's against another's), so a post can come just before the follow that
+/// makes it visible: such posts are held briefly and shown when the follow arrives.
+struct HomeView {
+    me: Uuid,
+    following: HashSet<Uuid>,
+    held: VecDeque<(Instant, Post)>,
+}
+
+/// How long, and how many, posts of authors not followed are held for a follow to come.
+const HOLD_FOR: Duration = Duration::from_secs(5);
+const HOLD_AT_MOST: usize = 256;
+
+impl HomeView {
+    /// The posts `event` makes visible on the stream, in order (none for most events).
+    fn apply(&mut self, event: &CloudEvent) -> Vec<Post> {
+        if let Some(Ok(followed)) = event.decode::<UserFollowedV1>() {
+            if followed.follower_id != self.me {
+                return Vec::new();
+            }
+            self.following.insert(followed.followee_id);
+            let (shown, kept): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(_, post)| {
+                post.author.id == followed.followee_id && post.created_at >= followed.followed_at
+            });
+            self.held = kept.into();
+            return shown.into_iter().map(|(_, post)| post).collect();
         }
-        return None;
-    }
-    if let Some(Ok(unfollowed)) = event.decode::<UserUnfollowedV1>() {
-        if unfollowed.follower_id == me {
-            following.remove(&unfollowed.followee_id);
+        if let Some(Ok(unfollowed)) = event.decode::<UserUnfollowedV1>() {
+            if unfollowed.follower_id == self.me {
+                self.following.remove(&unfollowed.followee_id);
+            }
+            return Vec::new();
         }
-        return None;
+        let Some(Ok(created)) = event.decode::<PostCreatedV1>() else {
+            return Vec::new();
+        };
+        let post = Post {
+            id: created.post_id,
+            author: Author {
+                id: created.author_id,
+                username: created.author_username,
+                display_name: created.author_display_name,
+            },
+            text: created.text,
+            created_at: created.created_at,
+            reply_to: created.reply_to,
+            like_count: 0,
+            reply_count: 0,
+            liked_by_me: false,
+            hashtags: created.hashtags,
+            mentions: created.mentions,
+        };
+        if post.author.id == self.me || self.following.contains(&post.author.id) {
+            return vec![post];
+        }
+        let now = Instant::now();
+        while self
+            .held
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > HOLD_FOR)
+            || self.held.len() >= HOLD_AT_MOST
+        {
+            self.held.pop_front();
+        }
+        self.held.push_back((now, post));
+        Vec::new()
     }
-    let created = event.decode::<PostCreatedV1>()?.ok()?;
-    if created.author_id != me && !following.contains(&created.author_id) {
-        return None;
-    }
-    Some(Post {
-        id: created.post_id,
-        author: Author {
-            id: created.author_id,
-            username: created.author_username,
-            display_name: created.author_display_name,
-        },
-        text: created.text,
-        created_at: created.created_at,
-        reply_to: created.reply_to,
-        like_count: 0,
-        reply_count: 0,
-        liked_by_me: false,
-        hashtags: created.hashtags,
-        mentions: created.mentions,
-    })
 }
 
 /// The timeline service's public routes, with their OpenAPI description.
@@ -205,4 +242,67 @@ fn routes() -> OpenApiRouter<TimelineState> {
     OpenApiRouter::new()
         .routes(routes!(home))
         .routes(routes!(home_stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration as Span, Utc};
+    use socialdevs_events::types::EventType;
+
+    fn envelope<E: EventType>(event: &E) -> CloudEvent {
+        CloudEvent::of(event, Utc::now())
+    }
+
+    fn created(author: Uuid, text: &str, at: chrono::DateTime<Utc>) -> CloudEvent {
+        envelope(&PostCreatedV1 {
+            post_id: Uuid::now_v7(),
+            author_id: author,
+            author_username: "x".into(),
+            author_display_name: "X".into(),
+            text: text.into(),
+            hashtags: vec![],
+            mentions: vec![],
+            mentioned_user_ids: vec![],
+            reply_to: None,
+            reply_to_author_id: None,
+            created_at: at,
+        })
+    }
+
+    #[test]
+    fn a_post_that_arrives_before_its_follow_is_shown_when_the_follow_arrives() {
+        let (me, author, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut view = HomeView {
+            me,
+            following: HashSet::new(),
+            held: VecDeque::new(),
+        };
+        let followed_at = Utc::now();
+        assert!(view
+            .apply(&created(
+                author,
+                "before the follow",
+                followed_at - Span::seconds(1)
+            ))
+            .is_empty());
+        assert!(view
+            .apply(&created(author, "after", followed_at))
+            .is_empty());
+        assert!(view
+            .apply(&created(other, "someone else", followed_at))
+            .is_empty());
+        let shown = view.apply(&envelope(&UserFollowedV1 {
+            follower_id: me,
+            follower_username: "me".into(),
+            followee_id: author,
+            followee_username: "x".into(),
+            followed_at,
+        }));
+        let texts: Vec<&str> = shown.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["after"], "only posts from the follow on");
+        assert_eq!(view.apply(&created(author, "next", Utc::now())).len(), 1);
+        assert_eq!(view.apply(&created(me, "mine", Utc::now())).len(), 1);
+        assert_eq!(view.held.len(), 2, "the others' posts stay held, bounded");
+    }
 }

@@ -94,6 +94,15 @@ async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> Test
 }
 
 impl TestApp {
+    /// Where the timeline service answers: every replica in the distributed topology, the
+    /// one process otherwise.
+    pub fn timeline_bases(&self) -> Vec<String> {
+        match &self.running {
+            Running::Distributed(topology) => topology.timeline_urls(),
+            Running::InProcess(_) => vec![self.base.clone()],
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

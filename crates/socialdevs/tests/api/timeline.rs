@@ -98,11 +98,15 @@ struct HomeStream {
 
 impl HomeStream {
     async fn open(app: &crate::helpers::TestApp, access: &str) -> Self {
+        Self::open_at(app, &app.base, access).await
+    }
+
+    async fn open_at(app: &crate::helpers::TestApp, base: &str, access: &str) -> Self {
         let response = app
             .client
-            .get(app.url(&format!(
-                "/api/v1/timeline/home/stream?access_token={access}"
-            )))
+            .get(format!(
+                "{base}/api/v1/timeline/home/stream?access_token={access}"
+            ))
             .send()
             .await
             .unwrap();
@@ -171,6 +175,9 @@ async fn follows_made_while_the_stream_is_open_reach_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A stream opened now knows of the unfollow (the follow graph is read at open; a stream
+    // already open learns it from the event, which may arrive after posts of the same moment).
+    let mut stream = HomeStream::open(&app, &ora.access).await;
     app.create_post(&pia, "after the unfollow", None).await;
     app.create_post(&ora, "my own", None).await;
     let (event, data) = stream.next().await;
@@ -180,4 +187,23 @@ async fn follows_made_while_the_stream_is_open_reach_it() {
         post["text"], "my own",
         "the unfollowed author's post is not streamed"
     );
+}
+
+#[tokio::test]
+async fn a_post_reaches_the_live_streams_on_every_timeline_replica() {
+    let app = spawn_app().await;
+    let quinn = app.register("quinn").await;
+    let rosa = app.register("rosa").await;
+    app.follow(&quinn, "rosa").await;
+    let mut streams = Vec::new();
+    for base in app.timeline_bases() {
+        streams.push(HomeStream::open_at(&app, &base, &quinn.access).await);
+    }
+    app.create_post(&rosa, "published once", None).await;
+    for stream in &mut streams {
+        let (event, data) = stream.next().await;
+        assert_eq!(event, "post");
+        let post: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(post["text"], "published once");
+    }
 }

@@ -1,23 +1,29 @@
-//! The distributed topology for the API suite: a fresh PostgreSQL database, one
-//! `socialdevs serve --services X` process per service on its own port, calling each other
-//! over `/internal/...`, and the nginx edge (the web image's own configuration, rendered by
-//! `web/nginx/run-local.sh`) in front, routing the API prefixes as in production.
+//! The distributed topology for the API suite: a fresh PostgreSQL database, a Kafka-protocol
+//! broker (tansu, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), one `socialdevs serve --services X`
+//! process per service on its own port (two replicas of timeline, so live streams are shown
+//! to work whichever replica holds them), calling each other over `/internal/...`, and the
+//! nginx edge (the web image's own configuration, rendered by `web/nginx/run-local.sh`) in
+//! front, routing the API prefixes as in production.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use socialdevs::Settings;
+use socialdevs_testkit::kafka::KafkaBroker;
 use socialdevs_testkit::postgres::{self, free_port, TestDatabase};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-const SERVICES: [&str; 3] = ["users", "posts", "timeline"];
+/// The processes, by the service each runs: a second timeline replica last.
+const SERVICES: [&str; 4] = ["users", "posts", "timeline", "timeline"];
 
 pub struct Distributed {
     edge_port: u16,
+    timeline_ports: Vec<u16>,
     processes: Vec<Child>,
     edge: Option<Child>,
+    _broker: KafkaBroker,
     _database: TestDatabase,
     _dir: TempDir,
 }
@@ -56,6 +62,7 @@ impl Distributed {
     async fn try_start(settings: &Settings, database: TestDatabase) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         socialdevs::keys::write_key_pair(dir.path(), true).expect("key pair");
+        let broker = KafkaBroker::start();
         let ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
         let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
 
@@ -68,8 +75,12 @@ impl Distributed {
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("SOCIALDEVS_SERVICES", service)
                 .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{}", ports[i]))
-                .env("SOCIALDEVS_DATA_DIR", dir.path().join(service))
+                .env(
+                    "SOCIALDEVS_DATA_DIR",
+                    dir.path().join(format!("{service}-{i}")),
+                )
                 .env("SOCIALDEVS_DATABASE_URL", &database.url)
+                .env("SOCIALDEVS_KAFKA_BROKERS", broker.brokers())
                 .env("SOCIALDEVS_DATABASE_MAX_CONNECTIONS", "5")
                 .env("SOCIALDEVS_USERS_URL", url(0))
                 .env("SOCIALDEVS_POSTS_URL", url(1))
@@ -146,9 +157,17 @@ impl Distributed {
             .spawn()
             .expect("starting the edge (bash web/nginx/run-local.sh; needs nginx)");
 
+        let timeline_ports = SERVICES
+            .iter()
+            .zip(&ports)
+            .filter(|(service, _)| **service == "timeline")
+            .map(|(_, port)| *port)
+            .collect();
         let mut topology = Self {
             edge_port,
+            timeline_ports,
             processes,
+            _broker: broker,
             edge: Some(edge),
             _database: database,
             _dir: dir,
@@ -199,6 +218,14 @@ impl Distributed {
 
     pub fn edge_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.edge_port)
+    }
+
+    /// Each timeline replica's own URL (the edge sends streams to the first).
+    pub fn timeline_urls(&self) -> Vec<String> {
+        self.timeline_ports
+            .iter()
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect()
     }
 
     /// Stops the edge gracefully (its script stops nginx) and kills the services.
