@@ -9,6 +9,8 @@
 #
 # PostgreSQL: the tests start throwaway clusters from the installed server binaries (the
 # postgresql package, installed here when missing), or use SOCIALDEVS_TEST_DATABASE_URL.
+# Kafka: the tests start throwaway tansu brokers (installed here when missing, see
+# scripts/install-tansu.sh), or use SOCIALDEVS_TEST_KAFKA_BROKERS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -42,6 +44,10 @@ prerequisites() {
   ensure_command envsubst gettext-base
   ensure_command curl curl
   ensure_command psql postgresql-client
+  # The Kafka-protocol broker of the event transport tests and the distributed suite.
+  if [[ -z "${SOCIALDEVS_TEST_KAFKA_BROKERS:-}" ]]; then
+    bash "$root/scripts/install-tansu.sh"
+  fi
 }
 
 rust_tests() {
@@ -60,6 +66,7 @@ local_distributed() {
   export SOCIALDEVS_BIN="$root/target/debug/socialdevs" SOCIALDEVS_LOCAL_STATE="$state"
   export SOCIALDEVS_EDGE_PORT=28080 SOCIALDEVS_USERS_PORT=28081 SOCIALDEVS_POSTS_PORT=28082
   export SOCIALDEVS_TIMELINE_PORT=28083 SOCIALDEVS_PRIVATE_PG_PORT=28432
+  export SOCIALDEVS_KAFKA_PORT=28092
   local ok=0
   if bash deploy/local/distributed.sh up; then
     local base="http://127.0.0.1:$SOCIALDEVS_EDGE_PORT" name

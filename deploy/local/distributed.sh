@@ -11,6 +11,10 @@
 # the database is created when missing). When no server answers there and the PostgreSQL
 # server binaries are installed, a private cluster is started under the state folder.
 # nginx (and PostgreSQL, when needed) is installed from Debian's packages if missing.
+# Events: SOCIALDEVS_KAFKA_BROKERS names a Kafka-protocol broker; when unset, a tansu broker
+# is started on SOCIALDEVS_KAFKA_PORT (19092) with its storage under the state folder
+# (tansu is installed with scripts/install-tansu.sh when missing). The services create their
+# topics at start.
 #
 # Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
 # SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_BIN (a built
@@ -31,6 +35,7 @@ declare -A ports=(
 )
 services=(users posts timeline)
 private_pg_port="${SOCIALDEVS_PRIVATE_PG_PORT:-54329}"
+kafka_port="${SOCIALDEVS_KAFKA_PORT:-19092}"
 
 log() { echo "distributed.sh: $*"; }
 die() { echo "distributed.sh: $*" >&2; exit 1; }
@@ -112,8 +117,44 @@ stop_private_postgres() {
   "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
 }
 
+tansu_binary() {
+  command -v tansu 2>/dev/null || {
+    local bin="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+    [[ -x "$bin" ]] && echo "$bin"
+  }
+}
+
+# Points SOCIALDEVS_KAFKA_BROKERS at a broker: the configured one, else a tansu of our own.
+prepare_kafka() {
+  if [[ -n "${SOCIALDEVS_KAFKA_BROKERS:-}" ]]; then
+    log "events through the Kafka brokers at $SOCIALDEVS_KAFKA_BROKERS"
+    return
+  fi
+  local tansu
+  tansu="$(tansu_binary || true)"
+  if [[ -z "$tansu" ]]; then
+    bash "$root/scripts/install-tansu.sh"
+    tansu="$(tansu_binary)" || die "tansu is missing after installing it"
+  fi
+  mkdir -p "$state/kafka"
+  # exec: the recorded pid is the broker's own. Its storage path is relative to its folder.
+  (cd "$state/kafka" && exec nohup "$tansu" broker \
+    --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine sqlite://tansu.db </dev/null >"$state/logs/kafka.log" 2>&1) &
+  echo $! >"$state/pids/kafka.pid"
+  local tries=0
+  until (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; do
+    tries=$((tries + 1))
+    ((tries > 100)) && die "the broker did not listen on :$kafka_port; see $state/logs/kafka.log"
+    sleep 0.1
+  done
+  export SOCIALDEVS_KAFKA_BROKERS="127.0.0.1:$kafka_port"
+  log "broker (tansu) on :$kafka_port"
+}
+
 up() {
-  for service in "${services[@]}" edge; do
+  for service in kafka "${services[@]}" edge; do
     running "$service" && die "$service already runs (pid $(cat "$state/pids/$service.pid")); run '$0 down' first"
   done
   ensure_command nginx nginx-light
@@ -134,6 +175,7 @@ up() {
   fi
 
   prepare_postgres
+  prepare_kafka
   "$bin" keygen --out "$state/keys" >/dev/null
   export SOCIALDEVS_JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem"
   export SOCIALDEVS_JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
@@ -166,7 +208,7 @@ up() {
 
 down() {
   local service pid
-  for service in edge "${services[@]}"; do
+  for service in edge "${services[@]}" kafka; do
     if running "$service"; then
       pid="$(cat "$state/pids/$service.pid")"
       log "stopping $service (pid $pid)"
@@ -187,6 +229,9 @@ status() {
       log "$service: not ready"; code=1
     fi
   done
+  if [[ -f "$state/pids/kafka.pid" ]]; then
+    if running kafka; then log "kafka: up on :$kafka_port"; else log "kafka: down"; code=1; fi
+  fi
   if running edge && curl -fsS -o /dev/null "http://127.0.0.1:$edge_port/healthz"; then
     log "edge: up on :$edge_port"
   else

@@ -9,21 +9,17 @@ use anyhow::Context;
 use axum::Router;
 use socialdevs_platform::health::Readiness;
 use socialdevs_platform::ratelimit::{self, RateLimiter};
-use socialdevs_platform::shutdown::{self, Shutdown, ShutdownTrigger};
-use socialdevs_platform::{auth, health, http, metrics};
-use socialdevs_posts::PostsState;
-use socialdevs_timeline::TimelineState;
-use socialdevs_users::UsersState;
+use socialdevs_platform::shutdown::{self, ShutdownTrigger};
+use socialdevs_platform::{health, http, metrics};
 use tokio::net::TcpListener;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::keys;
-use crate::services::Service;
 use crate::storage::Database;
 use crate::web::{self, WebApp};
-use crate::wiring::{wire, Wired};
+use crate::wiring::wire;
 use socialdevs_events::worker::Worker;
 
 /// A bound, wired SocialDevs process, ready to serve.
@@ -55,22 +51,14 @@ impl Application {
         warn_unsupported(&settings);
         let db = Database::open(&settings).await?;
         let keys = keys::load(&settings)?;
-        let issuer = match keys.issuer {
-            Some(issuer) => issuer,
-            None if settings.services.contains(Service::Users) => {
-                anyhow::bail!("the users service signs tokens: set SOCIALDEVS_JWT_PRIVATE_KEY_FILE")
-            }
-            // Services other than users never sign; an unused throwaway key keeps types simple.
-            None => auth::TokenIssuer::from_private_pem(&auth::generate_key_pair()?.private_pem)?,
-        };
         let (trigger, shutdown) = shutdown::channel();
-        let wired = wire(&settings.services, &db, &settings, issuer, &shutdown).await?;
+        let wired = wire(&settings.services, &db, &settings, &keys, &shutdown).await?;
 
         let mut api = OpenApiRouter::new();
         let mut internal = Router::new();
-        for service in settings.services.iter() {
-            api = api.merge(service_router(service, &wired, &keys.verifier, &shutdown)?);
-            internal = internal.merge(internal_router(service, &wired));
+        for routers in wired.routers {
+            api = api.merge(routers.public);
+            internal = internal.merge(routers.internal);
         }
         let mut readiness = Readiness::default();
         for service in settings.services.iter() {
@@ -188,44 +176,6 @@ impl Application {
             }
         }
         served
-    }
-}
-
-fn service_router(
-    service: Service,
-    wired: &Wired,
-    verifier: &auth::TokenVerifier,
-    shutdown: &Shutdown,
-) -> anyhow::Result<OpenApiRouter> {
-    let missing = || anyhow::anyhow!("the {} service was not wired", service.name());
-    Ok(match service {
-        Service::Users => socialdevs_users::router(UsersState {
-            service: wired.users.clone().ok_or_else(missing)?,
-            verifier: verifier.clone(),
-        }),
-        Service::Posts => socialdevs_posts::router(PostsState {
-            service: wired.posts.clone().ok_or_else(missing)?,
-            verifier: verifier.clone(),
-        }),
-        Service::Timeline => {
-            let ports = wired.timeline.clone().ok_or_else(missing)?;
-            socialdevs_timeline::router(TimelineState {
-                graph: ports.graph,
-                feed: ports.feed,
-                live: ports.live,
-                shutdown: shutdown.clone(),
-                verifier: verifier.clone(),
-            })
-        }
-    })
-}
-
-/// The `/internal/...` endpoints other processes call.
-fn internal_router(service: Service, wired: &Wired) -> Router {
-    match (service, &wired.users, &wired.posts) {
-        (Service::Users, Some(users), _) => socialdevs_users::http::internal::router(users.clone()),
-        (Service::Posts, _, Some(posts)) => socialdevs_posts::http::internal::router(posts.clone()),
-        _ => Router::new(),
     }
 }
 

@@ -163,16 +163,16 @@ impl Settings {
     }
 
     /// Where `service` answers when this process does not run it: its URL setting, else its
-    /// default port on this machine.
+    /// default port on this machine. Users and posts have flags too (`--users-url`,
+    /// `--posts-url`); every other service's URL is read from `SOCIALDEVS_<SERVICE>_URL`.
     pub fn service_url(&self, service: Service) -> String {
-        let configured = match service {
-            Service::Users => self.users_url.as_deref(),
-            Service::Posts => self.posts_url.as_deref(),
-            Service::Timeline => None,
+        let configured = match service.name() {
+            socialdevs_users::SERVICE => self.users_url.clone(),
+            socialdevs_posts::SERVICE => self.posts_url.clone(),
+            name => std::env::var(service_url_env(name)).ok(),
         };
         configured
             .filter(|url| !url.trim().is_empty())
-            .map(str::to_owned)
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", service.default_port()))
     }
 
@@ -237,5 +237,31 @@ impl Settings {
             otel_traces_sampler: None,
             otel_traces_sampler_arg: None,
         }
+    }
+}
+
+/// The environment variable naming where `service` answers: `SOCIALDEVS_<SERVICE>_URL`.
+pub fn service_url_env(service: &str) -> String {
+    format!(
+        "SOCIALDEVS_{}_URL",
+        service.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_urls_come_from_settings_else_the_default_port() {
+        let mut settings = Settings::for_data_dir("data");
+        let users = Service::named("users").unwrap();
+        let posts = Service::named("posts").unwrap();
+        assert_eq!(settings.service_url(users), "http://127.0.0.1:8081");
+        settings.users_url = Some("http://users:8081".into());
+        settings.posts_url = Some(" ".into());
+        assert_eq!(settings.service_url(users), "http://users:8081");
+        assert_eq!(settings.service_url(posts), "http://127.0.0.1:8082");
+        assert_eq!(service_url_env("timeline"), "SOCIALDEVS_TIMELINE_URL");
     }
 }

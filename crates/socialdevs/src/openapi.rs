@@ -40,11 +40,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The platform-wide document.
+/// The platform-wide document: the frame, then every registry entry's operations.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(socialdevs_users::http::openapi());
-    doc.merge(socialdevs_posts::http::openapi());
-    doc.merge(socialdevs_timeline::openapi());
+    for entry in crate::registry::ENTRIES {
+        doc.merge(entry.openapi());
+    }
     doc
 }

@@ -96,15 +96,21 @@ struct Seeders {
 /// Seeds `users` users and `posts` posts (with follows, likes and replies).
 pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<()> {
     let db = Database::open(settings).await?;
-    let issuer = keys::load(settings)?
-        .issuer
-        .context("seeding signs in users: configure the private key")?;
+    let keys = keys::load(settings)?;
+    anyhow::ensure!(
+        keys.issuer.is_some(),
+        "seeding signs in users: configure the private key"
+    );
     // Seeding writes through every service's rules, all in this process.
     let (_stop, shutdown) = shutdown::channel();
-    let wired = wire(&ServiceSet::all(), &db, settings, issuer, &shutdown).await?;
+    let wired = wire(&ServiceSet::all(), &db, settings, &keys, &shutdown).await?;
     let services = Seeders {
-        users: wired.users.context("the users service is not wired")?,
-        posts: wired.posts.context("the posts service is not wired")?,
+        users: wired
+            .service(socialdevs_users::SERVICE)
+            .context("the users service is not wired")?,
+        posts: wired
+            .service(socialdevs_posts::SERVICE)
+            .context("the posts service is not wired")?,
     };
     let mut rng = rand::thread_rng();
     let run_tag: String = Uuid::now_v7().simple().to_string()[24..].to_owned();

@@ -1,54 +1,64 @@
-//! The registry of services one process can run: `--services all` (the default) or a list.
+//! The services one process can run: `--services all` (the default) or a list. Which
+//! services exist, their names, ports and order all come from the [`registry`](crate::registry).
 
 use std::fmt;
 use std::str::FromStr;
 
-/// A SocialDevs service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    /// Accounts, tokens, profiles, follows.
-    Users,
-    /// Posts, replies, likes.
-    Posts,
-    /// Home timelines.
-    Timeline,
-}
+use crate::registry::{self, Entry};
+
+/// A SocialDevs service: one entry of the registry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Service(usize);
 
 impl Service {
-    /// Every service, in dependency order.
-    pub const ALL: [Service; 3] = [Service::Users, Service::Posts, Service::Timeline];
+    /// Every service, in dependency order (a service after those it needs started).
+    pub fn all() -> impl Iterator<Item = Service> {
+        (0..registry::ordered().len()).map(Service)
+    }
+
+    /// The service called `name`, if the registry has it.
+    pub fn named(name: &str) -> Option<Service> {
+        Service::all().find(|service| service.name() == name)
+    }
+
+    /// Its registry entry.
+    pub fn entry(self) -> &'static dyn Entry {
+        registry::ordered()[self.0]
+    }
 
     /// The name used on the command line, in metrics and logs.
     pub fn name(self) -> &'static str {
-        match self {
-            Service::Users => socialdevs_users::SERVICE,
-            Service::Posts => socialdevs_posts::SERVICE,
-            Service::Timeline => socialdevs_timeline::SERVICE,
-        }
+        self.entry().name()
     }
 
     /// The port the service listens on when it runs alone.
     pub fn default_port(self) -> u16 {
-        match self {
-            Service::Users => 8081,
-            Service::Posts => 8082,
-            Service::Timeline => 8083,
-        }
+        self.entry().default_port()
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Service").field(&self.name()).finish()
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 impl FromStr for Service {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Service::ALL
-            .into_iter()
-            .find(|svc| svc.name() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown service `{s}`; choose from all, {}",
-                    Service::ALL.map(Service::name).join(", ")
-                )
-            })
+        Service::named(s.trim()).ok_or_else(|| {
+            let names: Vec<&str> = Service::all().map(Service::name).collect();
+            format!(
+                "unknown service `{s}`; choose from all, {}",
+                names.join(", ")
+            )
+        })
     }
 }
 
@@ -59,7 +69,7 @@ pub struct ServiceSet(Vec<Service>);
 impl ServiceSet {
     /// Every service (all-in-one).
     pub fn all() -> Self {
-        Self(Service::ALL.to_vec())
+        Self(Service::all().collect())
     }
 
     /// Whether `service` runs here.
@@ -67,9 +77,14 @@ impl ServiceSet {
         self.0.contains(&service)
     }
 
+    /// Whether the service called `name` runs here.
+    pub fn contains_name(&self, name: &str) -> bool {
+        self.0.iter().any(|service| service.name() == name)
+    }
+
     /// Whether every service runs here.
     pub fn is_all(&self) -> bool {
-        Service::ALL.iter().all(|s| self.contains(*s))
+        Service::all().all(|s| self.contains(s))
     }
 
     /// The services, in dependency order.
@@ -129,5 +144,23 @@ mod tests {
         assert_eq!(ServiceSet::from_str("users").unwrap().default_port(), 8081);
         assert!(ServiceSet::from_str("billing").is_err());
         assert!(ServiceSet::from_str(",").is_err());
+    }
+
+    #[test]
+    fn services_come_from_the_registry_in_dependency_order() {
+        let names: Vec<&str> = Service::all().map(Service::name).collect();
+        assert_eq!(names, ["users", "posts", "timeline"]);
+        let ports: Vec<u16> = Service::all().map(Service::default_port).collect();
+        assert_eq!(ports, [8081, 8082, 8083]);
+        assert_eq!(ServiceSet::all().to_string(), "all");
+        assert_eq!(
+            ServiceSet::from_str("timeline,users").unwrap().to_string(),
+            "users,timeline"
+        );
+        let unknown = ServiceSet::from_str("billing").unwrap_err();
+        assert_eq!(
+            unknown,
+            "unknown service `billing`; choose from all, users, posts, timeline"
+        );
     }
 }

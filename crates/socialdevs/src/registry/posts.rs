@@ -1,0 +1,67 @@
+//! The posts service's entry: posts, replies and likes, with authors' names cached from
+//! users' events (the `AuthorCache` consumer) and looked up in the users service.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use socialdevs_posts::consumers::AuthorCache;
+use socialdevs_posts::store::{PgPostStore, PostStore, SqlitePostStore};
+use socialdevs_posts::{AuthorDirectory, PostsService, PostsState, SERVICE};
+use socialdevs_users::UsersService;
+
+use super::{Dependency, Entry, Module, StartContext};
+use crate::storage::{StoreOpener, StoreSpec};
+use crate::wiring::{InProcessAuthors, RemoteAuthors};
+
+/// The posts service.
+pub struct Posts;
+
+static STORE: StoreSpec<dyn PostStore> = StoreSpec {
+    sqlite_migrations: socialdevs_posts::migrations::SQLITE,
+    postgres_migrations: socialdevs_posts::migrations::POSTGRES,
+    sqlite: |db, signal| Arc::new(SqlitePostStore::new(db).with_outbox_signal(signal)),
+    postgres: |db, signal| Arc::new(PgPostStore::new(db).with_outbox_signal(signal)),
+};
+
+#[async_trait]
+impl Entry for Posts {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn default_port(&self) -> u16 {
+        8082
+    }
+
+    fn dependencies(&self) -> &'static [Dependency] {
+        &[Dependency::Service(socialdevs_users::SERVICE)]
+    }
+
+    fn store(&self) -> Option<&'static dyn StoreOpener> {
+        Some(&STORE)
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        socialdevs_posts::http::openapi()
+    }
+
+    async fn start(&self, cx: &StartContext<'_>) -> anyhow::Result<Module> {
+        let store = cx.own_store::<dyn PostStore>()?;
+        let authors = cx.durable_consumer(AuthorCache::consumer(store.clone()));
+        let directory: Arc<dyn AuthorDirectory> =
+            match cx.local::<UsersService>(socialdevs_users::SERVICE)? {
+                Some(users) => Arc::new(InProcessAuthors(users)),
+                None => Arc::new(RemoteAuthors(cx.client(socialdevs_users::SERVICE)?)),
+            };
+        let posts = PostsService::new(store, directory);
+        let router = socialdevs_posts::router(PostsState {
+            service: posts.clone(),
+            verifier: cx.verifier.clone(),
+        });
+        Ok(cx
+            .module(router)
+            .internal(socialdevs_posts::http::internal::router(posts.clone()))
+            .worker(authors)
+            .export(posts))
+    }
+}
