@@ -20,6 +20,11 @@ pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &str;
     /// Returns an error when the dependency does not answer.
     async fn check(&self) -> anyhow::Result<()>;
+    /// Whether the process is not ready while this check fails. A non-critical dependency
+    /// (a cache the service can work without) that fails shows as `degraded` in `/readyz`.
+    fn critical(&self) -> bool {
+        true
+    }
 }
 
 /// Everything that decides whether this process is ready.
@@ -34,6 +39,9 @@ pub struct Readiness {
 struct CheckReport {
     name: String,
     ok: bool,
+    /// A failing non-critical check: the service works, with less.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    degraded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -64,8 +72,9 @@ impl Readiness {
         self.draining.store(true, Ordering::SeqCst);
     }
 
-    /// Runs every check (each with a 2 s deadline) and records `socialdevs_ready`.
-    pub async fn evaluate(&self) -> (bool, Vec<(String, String, Result<(), String>)>) {
+    /// Runs every check (each with a 2 s deadline) and records `socialdevs_ready`. Failing
+    /// non-critical checks are reported but leave the process ready.
+    pub async fn evaluate(&self) -> (bool, Vec<CheckOutcome>) {
         let mut results = Vec::new();
         let mut all_ok = !self.draining.load(Ordering::SeqCst);
         for (service, check) in &self.checks {
@@ -74,15 +83,21 @@ impl Readiness {
                 Ok(Err(err)) => Err(format!("{err:#}")),
                 Err(_) => Err("timed out after 2 s".to_string()),
             };
-            all_ok &= outcome.is_ok();
-            results.push((service.clone(), check.name().to_owned(), outcome));
+            let critical = check.critical();
+            all_ok &= outcome.is_ok() || !critical;
+            results.push(CheckOutcome {
+                service: service.clone(),
+                name: check.name().to_owned(),
+                critical,
+                outcome,
+            });
         }
         for service in &self.services {
             let ok = !self.draining.load(Ordering::SeqCst)
                 && results
                     .iter()
-                    .filter(|(s, _, _)| s == service)
-                    .all(|(_, _, r)| r.is_ok());
+                    .filter(|r| &r.service == service)
+                    .all(|r| r.outcome.is_ok() || !r.critical);
             metrics::gauge!("socialdevs_ready", "service" => service.clone()).set(if ok {
                 1.0
             } else {
@@ -93,6 +108,19 @@ impl Readiness {
     }
 }
 
+/// One check's result.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    /// The service it belongs to.
+    pub service: String,
+    /// The check.
+    pub name: String,
+    /// Whether readiness depends on it.
+    pub critical: bool,
+    /// Its result.
+    pub outcome: Result<(), String>,
+}
+
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
@@ -101,14 +129,16 @@ async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
     let (ok, results) = readiness.evaluate().await;
     let checks = results
         .into_iter()
-        .map(|(service, name, outcome)| {
-            if let Err(err) = &outcome {
-                tracing::warn!(%service, check = %name, error = %err, "readiness check failed");
+        .map(|r| {
+            if let Err(err) = &r.outcome {
+                tracing::warn!(service = %r.service, check = %r.name, error = %err,
+                    "readiness check failed");
             }
             CheckReport {
-                name: format!("{service}.{name}"),
-                ok: outcome.is_ok(),
-                error: outcome.err(),
+                name: format!("{}.{}", r.service, r.name),
+                ok: r.outcome.is_ok(),
+                degraded: r.outcome.is_err() && !r.critical,
+                error: r.outcome.err(),
             }
         })
         .collect();

@@ -12,7 +12,7 @@ pub mod service;
 pub mod store;
 
 pub use http::{router, PostsState};
-pub use service::{AuthorDirectory, PostsService};
+pub use service::{AuthorDirectory, OwnAfter, PostsService, TimelinePage};
 
 /// The service name used in metrics, logs and `--services`.
 pub const SERVICE: &str = "posts";

@@ -142,4 +142,6 @@ pub enum PostFilter {
     AuthorTag(Uuid, String),
     /// Direct replies to a post, oldest first.
     Replies(Uuid),
+    /// These posts (those that still exist), newest first: a home timeline page.
+    Ids(Vec<Uuid>),
 }

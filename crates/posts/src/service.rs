@@ -71,6 +71,24 @@ pub struct Composed {
     pub replayed: bool,
 }
 
+/// Which of the viewer's own posts a timeline page also wants.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct OwnAfter {
+    /// Only posts newer than this one (all of the newest when `None`).
+    pub after: Option<Uuid>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A home timeline page's posts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TimelinePage {
+    /// The posts asked for that still exist, newest first.
+    pub posts: Vec<Post>,
+    /// The viewer's own newer posts, newest first.
+    pub own: Vec<Post>,
+}
+
 /// The posts service. Its store writes every change's event to the outbox in the change's
 /// own transaction; the relay publishes them.
 #[derive(Clone)]
@@ -261,6 +279,68 @@ impl PostsService {
             items,
             next_cursor: page.next_cursor,
         })
+    }
+
+    /// These posts as `viewer` sees them, newest first; deleted ones are left out (a home
+    /// timeline page). Plus, when `own_after` is given, `viewer`'s own posts newer than it
+    /// (at most `own_limit`), so a timeline shows what its reader just posted before the
+    /// fan-out has placed it.
+    pub async fn timeline_page(
+        &self,
+        ids: Vec<Uuid>,
+        viewer: Uuid,
+        own_after: Option<OwnAfter>,
+    ) -> Result<TimelinePage, ApiError> {
+        let limit = ids.len() as u32;
+        let rows = if ids.is_empty() {
+            Vec::new()
+        } else {
+            store_call(
+                "posts.list",
+                self.store
+                    .list(&PostFilter::Ids(ids), Some(viewer), None, limit),
+            )
+            .await?
+        };
+        let own_rows = match own_after {
+            Some(own) => {
+                let rows = store_call(
+                    "posts.list",
+                    self.store
+                        .list(&PostFilter::Author(viewer), Some(viewer), None, own.limit),
+                )
+                .await?;
+                rows.into_iter()
+                    .filter(|r| own.after.is_none_or(|after| r.id > after))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let split = rows.len();
+        let mut all = self
+            .hydrate(rows.into_iter().chain(own_rows).collect())
+            .await?;
+        let own = all.split_off(split);
+        Ok(TimelinePage { posts: all, own })
+    }
+
+    /// The newest `limit` posts (ids and authors) by `authors`, newest first: what a home
+    /// timeline is rebuilt from.
+    pub async fn recent_entries(
+        &self,
+        authors: Vec<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
+        if authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = store_call(
+            "posts.list",
+            self.store
+                .list(&PostFilter::Authors(authors), None, None, limit),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.author_id)).collect())
     }
 
     /// Explore, an author's posts, or a tag's posts (`author` and `tag` combine as "and").

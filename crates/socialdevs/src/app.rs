@@ -34,10 +34,7 @@ pub struct Application {
 }
 
 fn warn_unsupported(settings: &Settings) {
-    for (name, value) in [
-        ("SOCIALDEVS_REDIS_URL", &settings.redis_url),
-        ("SOCIALDEVS_MQTT_URL", &settings.mqtt_url),
-    ] {
+    for (name, value) in [("SOCIALDEVS_MQTT_URL", &settings.mqtt_url)] {
         if value.is_some() {
             tracing::warn!(setting = name, "not supported by this build yet; ignored");
         }

@@ -104,6 +104,30 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// First part of every Redis key, so deployments (or tests) can share a server.
+    #[arg(long, env = "SOCIALDEVS_REDIS_NAMESPACE", default_value = "socialdevs")]
+    pub redis_namespace: String,
+
+    /// Posts kept per home timeline.
+    #[arg(long, env = "SOCIALDEVS_TIMELINE_CAP", default_value_t = 800)]
+    pub timeline_cap: usize,
+
+    /// Authors with more followers are not fanned out on write.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_TIMELINE_FANOUT_MAX_FOLLOWERS",
+        default_value_t = 10_000
+    )]
+    pub timeline_fanout_max_followers: u32,
+
+    /// In-memory timeline store (no Redis): at most this many users' timelines.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_TIMELINE_MEMORY_USERS",
+        default_value_t = 50_000
+    )]
+    pub timeline_memory_users: usize,
+
     /// MQTT broker for device notifications; unset means off.
     #[arg(long, env = "SOCIALDEVS_MQTT_URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
@@ -228,6 +252,10 @@ impl Settings {
             kafka_brokers: None,
             kafka_partitions: 3,
             redis_url: None,
+            redis_namespace: "socialdevs".into(),
+            timeline_cap: 800,
+            timeline_fanout_max_followers: 10_000,
+            timeline_memory_users: 5_000,
             mqtt_url: None,
             log_format: None,
             otlp_endpoint: None,

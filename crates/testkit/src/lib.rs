@@ -9,3 +9,4 @@
 
 pub mod kafka;
 pub mod postgres;
+pub mod redis;

@@ -1,10 +1,11 @@
 //! The timeline service: the home timeline (the caller's and followed users' posts, newest
 //! first) and its live stream.
 //!
-//! Today the home timeline is computed on read from the follow graph and the posts store,
-//! through two ports ([`FollowGraph`], [`PostFeed`]) that the binary wires to the users and
-//! posts services. Fan-out on write into a timeline cache replaces the read path later
-//! without changing the routes.
+//! Home timelines are fanned out on write into a timeline store ([`store`]: in memory, or
+//! Redis when `SOCIALDEVS_REDIS_URL` is set) by a durable consumer of the posts and follows
+//! events ([`service::Fanout`]), rebuilt from the other services when cold, and computed on
+//! read when the store is down ([`service`]). The services are reached through two ports
+//! ([`FollowGraph`], [`PostFeed`]) that the binary wires in process or over HTTP.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -22,14 +23,20 @@ use socialdevs_events::{envelope, CloudEvent};
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::ApiQuery;
-use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::pagination::PageParams;
 use socialdevs_platform::shutdown::Shutdown;
 use socialdevs_platform::ApiError;
 use socialdevs_posts::http::{page_response, PostPage};
 use socialdevs_posts::model::{Author, Post};
+use socialdevs_posts::{OwnAfter, TimelinePage};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
+
+pub mod service;
+pub mod store;
+
+pub use service::{Fanout, TimelineService, TimelineSettings};
 
 /// The service name used in metrics, logs and `--services`.
 pub const SERVICE: &str = "timeline";
@@ -39,27 +46,36 @@ pub const SERVICE: &str = "timeline";
 pub trait FollowGraph: Send + Sync {
     /// Ids of everyone `user` follows.
     async fn following_ids(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError>;
+    /// Ids of at most `limit` of `user`'s followers.
+    async fn follower_ids(&self, user: Uuid, limit: u32) -> Result<Vec<Uuid>, ApiError>;
 }
 
-/// Posts by a set of authors: owned by the posts service.
+/// Posts: owned by the posts service.
 #[async_trait]
 pub trait PostFeed: Send + Sync {
-    /// A page of posts by `authors`, newest first, as seen by `viewer`.
-    async fn posts_by_authors(
+    /// These posts as `viewer` sees them (deleted ones left out), plus `viewer`'s own newer
+    /// posts when `own_after` asks for them: one call per home timeline page.
+    async fn timeline_page(
+        &self,
+        ids: Vec<Uuid>,
+        viewer: Uuid,
+        own_after: Option<OwnAfter>,
+    ) -> Result<TimelinePage, ApiError>;
+    /// The newest `limit` posts by `authors` (at most 500 authors a call), newest first.
+    async fn recent_entries(
         &self,
         authors: Vec<Uuid>,
-        viewer: Uuid,
-        params: &PageParams,
-    ) -> Result<Page<Post>, ApiError>;
+        limit: u32,
+    ) -> Result<Vec<store::Entry>, ApiError>;
 }
 
 /// State of the timeline routes.
 #[derive(Clone)]
 pub struct TimelineState {
-    /// The follow graph.
+    /// Home timelines.
+    pub timelines: TimelineService,
+    /// The follow graph (a live stream reads it when it opens).
     pub graph: Arc<dyn FollowGraph>,
-    /// The posts.
-    pub feed: Arc<dyn PostFeed>,
     /// Live events (fed by this process's live consumer), for the live stream.
     pub live: LiveHub,
     /// Ends live streams when the process stops.
@@ -88,12 +104,7 @@ async fn home(
     OriginalUri(uri): OriginalUri,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Response> {
-    let mut authors = state.graph.following_ids(caller.id).await?;
-    authors.push(caller.id);
-    let page = state
-        .feed
-        .posts_by_authors(authors, caller.id, &params)
-        .await?;
+    let page = state.timelines.home(caller.id, &params).await?;
     Ok(page_response(&uri, page))
 }
 

@@ -465,6 +465,11 @@ impl UsersService {
         Ok(store_call("users.following_ids", self.store.following_ids(user)).await?)
     }
 
+    /// Ids of at most `limit` followers of `user` (for a timeline fan-out).
+    pub async fn follower_ids(&self, user: Uuid, limit: u32) -> Result<Vec<Uuid>, ApiError> {
+        Ok(store_call("users.follower_ids", self.store.follower_ids(user, limit)).await?)
+    }
+
     /// Whether `follower` follows `followee`.
     pub async fn is_following(&self, follower: Uuid, followee: Uuid) -> Result<bool, ApiError> {
         Ok(store_call(

@@ -1050,6 +1050,33 @@ async fn refused_changes_write_no_event(h: &Harness) {
     assert_eq!(h.outbox().await.len(), before, "no event without a change");
 }
 
+async fn follower_ids_lists_followers_up_to_the_limit(h: &Harness) {
+    let star = h.user("star").await;
+    let mut fans = HashSet::new();
+    for i in 0..5 {
+        let fan = h.user(&format!("fan{i}")).await;
+        h.follow(&fan, &star).await;
+        fans.insert(fan.id);
+    }
+    let all: HashSet<Uuid> = h
+        .store()
+        .follower_ids(star.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(all, fans);
+    let some = h.store().follower_ids(star.id, 3).await.unwrap();
+    assert_eq!(some.len(), 3);
+    assert!(some.iter().all(|id| fans.contains(id)));
+    assert!(h
+        .store()
+        .follower_ids(Uuid::now_v7(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation
 // ---------------------------------------------------------------------------------------------
@@ -1117,4 +1144,5 @@ conformance!(
     migrations_are_idempotent,
     every_change_writes_its_event_in_the_same_transaction,
     refused_changes_write_no_event,
+    follower_ids_lists_followers_up_to_the_limit,
 );

@@ -301,9 +301,10 @@ impl Seen {
     }
 }
 
-/// Records what a handler saw, in order, and lets tests wait for it.
-#[derive(Default)]
+/// Records what a handler saw of the test's own keys, in order, and lets tests wait for it.
+/// Events of other keys (other tests on a shared broker) are ignored.
 pub struct Recorder {
+    keys: HashSet<String>,
     seen: Mutex<Vec<Seen>>,
     count: watch::Sender<usize>,
     /// Events whose `data.poison` is set fail permanently.
@@ -311,8 +312,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub fn of_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Arc<Self> {
+        Arc::new(Self {
+            keys: keys.into_iter().cloned().collect(),
+            seen: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+            rejected: AtomicUsize::new(0),
+        })
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -353,6 +359,9 @@ impl Recorder {
 #[async_trait]
 impl Handler for Recorder {
     async fn handle(&self, event: &CloudEvent) -> Result<(), HandlerError> {
+        if !self.keys.contains(&event.subject) {
+            return Ok(());
+        }
         if event.data.get("poison").is_some() {
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return Err(HandlerError::Permanent(anyhow::anyhow!(
@@ -369,6 +378,8 @@ impl Handler for Recorder {
 /// dedup every durable consumer does), in a database of its own (the consuming service's).
 pub struct Effects {
     pub db: SqliteDb,
+    /// The test's keys: events of others are ignored.
+    keys: HashSet<String>,
     /// After storing this event's effect: say so, then hang (to be killed right there).
     stall: Mutex<Option<(Uuid, oneshot::Sender<()>)>>,
     /// Events delivered again after their effect was stored (and so skipped).
@@ -377,7 +388,10 @@ pub struct Effects {
 }
 
 impl Effects {
-    pub async fn open(dir: &std::path::Path) -> Arc<Self> {
+    pub async fn open<'a>(
+        dir: &std::path::Path,
+        keys: impl IntoIterator<Item = &'a String>,
+    ) -> Arc<Self> {
         let db = SqliteDb::open(&format!("sqlite://{}", dir.join("consumer.db").display()))
             .await
             .unwrap();
@@ -396,6 +410,7 @@ impl Effects {
         .unwrap();
         Arc::new(Self {
             db,
+            keys: keys.into_iter().cloned().collect(),
             stall: Mutex::new(None),
             repeats: Mutex::new(Vec::new()),
             applied: watch::channel(0).0,
@@ -437,6 +452,9 @@ impl Effects {
 #[async_trait]
 impl Handler for Effects {
     async fn handle(&self, event: &CloudEvent) -> Result<(), HandlerError> {
+        if !self.keys.contains(&event.subject) {
+            return Ok(());
+        }
         let seen = Seen::of(event);
         let mut tx = self
             .db

@@ -214,6 +214,7 @@ impl PostStore for PgPostStore {
             PostFilter::All => ("TRUE", 3),
             PostFilter::Author(_) => ("p.author_id = $3", 4),
             PostFilter::Authors(_) => ("p.author_id = ANY($3)", 4),
+            PostFilter::Ids(_) => ("p.id = ANY($3)", 4),
             PostFilter::Tag(_) => (
                 "p.id IN (SELECT t.post_id FROM post_tags t WHERE t.tag = $3)",
                 4,
@@ -240,7 +241,7 @@ impl PostStore for PgPostStore {
         let query = match filter {
             PostFilter::All => query,
             PostFilter::Author(id) | PostFilter::Replies(id) => query.bind(*id),
-            PostFilter::Authors(ids) => query.bind(ids.as_slice()),
+            PostFilter::Authors(ids) | PostFilter::Ids(ids) => query.bind(ids.as_slice()),
             PostFilter::Tag(tag) => query.bind(tag.as_str()),
             PostFilter::AuthorTag(author, tag) => query.bind(*author).bind(tag.as_str()),
         };

@@ -194,6 +194,13 @@ impl PostStore for SqlitePostStore {
                 Some(serde_json::json!({"author": author.to_string(), "tag": tag}).to_string()),
             ),
             PostFilter::Replies(parent) => ("p.reply_to = ?2", Some(parent.to_string())),
+            PostFilter::Ids(ids) => (
+                "p.id IN (SELECT value FROM json_each(?2))",
+                Some(
+                    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+                        .map_err(anyhow::Error::from)?,
+                ),
+            ),
         };
         let (order, cmp) = if matches!(filter, PostFilter::Replies(_)) {
             ("ASC", ">")

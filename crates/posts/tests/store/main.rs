@@ -50,6 +50,7 @@ macro_rules! conformance {
                     key_replays_its_post_even_after_the_post_is_deleted,
                     count_by_author_counts_posts_and_replies,
                     author_cache_keeps_the_newest_version_only,
+                    list_by_ids_shows_those_that_exist_newest_first,
                 );
                 conformance!(@concurrent $backend;
                     concurrent_creates_with_one_key_create_one_post,

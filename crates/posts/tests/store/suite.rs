@@ -1118,3 +1118,27 @@ pub async fn author_cache_keeps_the_newest_version_only(store: Store) {
     assert_eq!(cached, [version("Ada L.")]);
     assert!(store.cached_authors(&[]).await.unwrap().is_empty());
 }
+
+pub async fn list_by_ids_shows_those_that_exist_newest_first(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let a = create(&*store, post(alice, "a")).await;
+    let b = create(&*store, post(bob, "b")).await;
+    let c = create(&*store, post(alice, "c")).await;
+    create(&*store, post(bob, "not asked for")).await;
+    assert_eq!(store.delete_post(c, alice).await.unwrap(), Deleted::Deleted);
+    let rows = store
+        .list(
+            &PostFilter::Ids(vec![a, c, b, Uuid::now_v7()]),
+            Some(bob),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), [b, a], "deleted and unknown ids are left out");
+    assert!(store
+        .list(&PostFilter::Ids(vec![]), None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

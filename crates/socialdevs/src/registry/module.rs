@@ -130,8 +130,8 @@ impl StartContext<'_> {
     }
 
     /// Starts a durable consumer of this service (named `<service>-<group>`).
-    pub fn durable_consumer(&self, consumer: Consumer) -> Worker {
-        events::durable(self.service.name(), consumer, self.transport, self.shutdown)
+    pub async fn durable_consumer(&self, consumer: Consumer) -> Worker {
+        events::durable(self.service.name(), consumer, self.transport, self.shutdown).await
     }
 
     /// Starts the live consumer feeding `hub` with every event from now on (named

@@ -47,7 +47,9 @@ impl Entry for Posts {
 
     async fn start(&self, cx: &StartContext<'_>) -> anyhow::Result<Module> {
         let store = cx.own_store::<dyn PostStore>()?;
-        let authors = cx.durable_consumer(AuthorCache::consumer(store.clone()));
+        let authors = cx
+            .durable_consumer(AuthorCache::consumer(store.clone()))
+            .await;
         let directory: Arc<dyn AuthorDirectory> =
             match cx.local::<UsersService>(socialdevs_users::SERVICE)? {
                 Some(users) => Arc::new(InProcessAuthors(users)),

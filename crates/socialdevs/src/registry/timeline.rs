@@ -1,12 +1,20 @@
-//! The timeline service's entry: no store; it reads the follow graph from users and posts
-//! from posts, and feeds its live streams from every event.
+//! The timeline service's entry: home timelines in a timeline store (Redis when
+//! `SOCIALDEVS_REDIS_URL` is set, else in memory), kept by the fan-out consumer; the follow
+//! graph from users and posts from posts; live streams fed from every event.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use socialdevs_events::LiveHub;
+use socialdevs_events::types::TOPICS;
+use socialdevs_events::{Consumer, Durability, LiveHub, StartAt};
+use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_posts::PostsService;
-use socialdevs_timeline::{FollowGraph, PostFeed, TimelineState, SERVICE};
+use socialdevs_timeline::store::memory::MemoryTimelines;
+use socialdevs_timeline::store::redis::{RedisOptions, RedisTimelines};
+use socialdevs_timeline::store::{TimelineStore, TimelineStoreSettings};
+use socialdevs_timeline::{
+    Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings, TimelineState, SERVICE,
+};
 use socialdevs_users::UsersService;
 
 use super::{Dependency, Entry, Module, StartContext};
@@ -57,16 +65,94 @@ impl Entry for Timeline {
             Some(posts) => Arc::new(InProcessPostFeed(posts)),
             None => Arc::new(RemotePostFeed(cx.client(socialdevs_posts::SERVICE)?)),
         };
+        let settings = cx.settings;
+        let store_settings = TimelineStoreSettings {
+            cap: settings.timeline_cap.max(1),
+            ..TimelineStoreSettings::default()
+        };
+        // Redis is shared by every replica: one durable fan-out group feeds it. A memory
+        // store is this process's own: its fan-out reads every event, like a live feed, and
+        // what happened before the process started is found by rebuilding on read.
+        let (store, durability, start): (Arc<dyn TimelineStore>, _, _) =
+            match settings.redis_url.as_deref() {
+                Some(url) if !url.trim().is_empty() => (
+                    Arc::new(
+                        RedisTimelines::connect_with(
+                            url,
+                            RedisOptions {
+                                namespace: settings.redis_namespace.clone(),
+                                ..RedisOptions::default()
+                            },
+                            store_settings,
+                        )
+                        .await?,
+                    ),
+                    Durability::Durable,
+                    StartAt::Earliest,
+                ),
+                _ => (
+                    Arc::new(MemoryTimelines::new(
+                        store_settings,
+                        settings.timeline_memory_users.max(1),
+                    )),
+                    Durability::Live,
+                    StartAt::Latest,
+                ),
+            };
+        let timelines = TimelineService::new(
+            store.clone(),
+            graph.clone(),
+            feed.clone(),
+            TimelineSettings {
+                cap: settings.timeline_cap.max(1),
+                fanout_max_followers: settings.timeline_fanout_max_followers,
+                ..TimelineSettings::default()
+            },
+        );
+        let fanout = cx
+            .durable_consumer(Consumer {
+                group: "socialdevs.timeline.fanout".into(),
+                topics: TOPICS.to_vec(),
+                start,
+                durability,
+                handler: Arc::new(Fanout(timelines.clone())),
+            })
+            .await;
         let live = LiveHub::new(SERVICE, 256);
         let live_feed = cx.live_feed(live.clone()).await;
         let ports = TimelinePorts { graph, feed, live };
         let router = socialdevs_timeline::router(TimelineState {
+            timelines,
             graph: ports.graph.clone(),
-            feed: ports.feed.clone(),
             live: ports.live.clone(),
             shutdown: cx.shutdown.clone(),
             verifier: cx.verifier.clone(),
         });
-        Ok(cx.module(router).worker(live_feed).export(ports))
+        let mut module = cx
+            .module(router)
+            .worker(fanout)
+            .worker(live_feed)
+            .export(ports);
+        module.readiness.push(Arc::new(StoreCheck(store)));
+        Ok(module)
+    }
+}
+
+/// The timeline store in `/readyz`: degraded, not down, when it fails (reads fall back to
+/// computing timelines from the other services).
+struct StoreCheck(Arc<dyn TimelineStore>);
+
+#[async_trait]
+impl ReadinessCheck for StoreCheck {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.0.ping().await.map_err(anyhow::Error::from)
+    }
+
+    fn critical(&self) -> bool {
+        false
     }
 }

@@ -91,15 +91,17 @@ pub async fn live_feed(
     )
 }
 
-/// Starts a durable consumer of a service of this process.
-pub fn durable(
+/// Starts a consumer of a service of this process (durable, or a process-local reader),
+/// subscribed before returning when the transport answers.
+pub async fn durable(
     service: &'static str,
     consumer: Consumer,
     transport: &Arc<dyn Transport>,
     shutdown: &Shutdown,
 ) -> Worker {
+    let subscription = consumer::subscribe(transport.as_ref(), &consumer).await;
     Worker::spawn(
         format!("{service}-{}", consumer.group),
-        consumer::run(transport.clone(), consumer, shutdown.clone()),
+        consumer::run_subscribed(transport.clone(), consumer, subscription, shutdown.clone()),
     )
 }

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::ApiError;
-use socialdevs_posts::model::{Author, Post, PostFilter};
+use socialdevs_posts::model::Author;
 use socialdevs_posts::store::PostStore;
-use socialdevs_posts::{AuthorDirectory, PostsService};
+use socialdevs_posts::{AuthorDirectory, OwnAfter, PostsService, TimelinePage};
+use socialdevs_timeline::store::Entry;
 use socialdevs_timeline::{FollowGraph, PostFeed};
 use socialdevs_users::model::User;
 use socialdevs_users::{PostCounts, UsersService};
@@ -60,7 +60,7 @@ impl AuthorDirectory for InProcessAuthors {
     }
 }
 
-/// Timeline asks users whom someone follows.
+/// Timeline asks users whom someone follows, and who follows someone.
 pub struct InProcessFollowGraph(pub UsersService);
 
 #[async_trait]
@@ -68,21 +68,33 @@ impl FollowGraph for InProcessFollowGraph {
     async fn following_ids(&self, user: Uuid) -> Result<Vec<Uuid>, ApiError> {
         self.0.following_ids(user).await
     }
+
+    async fn follower_ids(&self, user: Uuid, limit: u32) -> Result<Vec<Uuid>, ApiError> {
+        self.0.follower_ids(user, limit).await
+    }
 }
 
-/// Timeline asks posts for posts by a set of authors.
+/// Timeline asks posts for a page's posts and for authors' recent posts.
 pub struct InProcessPostFeed(pub PostsService);
 
 #[async_trait]
 impl PostFeed for InProcessPostFeed {
-    async fn posts_by_authors(
+    async fn timeline_page(
         &self,
-        authors: Vec<Uuid>,
+        ids: Vec<Uuid>,
         viewer: Uuid,
-        params: &PageParams,
-    ) -> Result<Page<Post>, ApiError> {
-        self.0
-            .list(PostFilter::Authors(authors), Some(viewer), params)
-            .await
+        own_after: Option<OwnAfter>,
+    ) -> Result<TimelinePage, ApiError> {
+        self.0.timeline_page(ids, viewer, own_after).await
+    }
+
+    async fn recent_entries(&self, authors: Vec<Uuid>, limit: u32) -> Result<Vec<Entry>, ApiError> {
+        Ok(self
+            .0
+            .recent_entries(authors, limit)
+            .await?
+            .into_iter()
+            .map(|(post_id, author_id)| Entry { post_id, author_id })
+            .collect())
     }
 }

@@ -2,12 +2,14 @@
 //! runs in another process.
 
 use async_trait::async_trait;
-use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::ServiceClient;
 use socialdevs_platform::ApiError;
-use socialdevs_posts::http::internal::{FeedRequest, PostCount};
-use socialdevs_posts::model::{Author, Post};
-use socialdevs_posts::AuthorDirectory;
+use socialdevs_posts::http::internal::{
+    PostCount, RecentEntries, RecentRequest, TimelinePageRequest,
+};
+use socialdevs_posts::model::Author;
+use socialdevs_posts::{AuthorDirectory, OwnAfter, TimelinePage};
+use socialdevs_timeline::store::Entry;
 use socialdevs_timeline::{FollowGraph, PostFeed};
 use socialdevs_users::http::internal::{FollowingIds, UserLookup, UserSummaries};
 use socialdevs_users::PostCounts;
@@ -70,7 +72,7 @@ impl AuthorDirectory for RemoteAuthors {
     }
 }
 
-/// Timeline asks the users service whom someone follows.
+/// Timeline asks the users service whom someone follows, and who follows someone.
 pub struct RemoteFollowGraph(pub ServiceClient);
 
 #[async_trait]
@@ -82,30 +84,57 @@ impl FollowGraph for RemoteFollowGraph {
             .await?;
         Ok(answer.ids)
     }
+
+    async fn follower_ids(&self, user: Uuid, limit: u32) -> Result<Vec<Uuid>, ApiError> {
+        let answer: FollowingIds = self
+            .0
+            .get(&format!(
+                "/internal/v1/users/{user}/followers?limit={limit}"
+            ))
+            .await?;
+        Ok(answer.ids)
+    }
 }
 
-/// Timeline asks the posts service for posts by a set of authors.
+/// Timeline asks the posts service for a page's posts and for authors' recent posts.
 pub struct RemotePostFeed(pub ServiceClient);
 
 #[async_trait]
 impl PostFeed for RemotePostFeed {
-    async fn posts_by_authors(
+    async fn timeline_page(
         &self,
-        authors: Vec<Uuid>,
+        ids: Vec<Uuid>,
         viewer: Uuid,
-        params: &PageParams,
-    ) -> Result<Page<Post>, ApiError> {
+        own_after: Option<OwnAfter>,
+    ) -> Result<TimelinePage, ApiError> {
         Ok(self
             .0
             .query(
-                "/internal/v1/posts/feed",
-                &FeedRequest {
-                    authors,
+                "/internal/v1/posts/timeline-page",
+                &TimelinePageRequest {
+                    ids,
                     viewer,
-                    limit: params.limit,
-                    cursor: params.cursor.clone(),
+                    own_after,
                 },
             )
             .await?)
+    }
+
+    async fn recent_entries(&self, authors: Vec<Uuid>, limit: u32) -> Result<Vec<Entry>, ApiError> {
+        let answer: RecentEntries = self
+            .0
+            .query(
+                "/internal/v1/posts/recent",
+                &RecentRequest { authors, limit },
+            )
+            .await?;
+        Ok(answer
+            .entries
+            .into_iter()
+            .map(|e| Entry {
+                post_id: e.post_id,
+                author_id: e.author_id,
+            })
+            .collect())
     }
 }

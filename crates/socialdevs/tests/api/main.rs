@@ -9,6 +9,7 @@ mod auth;
 mod errors;
 mod helpers;
 mod internal;
+mod model;
 mod openapi;
 mod operations;
 mod posts;

@@ -22,11 +22,23 @@ async fn home_timeline_has_my_and_followed_posts_newest_first() {
         .await;
     assert_eq!(before.len(), 1, "only my own post before following");
     app.follow(&ivy, "jon").await;
-    let home = app
-        .collect_pages("/api/v1/timeline/home", Some(&ivy.access), 2)
-        .await;
-    let texts: Vec<&str> = home.iter().map(|p| p["text"].as_str().unwrap()).collect();
-    assert_eq!(texts, ["jon 2", "ivy 1", "jon 1"]);
+    // The follow reaches the timeline through the event pipeline: within moments (a fresh
+    // Kafka consumer group may first take seconds to join).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let home = app
+            .collect_pages("/api/v1/timeline/home", Some(&ivy.access), 2)
+            .await;
+        let texts: Vec<&str> = home.iter().map(|p| p["text"].as_str().unwrap()).collect();
+        if texts == ["jon 2", "ivy 1", "jon 1"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "home after following jon: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let r = app.get("/api/v1/timeline/home", None).await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;

@@ -1,5 +1,6 @@
 //! The distributed topology for the API suite: a fresh PostgreSQL database, a Kafka-protocol
-//! broker (tansu, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), one `socialdevs serve --services X`
+//! broker (tansu, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), Redis for the home timelines
+//! (`redis-server`, or `SOCIALDEVS_TEST_REDIS_URL`), one `socialdevs serve --services X`
 //! process per service on its own port (two replicas of timeline, so live streams are shown
 //! to work whichever replica holds them), calling each other over `/internal/...`, and the
 //! nginx edge (the web image's own configuration, rendered by `web/nginx/run-local.sh`) in
@@ -12,6 +13,7 @@ use std::time::Duration;
 use socialdevs::Settings;
 use socialdevs_testkit::kafka::KafkaBroker;
 use socialdevs_testkit::postgres::{self, free_port, TestDatabase};
+use socialdevs_testkit::redis::RedisServer;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -24,6 +26,7 @@ pub struct Distributed {
     processes: Vec<Child>,
     edge: Option<Child>,
     _broker: KafkaBroker,
+    _redis: RedisServer,
     _database: TestDatabase,
     _dir: TempDir,
 }
@@ -63,6 +66,7 @@ impl Distributed {
         let dir = tempfile::tempdir().expect("temp dir");
         socialdevs::keys::write_key_pair(dir.path(), true).expect("key pair");
         let broker = KafkaBroker::start();
+        let redis = RedisServer::start();
         let ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
         let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
 
@@ -81,6 +85,8 @@ impl Distributed {
                 )
                 .env("SOCIALDEVS_DATABASE_URL", &database.url)
                 .env("SOCIALDEVS_KAFKA_BROKERS", broker.brokers())
+                .env("SOCIALDEVS_REDIS_URL", redis.url())
+                .env("SOCIALDEVS_REDIS_NAMESPACE", redis.namespace())
                 .env("SOCIALDEVS_DATABASE_MAX_CONNECTIONS", "5")
                 .env("SOCIALDEVS_USERS_URL", url(0))
                 .env("SOCIALDEVS_POSTS_URL", url(1))
@@ -168,6 +174,7 @@ impl Distributed {
             timeline_ports,
             processes,
             _broker: broker,
+            _redis: redis,
             edge: Some(edge),
             _database: database,
             _dir: dir,

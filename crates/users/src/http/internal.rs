@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 use socialdevs_platform::error::ApiResult;
-use socialdevs_platform::extract::{ApiJson, ApiPath};
+use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
@@ -53,11 +53,19 @@ pub struct FollowingIds {
     pub ids: Vec<Uuid>,
 }
 
+/// `?limit=` of the followers endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FollowersQuery {
+    /// At most this many ids (1 to 100,000).
+    pub limit: u32,
+}
+
 /// The internal routes of the users service.
 pub fn router(service: UsersService) -> Router {
     Router::new()
         .route("/internal/v1/users/lookup", post(lookup))
         .route("/internal/v1/users/{id}/following", get(following))
+        .route("/internal/v1/users/{id}/followers", get(followers))
         .route_layer(middleware::from_fn_with_state(
             SERVICE,
             socialdevs_platform::metrics::track,
@@ -97,5 +105,18 @@ async fn following(
 ) -> ApiResult<Json<FollowingIds>> {
     Ok(Json(FollowingIds {
         ids: service.following_ids(id).await?,
+    }))
+}
+
+async fn followers(
+    State(service): State<UsersService>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<FollowersQuery>,
+) -> ApiResult<Json<FollowingIds>> {
+    if !(1..=100_000).contains(&query.limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 100000"));
+    }
+    Ok(Json(FollowingIds {
+        ids: service.follower_ids(id, query.limit).await?,
     }))
 }

@@ -346,6 +346,17 @@ impl UserStore for PgUserStore {
         )
     }
 
+    async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        Ok(
+            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = $1 LIMIT $2")
+                .bind(user)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?,
+        )
+    }
+
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {
         let mut conn = self.db.acquire(SERVICE).await?;
         let rows = sqlx::query(&format!(

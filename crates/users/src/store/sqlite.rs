@@ -315,6 +315,19 @@ impl UserStore for SqliteUserStore {
             .collect()
     }
 
+    async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>> {
+        let mut conn = self.db.read(SERVICE).await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = ? LIMIT ?")
+                .bind(user.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?;
+        ids.iter()
+            .map(|s| parse_id(s).map_err(StoreError::Other))
+            .collect()
+    }
+
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {
         let mut conn = self.db.read(SERVICE).await?;
         let rows = sqlx::query(&format!(
