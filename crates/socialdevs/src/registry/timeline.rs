@@ -10,7 +10,8 @@ use socialdevs_events::{Consumer, Durability, LiveHub, StartAt};
 use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_posts::PostsService;
 use socialdevs_timeline::store::memory::MemoryTimelines;
-use socialdevs_timeline::store::redis::{RedisOptions, RedisTimelines};
+use socialdevs_timeline::store::reconnecting::ReconnectingRedis;
+use socialdevs_timeline::store::redis::RedisOptions;
 use socialdevs_timeline::store::{TimelineStore, TimelineStoreSettings};
 use socialdevs_timeline::{
     Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings, TimelineState, SERVICE,
@@ -77,7 +78,7 @@ impl Entry for Timeline {
             match settings.redis_url.as_deref() {
                 Some(url) if !url.trim().is_empty() => (
                     Arc::new(
-                        RedisTimelines::connect_with(
+                        ReconnectingRedis::new(
                             url,
                             RedisOptions {
                                 namespace: settings.redis_namespace.clone(),

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub mod memory;
+pub mod reconnecting;
 pub mod redis;
 
 pub use self::memory::MemoryTimelines;
