@@ -17,6 +17,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     _data_dir: TempDir,
+    database_url: String,
     running: Running,
 }
 
@@ -70,8 +71,10 @@ async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> Test
     let mut settings = Settings::for_data_dir(data_dir.path());
     settings.web_dir = data_dir.path().join("no-web");
     configure(&mut settings);
+    let mut database_url = settings.database_url();
     let (base, running) = if distributed && settings.services.is_all() {
         let topology = Distributed::start(&settings).await;
+        database_url = topology.database_url().to_owned();
         (
             topology.edge_url(),
             Running::Distributed(Box::new(topology)),
@@ -89,11 +92,17 @@ async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> Test
             .build()
             .expect("client"),
         _data_dir: data_dir,
+        database_url,
         running,
     }
 }
 
 impl TestApp {
+    /// The database the app's services use (SQLite file or PostgreSQL).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Where the timeline service answers: every replica in the distributed topology, the
     /// one process otherwise.
     pub fn timeline_bases(&self) -> Vec<String> {

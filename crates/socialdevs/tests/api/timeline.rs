@@ -219,3 +219,96 @@ async fn a_post_reaches_the_live_streams_on_every_timeline_replica() {
         assert_eq!(post["text"], "published once");
     }
 }
+
+/// Writes `n` accounts that `follower` follows straight into the users service's tables:
+/// registering them through the API would hash `n` passwords.
+async fn follow_many_directly(database_url: &str, follower: &str, n: usize) {
+    let now = chrono::Utc::now();
+    if database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        for i in 0..n {
+            let id = uuid::Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO users.users (id, username, username_lower, email, password_hash, \
+                 display_name, bio, created_at, updated_at) VALUES ($1, $2, $2, $3, 'x', $2, '', $4, $4)",
+            )
+            .bind(id)
+            .bind(format!("bulk_{i}"))
+            .bind(format!("bulk_{i}@example.com"))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO users.follows (id, follower_id, followee_id, created_at) \
+                 VALUES ($1, $2::uuid, $3, $4)",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(follower)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for i in 0..n {
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO users (id, username, username_lower, email, password_hash, \
+                 display_name, bio, created_at, updated_at) VALUES (?1, ?2, ?2, ?3, 'x', ?2, '', ?4, ?4)",
+            )
+            .bind(&id)
+            .bind(format!("bulk_{i}"))
+            .bind(format!("bulk_{i}@example.com"))
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO follows (id, follower_id, followee_id, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(follower)
+            .bind(&id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_user_following_5000_people_reads_their_home_timeline() {
+    let app = spawn_app().await;
+    let fan = app.register("fan").await;
+    let star = app.register("star").await;
+    follow_many_directly(app.database_url(), &fan.id, 5_000).await;
+    app.follow(&fan, "star").await;
+    app.create_post(&star, "seen by a fan of 5001", None).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app.get("/api/v1/timeline/home", Some(&fan.access)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let page: Value = r.json().await.unwrap();
+        if page["items"][0]["text"] == "seen by a fan of 5001" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile: Value = app
+        .get("/api/v1/users/fan", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["following_count"], 5_001);
+}

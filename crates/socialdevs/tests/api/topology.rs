@@ -223,6 +223,11 @@ impl Distributed {
         Err(format!("{what} did not become ready at {url}"))
     }
 
+    /// The database every service of the topology shares.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub fn edge_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.edge_port)
     }
