@@ -171,6 +171,8 @@ pub struct AuthUser {
     pub id: Uuid,
     /// The caller's username when the token was issued.
     pub username: String,
+    /// When the access token expires (Unix seconds): long-lived streams end then.
+    pub expires_at: i64,
 }
 
 /// The caller if a valid token was sent; anonymous otherwise. A bad token is still a 401.
@@ -221,6 +223,7 @@ fn authenticate(parts: &Parts, verifier: &TokenVerifier) -> Result<Option<AuthUs
     Ok(Some(AuthUser {
         id: claims.sub,
         username: claims.username,
+        expires_at: claims.exp,
     }))
 }
 

@@ -120,6 +120,22 @@ pub struct Settings {
     )]
     pub timeline_fanout_max_followers: u32,
 
+    /// Live home streams one user may have open (503 beyond).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_TIMELINE_STREAMS_PER_USER",
+        default_value_t = 5
+    )]
+    pub timeline_streams_per_user: usize,
+
+    /// Live home streams one process holds at most (503 beyond).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_TIMELINE_STREAMS_MAX",
+        default_value_t = 10_000
+    )]
+    pub timeline_streams_max: usize,
+
     /// In-memory timeline store (no Redis): at most this many users' timelines.
     #[arg(
         long,
@@ -256,6 +272,8 @@ impl Settings {
             timeline_cap: 800,
             timeline_fanout_max_followers: 10_000,
             timeline_memory_users: 5_000,
+            timeline_streams_per_user: 5,
+            timeline_streams_max: 10_000,
             mqtt_url: None,
             log_format: None,
             otlp_endpoint: None,

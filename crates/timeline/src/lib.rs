@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::extract::{FromRef, OriginalUri, State};
+use axum::http::HeaderMap;
 use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
@@ -35,6 +36,7 @@ use uuid::Uuid;
 
 pub mod service;
 pub mod store;
+pub mod streams;
 
 pub use service::{Fanout, TimelineService, TimelineSettings};
 
@@ -80,6 +82,8 @@ pub struct TimelineState {
     pub live: LiveHub,
     /// Ends live streams when the process stops.
     pub shutdown: Shutdown,
+    /// Bounds on open live streams.
+    pub streams: streams::OpenStreams,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
 }
@@ -109,19 +113,57 @@ async fn home(
 }
 
 /// Live stream (`text/event-stream`) of new posts for the caller's home timeline: events
-/// named `post` whose data is a `post`. A stream that falls too far behind gets a `resync`
-/// event and ends (reload, then reconnect). Browsers' EventSource may pass `?access_token=`.
+/// named `post` whose data is a `post`, with the post id as event id. Reconnecting with
+/// `Last-Event-ID` first replays the newer posts of the home timeline (up to 100). A stream
+/// that falls too far behind gets a `resync` event and ends (reload, then reconnect); one
+/// whose access token expires gets `expired` and ends (reconnect with a fresh token). At most
+/// a few streams per user and a bounded number per process: beyond, 503 with `Retry-After`.
+/// Browsers' EventSource may pass `?access_token=`.
 #[utoipa::path(get, path = "/api/v1/timeline/home/stream", tag = TIMELINE_TAG,
     security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last post id received, to resume")),
     responses((status = 200, content_type = "text/event-stream", description = "Events named `post`"),
-        (status = 401, body = Problem, content_type = "application/problem+json")))]
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Too many open streams")))]
 #[tracing::instrument(skip_all)]
 async fn home_stream(
     State(state): State<TimelineState>,
     caller: AuthUser,
+    headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
-    // Subscribe before reading the follow graph, so no event falls between the two.
+    let slot = state.streams.open(caller.id)?;
+    let last_seen = match headers.get("last-event-id") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                .ok_or_else(|| ApiError::invalid("Last-Event-ID", "must be a post id"))?,
+        ),
+    };
+    // Subscribe before reading anything, so no event falls between the reads and the stream.
     let mut events = state.live.subscribe();
+    let missed: Vec<Post> = match last_seen {
+        None => Vec::new(),
+        Some(last) => {
+            let page = state
+                .timelines
+                .home(
+                    caller.id,
+                    &PageParams {
+                        limit: Some(100),
+                        cursor: None,
+                    },
+                )
+                .await?;
+            let mut newer: Vec<Post> = page.items.into_iter().filter(|p| p.id > last).collect();
+            newer.reverse();
+            newer
+        }
+    };
+    let expires_in = u64::try_from(caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+    let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_in);
     let following: HashSet<Uuid> = state
         .graph
         .following_ids(caller.id)
@@ -135,12 +177,24 @@ async fn home_stream(
     };
     let shutdown = state.shutdown.clone();
     let stream = async_stream::stream! {
+        let _slot = slot;
         yield Ok(Event::default().event("ready").data("{}"));
+        let mut shown: HashSet<Uuid> = HashSet::new();
+        for post in missed {
+            if let Ok(json) = serde_json::to_string(&post) {
+                shown.insert(post.id);
+                yield Ok(Event::default().event("post").id(post.id.to_string()).data(json));
+            }
+        }
         let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
             let received = tokio::select! {
                 () = &mut stop => break,
+                () = tokio::time::sleep_until(expiry) => {
+                    yield Ok(Event::default().event("expired").data("{}"));
+                    break;
+                }
                 received = events.recv() => received,
             };
             let event = match received {
@@ -153,6 +207,9 @@ async fn home_stream(
                 Err(Ended::Closed) => break,
             };
             for post in view.apply(&event) {
+                if !shown.insert(post.id) {
+                    continue;
+                }
                 // Only delivered posts get a span: a stream skips most events.
                 let span = envelope::consumer_span(&event, "timeline.home_stream");
                 if let Ok(json) = span.in_scope(|| serde_json::to_string(&post)) {

@@ -13,6 +13,7 @@ use socialdevs_timeline::store::memory::MemoryTimelines;
 use socialdevs_timeline::store::reconnecting::ReconnectingRedis;
 use socialdevs_timeline::store::redis::RedisOptions;
 use socialdevs_timeline::store::{TimelineStore, TimelineStoreSettings};
+use socialdevs_timeline::streams::{OpenStreams, StreamLimits};
 use socialdevs_timeline::{
     Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings, TimelineState, SERVICE,
 };
@@ -127,6 +128,10 @@ impl Entry for Timeline {
             graph: ports.graph.clone(),
             live: ports.live.clone(),
             shutdown: cx.shutdown.clone(),
+            streams: OpenStreams::new(StreamLimits {
+                per_user: settings.timeline_streams_per_user.max(1),
+                total: settings.timeline_streams_max.max(1),
+            }),
             verifier: cx.verifier.clone(),
         });
         let mut module = cx

@@ -312,3 +312,100 @@ async fn a_user_following_5000_people_reads_their_home_timeline() {
         .unwrap();
     assert_eq!(profile["following_count"], 5_001);
 }
+
+#[tokio::test]
+async fn last_event_id_replays_what_the_stream_missed() {
+    let app = spawn_app().await;
+    let uma = app.register("uma").await;
+    let vic = app.register("vic").await;
+    app.follow(&uma, "vic").await;
+    let seen = app.create_post(&vic, "seen before the drop", None).await;
+    app.create_post(&vic, "missed 1", None).await;
+    app.create_post(&vic, "missed 2", None).await;
+    let seen_id = seen["id"].as_str().unwrap();
+    // The replay reads the home timeline, which the follow reaches through the pipeline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let home = app
+            .collect_pages("/api/v1/timeline/home", Some(&uma.access), 10)
+            .await;
+        if home.len() == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{home:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/timeline/home/stream?access_token={}",
+            uma.access
+        )))
+        .header("Last-Event-ID", seen_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = HomeStream {
+        body: Box::pin(
+            response
+                .bytes_stream()
+                .map(|chunk| chunk.map(|b| b.to_vec())),
+        ),
+        buffer: String::new(),
+    };
+    assert_eq!(stream.next().await.0, "ready");
+    for expected in ["missed 1", "missed 2"] {
+        let (event, data) = stream.next().await;
+        assert_eq!(event, "post");
+        let post: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(post["text"], expected, "oldest missed first");
+    }
+
+    let r = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/timeline/home/stream?access_token={}",
+            uma.access
+        )))
+        .header("Last-Event-ID", "not-an-id")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+}
+
+#[tokio::test]
+async fn live_streams_are_bounded_per_user() {
+    let app = spawn_app().await;
+    let wes = app.register("wes").await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(HomeStream::open(&app, &wes.access).await);
+    }
+    let r = app
+        .get(
+            &format!("/api/v1/timeline/home/stream?access_token={}", wes.access),
+            None,
+        )
+        .await;
+    assert!(r.headers().get("retry-after").is_some());
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    drop(open.pop());
+    // The closed stream's place comes back once the server notices the disconnect.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .get(
+                &format!("/api/v1/timeline/home/stream?access_token={}", wes.access),
+                None,
+            )
+            .await;
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", r.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
