@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of both topologies on this machine, with wrk: the same seeded data and the same
 # requests against (1) all-in-one on SQLite and (2) the distributed topology — a process per
-# service on PostgreSQL behind the nginx edge (deploy/local/distributed.sh). Writes the
+# service on PostgreSQL, with Redis for the home timelines and a Kafka-protocol broker for the
+# events, behind the nginx edge (deploy/local/distributed.sh). Writes the
 # numbers to bench/results/topologies.md.
 #
 #   bench/topologies.sh                 # release build, 15 s per scenario
@@ -107,10 +108,11 @@ scenario "all-in-one" http://127.0.0.1:39180 "$token" "$post"
 aio_rss="$(rss_mb "$aio_pid")"
 kill "$aio_pid"; wait "$aio_pid" 2>/dev/null || true; aio_pid=
 
-echo "== distributed (PostgreSQL, nginx edge)"
+echo "== distributed (PostgreSQL, Redis, Kafka, nginx edge)"
 export SOCIALDEVS_BIN="$bin" SOCIALDEVS_LOCAL_STATE="$work/distributed"
 export SOCIALDEVS_EDGE_PORT=39080 SOCIALDEVS_USERS_PORT=39081 SOCIALDEVS_POSTS_PORT=39082
 export SOCIALDEVS_TIMELINE_PORT=39083 SOCIALDEVS_PRIVATE_PG_PORT=39432 RUST_LOG=warn
+export SOCIALDEVS_KAFKA_PORT=39092 SOCIALDEVS_REDIS_PORT=39379
 export SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE=0
 if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
   export SOCIALDEVS_DATABASE_URL="$BENCH_DATABASE_URL"
@@ -130,7 +132,9 @@ bash "$root/deploy/local/distributed.sh" down >/dev/null
   echo "# Topologies under load"
   echo
   echo "Measured by \`bench/topologies.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPU cores, wrk -t$threads -c$connections -d$duration;"
-  echo "load generator, services, PostgreSQL and nginx all on the same machine. Latencies in ms."
+  echo "load generator, services, PostgreSQL, Redis, the broker and nginx all on the same machine."
+  echo "Latencies in ms. Home timelines are fanned out on write (memory store all-in-one, Redis"
+  echo "distributed); the reader's timeline is built before the load starts."
   echo
   echo "| scenario | topology | requests/s | p50 | p99 | errors | requests |"
   echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"

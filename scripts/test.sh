@@ -44,6 +44,7 @@ prerequisites() {
   ensure_command envsubst gettext-base
   ensure_command curl curl
   ensure_command psql postgresql-client
+  ensure_command redis-server redis-server
   # The Kafka-protocol broker of the event transport tests and the distributed suite.
   if [[ -z "${SOCIALDEVS_TEST_KAFKA_BROKERS:-}" ]]; then
     bash "$root/scripts/install-tansu.sh"
@@ -66,7 +67,7 @@ local_distributed() {
   export SOCIALDEVS_BIN="$root/target/debug/socialdevs" SOCIALDEVS_LOCAL_STATE="$state"
   export SOCIALDEVS_EDGE_PORT=28080 SOCIALDEVS_USERS_PORT=28081 SOCIALDEVS_POSTS_PORT=28082
   export SOCIALDEVS_TIMELINE_PORT=28083 SOCIALDEVS_PRIVATE_PG_PORT=28432
-  export SOCIALDEVS_KAFKA_PORT=28092
+  export SOCIALDEVS_KAFKA_PORT=28092 SOCIALDEVS_REDIS_PORT=28379
   local ok=0
   if bash deploy/local/distributed.sh up; then
     local base="http://127.0.0.1:$SOCIALDEVS_EDGE_PORT" name

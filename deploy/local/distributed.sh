@@ -14,7 +14,9 @@
 # Events: SOCIALDEVS_KAFKA_BROKERS names a Kafka-protocol broker; when unset, a tansu broker
 # is started on SOCIALDEVS_KAFKA_PORT (19092) with its storage under the state folder
 # (tansu is installed with scripts/install-tansu.sh when missing). The services create their
-# topics at start.
+# topics at start. Home timelines: SOCIALDEVS_REDIS_URL names a Redis; when unset, a private
+# redis-server is started on SOCIALDEVS_REDIS_PORT (16379) (installed from Debian's packages
+# when missing).
 #
 # Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
 # SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_BIN (a built
@@ -36,6 +38,7 @@ declare -A ports=(
 services=(users posts timeline)
 private_pg_port="${SOCIALDEVS_PRIVATE_PG_PORT:-54329}"
 kafka_port="${SOCIALDEVS_KAFKA_PORT:-19092}"
+redis_port="${SOCIALDEVS_REDIS_PORT:-16379}"
 
 log() { echo "distributed.sh: $*"; }
 die() { echo "distributed.sh: $*" >&2; exit 1; }
@@ -153,8 +156,29 @@ prepare_kafka() {
   log "broker (tansu) on :$kafka_port"
 }
 
+# Points SOCIALDEVS_REDIS_URL at a Redis: the configured one, else a private redis-server.
+prepare_redis() {
+  if [[ -n "${SOCIALDEVS_REDIS_URL:-}" ]]; then
+    log "home timelines in the Redis at ${SOCIALDEVS_REDIS_URL%%@*}"
+    return
+  fi
+  ensure_command redis-server redis-server
+  mkdir -p "$state/redis"
+  (cd "$state/redis" && exec nohup redis-server --port "$redis_port" --bind 127.0.0.1 \
+    --save '' --appendonly no </dev/null >"$state/logs/redis.log" 2>&1) &
+  echo $! >"$state/pids/redis.pid"
+  local tries=0
+  until (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; do
+    tries=$((tries + 1))
+    ((tries > 100)) && die "redis-server did not listen on :$redis_port; see $state/logs/redis.log"
+    sleep 0.1
+  done
+  export SOCIALDEVS_REDIS_URL="redis://127.0.0.1:$redis_port"
+  log "redis on :$redis_port"
+}
+
 up() {
-  for service in kafka "${services[@]}" edge; do
+  for service in redis kafka "${services[@]}" edge; do
     running "$service" && die "$service already runs (pid $(cat "$state/pids/$service.pid")); run '$0 down' first"
   done
   ensure_command nginx nginx-light
@@ -176,6 +200,7 @@ up() {
 
   prepare_postgres
   prepare_kafka
+  prepare_redis
   "$bin" keygen --out "$state/keys" >/dev/null
   export SOCIALDEVS_JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem"
   export SOCIALDEVS_JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
@@ -208,7 +233,7 @@ up() {
 
 down() {
   local service pid
-  for service in edge "${services[@]}" kafka; do
+  for service in edge "${services[@]}" kafka redis; do
     if running "$service"; then
       pid="$(cat "$state/pids/$service.pid")"
       log "stopping $service (pid $pid)"
@@ -229,6 +254,9 @@ status() {
       log "$service: not ready"; code=1
     fi
   done
+  if [[ -f "$state/pids/redis.pid" ]]; then
+    if running redis; then log "redis: up on :$redis_port"; else log "redis: down"; code=1; fi
+  fi
   if [[ -f "$state/pids/kafka.pid" ]]; then
     if running kafka; then log "kafka: up on :$kafka_port"; else log "kafka: down"; code=1; fi
   fi
