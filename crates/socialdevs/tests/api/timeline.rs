@@ -114,14 +114,23 @@ impl HomeStream {
     }
 
     async fn open_at(app: &crate::helpers::TestApp, base: &str, access: &str) -> Self {
-        let response = app
-            .client
-            .get(format!(
-                "{base}/api/v1/timeline/home/stream?access_token={access}"
-            ))
-            .send()
-            .await
-            .unwrap();
+        Self::open_with(app, base, access, None).await
+    }
+
+    /// Opens a stream at `base`, resuming after `last_event_id` when given.
+    async fn open_with(
+        app: &crate::helpers::TestApp,
+        base: &str,
+        access: &str,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        let mut request = app.client.get(format!(
+            "{base}/api/v1/timeline/home/stream?access_token={access}"
+        ));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let mut stream = Self {
             body: Box::pin(
