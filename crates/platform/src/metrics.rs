@@ -40,6 +40,11 @@ const DELAY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
+/// Counts of things (`*_size`, e.g. how many timelines one post was fanned out to).
+const COUNT_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later calls return the same handle.
@@ -53,6 +58,10 @@ pub fn handle() -> Option<PrometheusHandle> {
                 )
                 .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_latency_seconds".into()), DELAY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Suffix("_lag_seconds".into()), DELAY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Suffix("_size".into()), COUNT_BUCKETS)
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {

@@ -309,6 +309,90 @@ def event_pipeline(g: Layout, outbox: str = "", of_process: str = "") -> list:
     return p
 
 
+# ---------------------------------------------------------------- home timelines
+
+# Home timelines (crates/timeline/src/service.rs): the durable consumer group
+# socialdevs.timeline.fanout fans each new post out into the timeline store (memory or Redis).
+# A read is answered from the store (source "store"), from a cold timeline rebuilt first
+# ("rebuilt"), or computed from the other services when the store fails ("fallback"). These
+# metrics have no `service` label: they come from the processes serving timeline.
+TIMELINE_READS = "socialdevs_timeline_reads_total"
+FANOUT_GROUP = 'group="socialdevs.timeline.fanout"'
+READ_SOURCE_COLORS = [
+    {"matcher": {"id": "byName", "options": name},
+     "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+    for name, color in (("store", "green"), ("rebuilt", "orange"), ("fallback", "red"))
+]
+
+
+def hit_ratio(of: str = "", window: str = RATE) -> str:
+    """Share of home timeline reads answered from the store."""
+    return (f'sum(rate({TIMELINE_READS}{{source="store"}}[{window}]){of}) '
+            f"/ sum(rate({TIMELINE_READS}[{window}]){of})")
+
+
+def quantile(q: str, bucket: str, of: str = "") -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate({bucket}[{RATE}]){of}))"
+
+
+def home_timelines(g: Layout, of_process: str = "") -> list:
+    """The home-timeline panels. `of_process`: a filter appended to every series (they come
+    from the processes that serve timeline)."""
+    of = f" {of_process}" if of_process else ""
+    lag = "socialdevs_timeline_fanout_lag_seconds_bucket"
+    p = []
+    p.append(g.place(timeseries(
+        "Cache hit ratio", "Share of home timeline reads answered from the timeline store "
+        "(store / all reads). Cold timelines (new, idle past the TTL, evicted) rebuild on "
+        "read; reads while the store is down fall back. Alert below 50% for 30 minutes.",
+        [target(hit_ratio(of), "hit ratio")], "percentunit", minimum=0,
+        thresholds=[red("red", None), red("transparent", 0.5)]), 8, 8))
+    p.append(g.place(timeseries(
+        "Timeline reads by source", "Home timeline reads per second: store (built timeline), "
+        "rebuilt (cold, rebuilt from the follow graph and the posts first) and fallback (the "
+        "store failed: computed on read, in red). Alert on fallback reads for 5 minutes.",
+        [target(f"sum by (source) (rate({TIMELINE_READS}[{RATE}]){of})", "{{source}}")],
+        "ops", stack=True, overrides=READ_SOURCE_COLORS), 8, 8))
+    p.append(g.place(timeseries(
+        "Timeline rebuilds", "Timelines rebuilt from the follow graph and the posts per second: "
+        "cold reads, and every fallback read.",
+        [target(f"sum(rate(socialdevs_timeline_rebuilds_total[{RATE}]){of})", "rebuilds")],
+        "ops", minimum=0), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Store errors by operation", "Failed timeline store calls per second, by operation "
+        "(page: the read fell back; replace: a rebuilt timeline was not saved). A series "
+        "appears with its first error in a process.",
+        [target("sum by (operation) "
+                f"(rate(socialdevs_timeline_store_errors_total[{RATE}]){of})",
+                "{{operation}}")], "ops", minimum=0), 8, 8))
+    p.append(g.place(timeseries(
+        "Fan-out lag (p50, p99)", "From a post's creation to its fan-out into the follower "
+        "timelines. The red line is the 5 s p99 alert threshold.",
+        [target(quantile("0.5", lag, of), "p50", "A"),
+         target(quantile("0.99", lag, of), "p99", "B")], "s", minimum=0,
+        thresholds=[red("transparent", None), red("red", 5)]), 8, 8))
+    p.append(g.place(timeseries(
+        "Fan-out consumer lag", "Events published but not yet committed by "
+        "socialdevs.timeline.fanout, per topic. Alerts above 1000 for 10 minutes.",
+        [target(f"max by (topic) (socialdevs_events_consumer_lag{{{FANOUT_GROUP}}}{of})",
+                "{{topic}}")], "short", minimum=0,
+        thresholds=[red("transparent", None), red("red", 1000)]), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Fan-out size (p50, p95)", "Timelines one post was pushed to: the author's and the "
+        "followers'. Authors above the fan-out follower limit push to their own only.",
+        [target(quantile("0.5", "socialdevs_timeline_fanout_size_bucket", of), "p50", "A"),
+         target(quantile("0.95", "socialdevs_timeline_fanout_size_bucket", of), "p95", "B")],
+        "short", minimum=0), 12, 8))
+    p.append(g.place(timeseries(
+        "Fan-out duration p95", "Time to fan one post out: finding its audience and writing "
+        "it into their timelines.",
+        [target(quantile("0.95", "socialdevs_timeline_fanout_duration_seconds_bucket", of),
+                "p95")], "s", minimum=0), 12, 8))
+    return p
+
+
 def overview() -> dict:
     g = Layout()
     p = []
@@ -484,10 +568,32 @@ def overview() -> dict:
         "Live subscribers", "Open live streams (SSE), all processes.",
         "sum(socialdevs_live_subscribers) or vector(0)", "short"), 4, 4))
     p += event_pipeline(g)
+
+    p.append(g.row("Home timelines"))
+    p.append(g.place(stat(
+        "Timeline cache hit ratio", "Home timeline reads answered from the timeline store.",
+        hit_ratio(), "percentunit", [red("red", None), red("orange", 0.5), red("green", 0.8)],
+        decimals=1), 6, 4))
+    p.append(g.place(stat(
+        "Fallback reads", "Share of home timeline reads computed on read because the "
+        "timeline store (Redis) failed.",
+        f'sum(rate({TIMELINE_READS}{{source="fallback"}}[{RATE}])) '
+        f"/ sum(rate({TIMELINE_READS}[{RATE}]))", "percentunit",
+        [red("green", None), red("red", 0.001)], decimals=1), 6, 4))
+    p.append(g.place(stat(
+        "Fan-out lag p99", "From a post's creation to its fan-out into the follower timelines.",
+        quantile("0.99", "socialdevs_timeline_fanout_lag_seconds_bucket"), "s",
+        [red("green", None), red("orange", 1), red("red", 5)]), 6, 4))
+    p.append(g.place(stat(
+        "Fan-out consumer lag", "Events socialdevs.timeline.fanout has not committed yet, "
+        "largest topic.",
+        f"max(socialdevs_events_consumer_lag{{{FANOUT_GROUP}}})", "short",
+        [red("green", None), red("orange", 100), red("red", 1000)], decimals=0), 6, 4))
+    p += home_timelines(g)
     return dashboard(
         "socialdevs-overview", "SocialDevs / Platform overview",
-        "Rate, errors and duration per service and route, saturation, the availability SLO and "
-        "the event pipeline.",
+        "Rate, errors and duration per service and route, saturation, the availability SLO, "
+        "the event pipeline and home timelines.",
         ["overview"], p, links=DASHBOARD_LINKS)
 
 
@@ -658,10 +764,14 @@ def service_drilldown() -> dict:
     # what runs in the processes serving $service.
     p.append(g.row("Event pipeline"))
     p += event_pipeline(g, 'service="$service"', OF_SERVICE)
+    # Timeline metrics of the processes serving $service: timeline's (or the all-in-one one).
+    p.append(g.row("Home timelines"))
+    p += home_timelines(g, OF_SERVICE)
     return dashboard(
         "socialdevs-service", "SocialDevs / Service drill-down",
         "One service in detail: per-route traffic, errors, latency percentiles, SLO, DB pool, "
-        "process resources and its part of the event pipeline.", ["service"], p,
+        "process resources, its part of the event pipeline and home timelines (timeline).",
+        ["service"], p,
         SERVICE_VARIABLES, DASHBOARD_LINKS)
 
 
