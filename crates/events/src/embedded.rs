@@ -14,7 +14,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use socialdevs_platform::db::{self, migrate_postgres, migrate_sqlite, Migration, PgDb, SqliteDb};
 use sqlx::postgres::PgListener;
-use sqlx::Row;
 use tokio::sync::watch;
 
 use crate::outbox::{OutboxRecord, Publisher};
@@ -78,6 +77,51 @@ enum Db {
     Postgres(PgDb),
 }
 
+/// Runs `$run` with `$conn` a pooled connection of the transport's database (a reader on
+/// SQLite) and `$sql` the first statement on SQLite, the second on PostgreSQL. A macro rather
+/// than a function: `$run` is compiled once for each database.
+macro_rules! with_conn {
+    ($db:expr, $sqlite:expr, $postgres:expr, |$conn:ident, $sql:ident| $run:expr) => {
+        match $db {
+            Db::Sqlite(db) => {
+                let mut $conn = db.read(SCHEMA).await?;
+                let $sql = $sqlite;
+                $run
+            }
+            Db::Postgres(db) => {
+                let mut $conn = db.acquire(SCHEMA).await?;
+                let $sql = $postgres;
+                $run
+            }
+        }
+    };
+}
+
+/// Executes the write `$query` (built from `$sql` with the binds both databases share), with
+/// `$sql` the first statement on SQLite and the second on PostgreSQL, stamping the row with the
+/// current time: on SQLite by binding it last (a `TEXT` column), in a transaction of its single
+/// writer; on PostgreSQL by the statement itself (`now()`).
+macro_rules! execute_stamped {
+    ($db:expr, $sqlite:expr, $postgres:expr, |$sql:ident| $query:expr) => {
+        match $db {
+            Db::Sqlite(db) => {
+                let $sql = $sqlite;
+                let mut tx = db.begin(SCHEMA).await?;
+                $query
+                    .bind(db::timestamp(Utc::now()))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(db) => {
+                let $sql = $postgres;
+                let mut conn = db.acquire(SCHEMA).await?;
+                $query.execute(&mut *conn).await?;
+            }
+        }
+    };
+}
+
 /// The embedded transport over one database.
 #[derive(Clone)]
 pub struct EmbeddedTransport {
@@ -124,75 +168,36 @@ impl EmbeddedTransport {
 
     async fn latest(&self, table: &str) -> anyhow::Result<i64> {
         let sql = format!("SELECT COALESCE(MAX(position), 0) FROM {table}");
-        Ok(match &self.db {
-            Db::Sqlite(db) => {
-                let mut conn = db.read(SCHEMA).await?;
-                sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?
-            }
-        })
+        Ok(with_conn!(&self.db, &sql, &sql, |conn, sql| {
+            sqlx::query_scalar(sql).fetch_one(&mut *conn).await?
+        }))
     }
 
     async fn committed(&self, group: &str, topic: &str) -> anyhow::Result<Option<i64>> {
-        Ok(match &self.db {
-            Db::Sqlite(db) => {
-                let mut conn = db.read(SCHEMA).await?;
-                sqlx::query_scalar(
-                    "SELECT position FROM events_consumer_offsets \
-                     WHERE consumer_group = ? AND topic = ?",
-                )
+        Ok(with_conn!(
+            &self.db,
+            "SELECT position FROM events_consumer_offsets WHERE consumer_group = ? AND topic = ?",
+            "SELECT position FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
+            |conn, sql| sqlx::query_scalar(sql)
                 .bind(group)
                 .bind(topic)
                 .fetch_optional(&mut *conn)
                 .await?
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query_scalar(
-                    "SELECT position FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
-                )
-                .bind(group)
-                .bind(topic)
-                .fetch_optional(&mut *conn)
-                .await?
-            }
-        })
+        ))
     }
 
     async fn store_offset(&self, group: &str, topic: &str, position: i64) -> anyhow::Result<()> {
-        match &self.db {
-            Db::Sqlite(db) => {
-                let mut tx = db.begin(SCHEMA).await?;
-                sqlx::query(
-                    "INSERT INTO events_consumer_offsets (consumer_group, topic, position, updated_at) \
-                     VALUES (?, ?, ?, ?) ON CONFLICT (consumer_group, topic) DO UPDATE \
-                     SET position = MAX(position, excluded.position), updated_at = excluded.updated_at",
-                )
-                .bind(group)
-                .bind(topic)
-                .bind(position)
-                .bind(db::timestamp(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query(
-                    "INSERT INTO consumer_offsets (consumer_group, topic, position) VALUES ($1, $2, $3) \
-                     ON CONFLICT (consumer_group, topic) DO UPDATE \
-                     SET position = GREATEST(consumer_offsets.position, excluded.position), updated_at = now()",
-                )
-                .bind(group)
-                .bind(topic)
-                .bind(position)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+        execute_stamped!(
+            &self.db,
+            "INSERT INTO events_consumer_offsets (consumer_group, topic, position, updated_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (consumer_group, topic) DO UPDATE \
+             SET position = MAX(position, excluded.position), updated_at = excluded.updated_at",
+            "INSERT INTO consumer_offsets (consumer_group, topic, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer_group, topic) DO UPDATE \
+             SET position = GREATEST(consumer_offsets.position, excluded.position), \
+             updated_at = now()",
+            |sql| sqlx::query(sql).bind(group).bind(topic).bind(position)
+        );
         Ok(())
     }
 
@@ -202,37 +207,22 @@ impl EmbeddedTransport {
         after: i64,
         limit: u32,
     ) -> anyhow::Result<Vec<(i64, String, String)>> {
-        let sql = |a: &str, b: &str| {
+        let select = |a: &str, b: &str| {
             format!(
                 "SELECT position, event_key, payload FROM {table} WHERE position > {a} \
                  ORDER BY position LIMIT {b}"
             )
         };
-        let rows = match &self.db {
-            Db::Sqlite(db) => {
-                let mut conn = db.read(SCHEMA).await?;
-                sqlx::query(&sql("?1", "?2"))
-                    .bind(after)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query(&sql("$1", "$2"))
-                    .bind(after)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
-        };
-        Ok(rows)
+        Ok(with_conn!(
+            &self.db,
+            select("?1", "?2"),
+            select("$1", "$2"),
+            |conn, sql| sqlx::query_as(&sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?
+        ))
     }
 }
 
@@ -257,24 +247,15 @@ impl Publisher for EmbeddedPublisher {
     }
 
     async fn consumed_up_to(&self, topic: &str) -> anyhow::Result<Option<i64>> {
-        let min: Option<i64> = match &self.transport.db {
-            Db::Sqlite(db) => {
-                let mut conn = db.read(SCHEMA).await?;
-                sqlx::query_scalar(
-                    "SELECT MIN(position) FROM events_consumer_offsets WHERE topic = ?",
-                )
+        let min: Option<i64> = with_conn!(
+            &self.transport.db,
+            "SELECT MIN(position) FROM events_consumer_offsets WHERE topic = ?",
+            "SELECT MIN(position) FROM consumer_offsets WHERE topic = $1",
+            |conn, sql| sqlx::query_scalar(sql)
                 .bind(topic)
                 .fetch_one(&mut *conn)
                 .await?
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query_scalar("SELECT MIN(position) FROM consumer_offsets WHERE topic = $1")
-                    .bind(topic)
-                    .fetch_one(&mut *conn)
-                    .await?
-            }
-        };
+        );
         // With no durable consumer yet, keep everything: one may start from the beginning.
         Ok(Some(min.unwrap_or(0)))
     }
@@ -349,52 +330,27 @@ impl Transport for EmbeddedTransport {
         delivery: &Delivery,
         error: &str,
     ) -> anyhow::Result<()> {
-        match &self.db {
-            Db::Sqlite(db) => {
-                let mut tx = db.begin(SCHEMA).await?;
-                sqlx::query(
-                    "INSERT INTO events_dead_letters (consumer_group, topic, position, payload, error, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
+        execute_stamped!(
+            &self.db,
+            "INSERT INTO events_dead_letters \
+             (consumer_group, topic, position, payload, error, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dead_letters (consumer_group, topic, position, payload, error) \
+             VALUES ($1, $2, $3, $4, $5)",
+            |sql| sqlx::query(sql)
                 .bind(group)
                 .bind(&delivery.topic)
                 .bind(delivery.offset)
                 .bind(&delivery.payload)
                 .bind(error)
-                .bind(db::timestamp(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query(
-                    "INSERT INTO dead_letters (consumer_group, topic, position, payload, error) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(group)
-                .bind(&delivery.topic)
-                .bind(delivery.offset)
-                .bind(&delivery.payload)
-                .bind(error)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+        );
         Ok(())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        match &self.db {
-            Db::Sqlite(db) => {
-                let mut conn = db.read(SCHEMA).await?;
-                sqlx::query("SELECT 1").execute(&mut *conn).await?;
-            }
-            Db::Postgres(db) => {
-                let mut conn = db.acquire(SCHEMA).await?;
-                sqlx::query("SELECT 1").execute(&mut *conn).await?;
-            }
-        }
+        with_conn!(&self.db, "SELECT 1", "SELECT 1", |conn, sql| {
+            sqlx::query(sql).execute(&mut *conn).await?;
+        });
         Ok(())
     }
 }
@@ -495,19 +451,11 @@ impl Subscription for EmbeddedSubscription {
 pub async fn offsets(
     transport: &EmbeddedTransport,
 ) -> anyhow::Result<HashMap<(String, String), i64>> {
-    let rows: Vec<(String, String, i64)> = match &transport.db {
-        Db::Sqlite(db) => {
-            let mut conn = db.read(SCHEMA).await?;
-            sqlx::query_as("SELECT consumer_group, topic, position FROM events_consumer_offsets")
-                .fetch_all(&mut *conn)
-                .await?
-        }
-        Db::Postgres(db) => {
-            let mut conn = db.acquire(SCHEMA).await?;
-            sqlx::query_as("SELECT consumer_group, topic, position FROM consumer_offsets")
-                .fetch_all(&mut *conn)
-                .await?
-        }
-    };
+    let rows: Vec<(String, String, i64)> = with_conn!(
+        &transport.db,
+        "SELECT consumer_group, topic, position FROM events_consumer_offsets",
+        "SELECT consumer_group, topic, position FROM consumer_offsets",
+        |conn, sql| sqlx::query_as(sql).fetch_all(&mut *conn).await?
+    );
     Ok(rows.into_iter().map(|(g, t, p)| ((g, t), p)).collect())
 }

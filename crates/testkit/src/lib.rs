@@ -6,7 +6,15 @@
 //!
 //! [`kafka`]: a real Kafka-protocol broker for the event transport suite — the one named by
 //! `SOCIALDEVS_TEST_KAFKA_BROKERS`, else a throwaway tansu broker per test.
+//!
+//! [`redis`]: a real Redis for the timeline store and API suites — the one named by
+//! `SOCIALDEVS_TEST_REDIS_URL`, else a throwaway `redis-server` per test.
+//!
+//! The throwaway broker and Redis share one way of running a server process of the test's own
+//! (a free port, a temporary folder with a log, a readiness probe, kill and restart, a
+//! watchdog): the private `process` module.
 
 pub mod kafka;
 pub mod postgres;
+mod process;
 pub mod redis;

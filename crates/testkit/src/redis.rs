@@ -15,85 +15,64 @@
 // Test support: a server that cannot start is a failed test, with a message saying why.
 #![allow(clippy::panic)]
 
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{find_binary, LocalServer, ServerSpec};
 
 /// The environment variable naming an existing server (`redis://host:port[/db]`) for the
 /// tests.
 pub const TEST_REDIS_URL: &str = "SOCIALDEVS_TEST_REDIS_URL";
 
-const INSTALL_HINT: &str = "`redis-server` was not found on PATH: install it (Debian/Ubuntu: \
-     `sudo apt-get install redis-server`), or set SOCIALDEVS_TEST_REDIS_URL to a server the \
-     tests may use";
-
-/// How long a server may take to answer PING.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+static REDIS: ServerSpec = ServerSpec {
+    noun: "Redis",
+    program: "redis-server",
+    fixture: "RedisServer",
+    env: TEST_REDIS_URL,
+    binary: redis_binary,
+    install_hint: "`redis-server` was not found on PATH: install it (Debian/Ubuntu: \
+         `sudo apt-get install redis-server`), or set SOCIALDEVS_TEST_REDIS_URL to a server the \
+         tests may use",
+    dir_prefix: "socialdevs-redis-",
+    log_file: "redis.log",
+    configure: redis_command,
+    ready: answers_ping,
+    readiness: "answer PING",
+    ready_timeout: Duration::from_secs(20),
+};
 
 /// A Redis for one test: external, or a `redis-server` process of its own, stopped on drop.
 #[derive(Debug)]
 pub struct RedisServer {
     url: String,
     namespace: String,
-    local: Option<LocalRedis>,
-}
-
-#[derive(Debug)]
-struct LocalRedis {
-    binary: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
+    local: Option<LocalServer>,
 }
 
 impl RedisServer {
     /// The server of `SOCIALDEVS_TEST_REDIS_URL`, else a new local one.
     pub fn start() -> Self {
-        match std::env::var(TEST_REDIS_URL) {
-            Ok(url) if !url.trim().is_empty() => Self {
-                url: url.trim().to_owned(),
+        match REDIS.external() {
+            Some(url) => Self {
+                url,
                 namespace: fresh_namespace(),
                 local: None,
             },
-            _ => Self::start_local(),
+            None => Self::start_local(),
         }
     }
 
     /// A new local `redis-server`, whatever the environment says (for outage tests).
     pub fn start_local() -> Self {
-        let binary = redis_binary().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
-        let mut dir = tempfile::Builder::new()
-            .prefix("socialdevs-redis-")
-            .tempdir()
-            .unwrap_or_else(|err| panic!("creating a folder for the test Redis: {err}"));
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = crate::postgres::free_port()
-                .unwrap_or_else(|err| panic!("finding a free port for the test Redis: {err:#}"));
-            let mut local = LocalRedis {
-                binary: binary.clone(),
-                dir,
-                port,
-                child: None,
-            };
-            match local.spawn() {
-                Ok(()) => {
-                    return Self {
-                        url: format!("redis://127.0.0.1:{port}/"),
-                        namespace: fresh_namespace(),
-                        local: Some(local),
-                    }
-                }
-                Err(err) => {
-                    last_error = err;
-                    dir = local.take_dir();
-                }
-            }
+        let local = LocalServer::start(&REDIS);
+        Self {
+            url: format!("redis://127.0.0.1:{}/", local.port()),
+            namespace: fresh_namespace(),
+            local: Some(local),
         }
-        panic!("the test Redis did not start: {last_error}");
     }
 
     /// The server's URL, `redis://host:port/[db]`.
@@ -113,123 +92,27 @@ impl RedisServer {
 
     /// Kills the server at once (SIGKILL), as a crash would, and waits until it is gone.
     pub fn kill(&mut self) {
-        self.local_mut("kill").kill();
+        REDIS.local(self.local.as_mut(), "kill").kill();
     }
 
     /// Starts the killed server again on the same port, empty, and waits until it answers
     /// PING.
     pub fn restart(&mut self) {
-        let local = self.local_mut("restart");
-        local.kill();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            // The port may take a moment to be free again.
-            match local.spawn() {
-                Ok(()) => return,
-                Err(err) if Instant::now() >= deadline => {
-                    panic!("the test Redis did not restart: {err}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-    }
-
-    fn local_mut(&mut self, what: &str) -> &mut LocalRedis {
-        match self.local.as_mut() {
-            Some(local) => local,
-            None => panic!(
-                "cannot {what} the external Redis of {TEST_REDIS_URL}: use \
-                 RedisServer::start_local for outage tests"
-            ),
-        }
+        REDIS.local(self.local.as_mut(), "restart").restart();
     }
 }
 
-impl LocalRedis {
-    fn take_dir(self) -> tempfile::TempDir {
-        self.dir
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("redis.log")
-    }
-
-    /// Starts `redis-server` and waits until it answers PING; why not, when it does not.
-    fn spawn(&mut self) -> Result<(), String> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(|err| format!("opening the Redis log: {err}"))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|err| format!("opening the Redis log: {err}"))?;
-        let mut command = Command::new(&self.binary);
-        command
-            .current_dir(self.dir.path())
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--daemonize", "no"])
-            .args(["--loglevel", "warning"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        let mut child = command
-            .spawn()
-            .map_err(|err| format!("running {}: {err}", self.binary.display()))?;
-        watch_parent(child.id(), self.dir.path());
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "redis-server exited with {status} on port {}: {}",
-                    self.port,
-                    self.log_tail()
-                ));
-            }
-            if answers_ping(address) {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "redis-server did not answer PING on port {} within {READY_TIMEOUT:?}: {}",
-                    self.port,
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // `Child::kill` is SIGKILL on Unix: no chance to save or say goodbye.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(local) = self.local.as_mut() {
-            local.kill();
-        }
-    }
+/// `redis-server` on `port` of 127.0.0.1, in the foreground, without persistence.
+fn redis_command(command: &mut Command, port: u16, dir: &Path) {
+    command
+        .args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", ""])
+        .args(["--appendonly", "no"])
+        .args(["--daemonize", "no"])
+        .args(["--loglevel", "warning"])
+        .arg("--dir")
+        .arg(dir);
 }
 
 /// Whether a Redis at `address` answers `PING` with `+PONG` (not `-LOADING`, not silence).
@@ -251,31 +134,9 @@ fn fresh_namespace() -> String {
     format!("socialdevs-test-{}", uuid::Uuid::now_v7().simple())
 }
 
-/// A detached shell that kills the server and removes its folder if the test process ends
-/// without dropping it (a panic in another thread, an abort), and exits once the server is
-/// gone.
-fn watch_parent(child: u32, dir: &Path) {
-    let script = format!(
-        "while kill -0 {parent} 2>/dev/null; do kill -0 {child} 2>/dev/null || exit 0; \
-         sleep 1; done; kill -9 {child} 2>/dev/null; rm -rf '{dir}'",
-        parent = std::process::id(),
-        dir = dir.display()
-    );
-    let _ = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-}
-
 /// `redis-server` on PATH.
 fn redis_binary() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("redis-server"))
-        .find(|path| path.is_file())
+    find_binary("redis-server", None)
 }
 
 #[cfg(test)]

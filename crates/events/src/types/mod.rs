@@ -6,6 +6,28 @@
 //! the old one until no consumer reads it. Consumers ignore unknown types and unknown fields.
 //! `docs/events.md` documents every type; a test holds it to this code.
 
+/// Implements [`EventType`] for a service's types: the service and its topic, then each type
+/// with its CloudEvents type and the `Uuid` field that is its key (`KEY_FIELD` is that field's
+/// name, as serialized).
+macro_rules! event_types {
+    (
+        service $service:literal, topic $topic:expr;
+        $($event:ty: $kind:literal, key $key:ident;)+
+    ) => {
+        $(
+            impl $crate::types::EventType for $event {
+                const TYPE: &'static str = $kind;
+                const SERVICE: &'static str = $service;
+                const TOPIC: &'static str = $topic;
+                const KEY_FIELD: &'static str = stringify!($key);
+                fn key(&self) -> ::uuid::Uuid {
+                    self.$key
+                }
+            }
+        )+
+    };
+}
+
 pub mod posts;
 pub mod users;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{EventType, POSTS_TOPIC};
+use super::POSTS_TOPIC;
 
 /// A post or reply was created. Carries everything a timeline or a notification needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,16 +33,6 @@ pub struct PostCreatedV1 {
     pub created_at: DateTime<Utc>,
 }
 
-impl EventType for PostCreatedV1 {
-    const TYPE: &'static str = "dev.socialdevs.post.created.v1";
-    const SERVICE: &'static str = "posts";
-    const TOPIC: &'static str = POSTS_TOPIC;
-    const KEY_FIELD: &'static str = "post_id";
-    fn key(&self) -> Uuid {
-        self.post_id
-    }
-}
-
 /// A post was deleted by its author (its replies stay; their `reply_to` dangles).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostDeletedV1 {
@@ -54,16 +44,6 @@ pub struct PostDeletedV1 {
     pub reply_to: Option<Uuid>,
     /// When.
     pub deleted_at: DateTime<Utc>,
-}
-
-impl EventType for PostDeletedV1 {
-    const TYPE: &'static str = "dev.socialdevs.post.deleted.v1";
-    const SERVICE: &'static str = "posts";
-    const TOPIC: &'static str = POSTS_TOPIC;
-    const KEY_FIELD: &'static str = "post_id";
-    fn key(&self) -> Uuid {
-        self.post_id
-    }
 }
 
 /// Someone liked a post (only when the like is new).
@@ -81,16 +61,6 @@ pub struct PostLikedV1 {
     pub liked_at: DateTime<Utc>,
 }
 
-impl EventType for PostLikedV1 {
-    const TYPE: &'static str = "dev.socialdevs.post.liked.v1";
-    const SERVICE: &'static str = "posts";
-    const TOPIC: &'static str = POSTS_TOPIC;
-    const KEY_FIELD: &'static str = "post_id";
-    fn key(&self) -> Uuid {
-        self.post_id
-    }
-}
-
 /// Someone took back a like (only when a like was removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostUnlikedV1 {
@@ -104,12 +74,11 @@ pub struct PostUnlikedV1 {
     pub unliked_at: DateTime<Utc>,
 }
 
-impl EventType for PostUnlikedV1 {
-    const TYPE: &'static str = "dev.socialdevs.post.unliked.v1";
-    const SERVICE: &'static str = "posts";
-    const TOPIC: &'static str = POSTS_TOPIC;
-    const KEY_FIELD: &'static str = "post_id";
-    fn key(&self) -> Uuid {
-        self.post_id
-    }
+// Each type's CloudEvents type and partition key (`types::EventType`).
+event_types! {
+    service "posts", topic POSTS_TOPIC;
+    PostCreatedV1: "dev.socialdevs.post.created.v1", key post_id;
+    PostDeletedV1: "dev.socialdevs.post.deleted.v1", key post_id;
+    PostLikedV1: "dev.socialdevs.post.liked.v1", key post_id;
+    PostUnlikedV1: "dev.socialdevs.post.unliked.v1", key post_id;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{EventType, USERS_TOPIC};
+use super::USERS_TOPIC;
 
 /// An account was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,16 +18,6 @@ pub struct UserRegisteredV1 {
     pub display_name: String,
     /// When the account was created.
     pub registered_at: DateTime<Utc>,
-}
-
-impl EventType for UserRegisteredV1 {
-    const TYPE: &'static str = "dev.socialdevs.user.registered.v1";
-    const SERVICE: &'static str = "users";
-    const TOPIC: &'static str = USERS_TOPIC;
-    const KEY_FIELD: &'static str = "user_id";
-    fn key(&self) -> Uuid {
-        self.user_id
-    }
 }
 
 /// A profile changed; carries the whole public profile as it is now.
@@ -45,16 +35,6 @@ pub struct UserUpdatedV1 {
     pub updated_at: DateTime<Utc>,
 }
 
-impl EventType for UserUpdatedV1 {
-    const TYPE: &'static str = "dev.socialdevs.user.updated.v1";
-    const SERVICE: &'static str = "users";
-    const TOPIC: &'static str = USERS_TOPIC;
-    const KEY_FIELD: &'static str = "user_id";
-    fn key(&self) -> Uuid {
-        self.user_id
-    }
-}
-
 /// `follower` started following `followee` (only when the edge is new).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFollowedV1 {
@@ -70,16 +50,6 @@ pub struct UserFollowedV1 {
     pub followed_at: DateTime<Utc>,
 }
 
-impl EventType for UserFollowedV1 {
-    const TYPE: &'static str = "dev.socialdevs.user.followed.v1";
-    const SERVICE: &'static str = "users";
-    const TOPIC: &'static str = USERS_TOPIC;
-    const KEY_FIELD: &'static str = "follower_id";
-    fn key(&self) -> Uuid {
-        self.follower_id
-    }
-}
-
 /// `follower` stopped following `followee` (only when an edge was removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserUnfollowedV1 {
@@ -91,12 +61,11 @@ pub struct UserUnfollowedV1 {
     pub unfollowed_at: DateTime<Utc>,
 }
 
-impl EventType for UserUnfollowedV1 {
-    const TYPE: &'static str = "dev.socialdevs.user.unfollowed.v1";
-    const SERVICE: &'static str = "users";
-    const TOPIC: &'static str = USERS_TOPIC;
-    const KEY_FIELD: &'static str = "follower_id";
-    fn key(&self) -> Uuid {
-        self.follower_id
-    }
+// Each type's CloudEvents type and partition key (`types::EventType`).
+event_types! {
+    service "users", topic USERS_TOPIC;
+    UserRegisteredV1: "dev.socialdevs.user.registered.v1", key user_id;
+    UserUpdatedV1: "dev.socialdevs.user.updated.v1", key user_id;
+    UserFollowedV1: "dev.socialdevs.user.followed.v1", key follower_id;
+    UserUnfollowedV1: "dev.socialdevs.user.unfollowed.v1", key follower_id;
 }
