@@ -112,7 +112,7 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_TIMELINE_CAP", default_value_t = 800)]
     pub timeline_cap: usize,
 
-    /// Authors with more followers are not fanned out on write.
+    /// Authors with more followers are not fanned out on write: their posts are merged in on read.
     #[arg(
         long,
         env = "SOCIALDEVS_TIMELINE_FANOUT_MAX_FOLLOWERS",

@@ -3,8 +3,9 @@
 //!
 //! Home timelines are fanned out on write into a timeline store ([`store`]: in memory, or
 //! Redis when `SOCIALDEVS_REDIS_URL` is set) by a durable consumer of the posts and follows
-//! events ([`service::Fanout`]), rebuilt from the other services when cold, and computed on
-//! read when the store is down ([`service`]). The services are reached through two ports
+//! events ([`service::Fanout`]) — except popular authors' posts, merged in on read (hybrid
+//! fan-out) — rebuilt from the other services when cold, and computed on read when the store
+//! is down ([`service`]). The services are reached through two ports
 //! ([`FollowGraph`], [`PostFeed`]) that the binary wires in process or over HTTP.
 
 use std::collections::{HashSet, VecDeque};

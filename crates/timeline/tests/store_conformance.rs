@@ -104,14 +104,28 @@ fn newest_first(entries: &[Entry]) -> Vec<Entry> {
     entries
 }
 
+/// A page's entries, or `None` when cold.
+async fn page(
+    store: &dyn TimelineStore,
+    user: Uuid,
+    before: Option<Uuid>,
+    limit: usize,
+) -> Option<Vec<Entry>> {
+    store
+        .page(user, before, limit)
+        .await
+        .unwrap()
+        .map(|page| page.entries)
+}
+
 /// The whole timeline, newest first, or `None` when cold.
 async fn all(store: &dyn TimelineStore, user: Uuid) -> Option<Vec<Entry>> {
-    store.page(user, None, ALL).await.unwrap()
+    page(store, user, None, ALL).await
 }
 
 async fn built(store: &dyn TimelineStore, entries: &[Entry]) -> Uuid {
     let user = Uuid::now_v7();
-    store.replace(user, entries).await.unwrap();
+    store.replace(user, entries, &[], 0).await.unwrap();
     user
 }
 
@@ -124,14 +138,14 @@ async fn a_timeline_is_cold_until_built_and_built_empty_is_not_cold(backend: &Ba
     let user = Uuid::now_v7();
     assert_eq!(all(&*store, user).await, None, "never built");
     assert_eq!(
-        store.page(user, Some(Uuid::now_v7()), 10).await.unwrap(),
+        page(&*store, user, Some(Uuid::now_v7()), 10).await,
         None,
         "cold whatever the cursor"
     );
-    store.replace(user, &[]).await.unwrap();
+    store.replace(user, &[], &[], 0).await.unwrap();
     assert_eq!(all(&*store, user).await, Some(vec![]), "built, empty");
     assert_eq!(
-        store.page(user, Some(Uuid::now_v7()), 10).await.unwrap(),
+        page(&*store, user, Some(Uuid::now_v7()), 10).await,
         Some(vec![])
     );
     assert_eq!(all(&*store, Uuid::now_v7()).await, None, "others stay cold");
@@ -152,9 +166,9 @@ async fn replace_keeps_the_newest_cap_and_drops_what_was_there(backend: &Backend
     );
 
     let again = entries(2);
-    store.replace(user, &again).await.unwrap();
+    store.replace(user, &again, &[], 0).await.unwrap();
     assert_eq!(all(&*store, user).await, Some(newest_first(&again)));
-    store.replace(user, &[]).await.unwrap();
+    store.replace(user, &[], &[], 0).await.unwrap();
     assert_eq!(
         all(&*store, user).await,
         Some(vec![]),
@@ -170,20 +184,20 @@ async fn pages_are_newest_first_and_the_before_cursor_is_strict(backend: &Backen
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = store.page(user, before, 4).await.unwrap().unwrap();
-        assert!(page.len() <= 4);
-        if page.is_empty() {
+        let got = page(&*store, user, before, 4).await.unwrap();
+        assert!(got.len() <= 4);
+        if got.is_empty() {
             break;
         }
         assert!(
-            page.windows(2).all(|w| w[0].post_id > w[1].post_id),
+            got.windows(2).all(|w| w[0].post_id > w[1].post_id),
             "newest first"
         );
         if let Some(before) = before {
-            assert!(page.iter().all(|e| e.post_id < before), "strictly older");
+            assert!(got.iter().all(|e| e.post_id < before), "strictly older");
         }
-        before = page.last().map(|e| e.post_id);
-        seen.extend(page);
+        before = got.last().map(|e| e.post_id);
+        seen.extend(got);
     }
     assert_eq!(seen, newest_first(&posts), "every entry exactly once");
 
@@ -191,23 +205,23 @@ async fn pages_are_newest_first_and_the_before_cursor_is_strict(backend: &Backen
     let between = Uuid::now_v7();
     let later = entries(3);
     store
-        .replace(user, &[posts.clone(), later.clone()].concat())
+        .replace(user, &[posts.clone(), later.clone()].concat(), &[], 0)
         .await
         .unwrap();
     assert_eq!(
-        store.page(user, Some(between), ALL).await.unwrap(),
+        page(&*store, user, Some(between), ALL).await,
         Some(newest_first(&posts))
     );
     assert_eq!(
-        store.page(user, Some(posts[0].post_id), ALL).await.unwrap(),
+        page(&*store, user, Some(posts[0].post_id), ALL).await,
         Some(vec![]),
         "nothing older than the oldest"
     );
     assert_eq!(
-        store.page(user, Some(posts[10].post_id), 3).await.unwrap(),
+        page(&*store, user, Some(posts[10].post_id), 3).await,
         Some(newest_first(&posts[7..10]))
     );
-    assert_eq!(store.page(user, None, 0).await.unwrap(), Some(vec![]));
+    assert_eq!(page(&*store, user, None, 0).await, Some(vec![]));
 }
 
 async fn push_reaches_only_built_timelines(backend: &Backend) {
@@ -361,7 +375,7 @@ async fn evict_makes_a_timeline_cold(backend: &Backend) {
     assert_eq!(all(&*store, user).await, None, "writes do not revive it");
     store.evict(user).await.unwrap();
     assert_eq!(all(&*store, other).await, Some(newest_first(&posts)));
-    store.replace(user, &posts[..1]).await.unwrap();
+    store.replace(user, &posts[..1], &[], 0).await.unwrap();
     assert_eq!(all(&*store, user).await, Some(posts[..1].to_vec()));
 }
 
@@ -401,7 +415,7 @@ async fn one_push_reaches_thousands_of_timelines(backend: &Backend) {
     for i in 0..2_500 {
         let user = Uuid::now_v7();
         if i % 2 == 0 {
-            store.replace(user, &[]).await.unwrap();
+            store.replace(user, &[], &[], 0).await.unwrap();
             readers.push(user);
         }
         audience.push(user);
@@ -435,6 +449,224 @@ async fn idle_timelines_turn_cold_and_reads_keep_them(backend: &Backend) {
     store.merge(user, &entries(1)).await.unwrap();
     tokio::time::sleep(ttl + ttl / 4).await;
     assert_eq!(all(&*store, user).await, None, "idle past the TTL");
+}
+
+async fn popular_authors_join_once_and_each_addition_changes_the_version(backend: &Backend) {
+    let store = backend.store().await;
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let start = store.popular_among(&[a, b]).await.unwrap();
+    assert!(start.authors.is_empty(), "nobody is popular yet");
+    assert_eq!(store.popular_version().await.unwrap(), start.version);
+
+    assert!(store.mark_popular(a).await.unwrap(), "a joins");
+    let after_a = store.popular_version().await.unwrap();
+    assert!(after_a > start.version, "{after_a} after {}", start.version);
+    assert!(!store.mark_popular(a).await.unwrap(), "a is already there");
+    assert_eq!(
+        store.popular_version().await.unwrap(),
+        after_a,
+        "no change, no new version"
+    );
+    assert!(store.mark_popular(b).await.unwrap());
+    let after_b = store.popular_version().await.unwrap();
+    assert!(after_b > after_a);
+
+    let among = store.popular_among(&[c, b, a, b]).await.unwrap();
+    assert_eq!(among.authors, vec![b, a], "in the order asked, once each");
+    assert_eq!(among.version, after_b);
+    assert!(store.popular_among(&[c]).await.unwrap().authors.is_empty());
+    assert_eq!(store.popular_among(&[]).await.unwrap().version, after_b);
+
+    // Marking the same author from many tasks at once adds them once.
+    let d = Uuid::now_v7();
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.mark_popular(d).await.unwrap()
+        });
+    }
+    let mut added = 0;
+    while let Some(done) = tasks.join_next().await {
+        added += usize::from(done.unwrap());
+    }
+    assert_eq!(added, 1, "exactly one task added d");
+    assert!(store.popular_version().await.unwrap() > after_b);
+}
+
+async fn a_timeline_keeps_its_popular_follows_and_the_version_it_was_built_at(backend: &Backend) {
+    let store = backend.store().await;
+    let (p1, p2, p3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let posts = entries(3);
+    let user = Uuid::now_v7();
+    store.replace(user, &posts, &[p2, p1], 7).await.unwrap();
+    let read = store.page(user, None, ALL).await.unwrap().unwrap();
+    assert_eq!(read.entries, newest_first(&posts));
+    assert_eq!(read.popular_followed, vec![p1, p2], "sorted");
+    assert_eq!(read.built_at_version, 7);
+    assert_eq!(
+        read.popular_version,
+        store.popular_version().await.unwrap(),
+        "the current version comes with the page"
+    );
+    let limited = store.page(user, None, 0).await.unwrap().unwrap();
+    assert!(limited.entries.is_empty());
+    assert_eq!(limited.popular_followed, vec![p1, p2], "whatever the limit");
+
+    let follows = |store: Arc<dyn TimelineStore>| async move {
+        store
+            .page(user, None, 1)
+            .await
+            .unwrap()
+            .map(|page| page.popular_followed)
+    };
+    store.add_popular_follow(user, p3).await.unwrap();
+    store.add_popular_follow(user, p3).await.unwrap();
+    assert_eq!(follows(store.clone()).await, Some(vec![p1, p2, p3]));
+    store.remove_popular_follow(user, p1).await.unwrap();
+    store.remove_popular_follow(user, p1).await.unwrap();
+    store.remove_author(user, p2).await.unwrap();
+    assert_eq!(
+        follows(store.clone()).await,
+        Some(vec![p2, p3]),
+        "remove_author leaves popular follows alone"
+    );
+    assert_eq!(
+        all(&*store, user).await,
+        Some(newest_first(&posts)),
+        "popular follows leave entries alone"
+    );
+
+    // Cold timelines stay cold.
+    let cold = Uuid::now_v7();
+    store.add_popular_follow(cold, p1).await.unwrap();
+    store.remove_popular_follow(cold, p1).await.unwrap();
+    assert_eq!(store.page(cold, None, ALL).await.unwrap(), None);
+
+    // A rebuild replaces them; an eviction forgets them.
+    store.replace(user, &[], &[p1], 8).await.unwrap();
+    let read = store.page(user, None, ALL).await.unwrap().unwrap();
+    assert_eq!(
+        (read.popular_followed, read.built_at_version),
+        (vec![p1], 8)
+    );
+    store.evict(user).await.unwrap();
+    assert_eq!(store.page(user, None, ALL).await.unwrap(), None);
+    store.replace(user, &[], &[], 9).await.unwrap();
+    assert_eq!(follows(store.clone()).await, Some(Vec::<Uuid>::new()));
+
+    // Built at the current version it is current, until an author turns popular.
+    let current = store.popular_among(&[]).await.unwrap().version;
+    store.replace(user, &posts, &[], current).await.unwrap();
+    assert!(store
+        .page(user, None, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_current());
+    store.mark_popular(Uuid::now_v7()).await.unwrap();
+    let read = store.page(user, None, 1).await.unwrap().unwrap();
+    assert!(!read.is_current(), "{read:?}");
+}
+
+async fn author_recent_lists_keep_the_newest_cap_and_read_merged_newest_first(backend: &Backend) {
+    let store = backend.store().await;
+    let (a, b, unknown) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    // Interleaved in time: a, b, a, b, ... then more of a.
+    let mut of_a = Vec::new();
+    let mut of_b = Vec::new();
+    for _ in 0..3 {
+        of_a.extend(by(a, 1));
+        of_b.extend(by(b, 1));
+    }
+    of_a.extend(by(a, CAP - 1));
+
+    assert!(!store.push_author_recent(a, &[]).await.unwrap(), "empty");
+    assert_eq!(store.author_recent(&[a], None, ALL).await.unwrap(), vec![]);
+    assert!(!store.push_author_recent(a, &of_a[..2]).await.unwrap());
+    assert!(store.push_author_recent(a, &of_a[2..]).await.unwrap());
+    assert!(store.push_author_recent(a, &of_a).await.unwrap());
+    let newest_a = newest_first(&of_a[of_a.len() - CAP..]);
+    assert_eq!(
+        store.author_recent(&[a], None, ALL).await.unwrap(),
+        newest_a,
+        "the newest {CAP}, once each"
+    );
+    // Older than everything in a full list: trimmed at once.
+    store.push_author_recent(a, &of_a[..1]).await.unwrap();
+    assert_eq!(
+        store.author_recent(&[a], None, ALL).await.unwrap(),
+        newest_a
+    );
+
+    for entry in &of_b {
+        store.push_author_recent(b, &[*entry]).await.unwrap();
+    }
+    let merged = newest_first(&[&of_a[of_a.len() - CAP..], &of_b[..]].concat());
+    assert_eq!(
+        store
+            .author_recent(&[a, b, a, unknown], None, ALL)
+            .await
+            .unwrap(),
+        merged,
+        "merged newest first; unknown authors have nothing"
+    );
+    let cursor = merged[2].post_id;
+    assert_eq!(
+        store.author_recent(&[b, a], Some(cursor), 3).await.unwrap(),
+        merged[3..6].to_vec(),
+        "strictly older than the cursor, at most the limit"
+    );
+    assert_eq!(store.author_recent(&[], None, ALL).await.unwrap(), vec![]);
+    assert_eq!(store.author_recent(&[a, b], None, 0).await.unwrap(), vec![]);
+
+    let doomed = newest_a[0];
+    store.remove_author_recent(a, doomed.post_id).await.unwrap();
+    store.remove_author_recent(a, doomed.post_id).await.unwrap();
+    store
+        .remove_author_recent(unknown, doomed.post_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.author_recent(&[a], None, ALL).await.unwrap(),
+        newest_a[1..].to_vec()
+    );
+    for entry in &of_b {
+        store.remove_author_recent(b, entry.post_id).await.unwrap();
+    }
+    assert_eq!(store.author_recent(&[b], None, ALL).await.unwrap(), vec![]);
+    assert!(
+        !store.push_author_recent(b, &by(b, 1)).await.unwrap(),
+        "an emptied list reads as not kept: it gets seeded again"
+    );
+}
+
+async fn concurrent_author_recent_pushes_lose_nothing(backend: &Backend) {
+    const TASKS: usize = 8;
+    const EACH: usize = 20;
+    let store = backend.store_with_cap(TASKS * EACH).await;
+    let author = Uuid::now_v7();
+    let posts = by(author, TASKS * EACH);
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = JoinSet::new();
+    for chunk in posts.chunks(EACH) {
+        let (store, barrier, chunk) = (store.clone(), barrier.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            for post in chunk {
+                store.push_author_recent(author, &[post]).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(
+        store.author_recent(&[author], None, ALL).await.unwrap(),
+        newest_first(&posts)
+    );
 }
 
 async fn ping_answers_and_the_store_names_itself(backend: &Backend) {
@@ -481,6 +713,10 @@ conformance!(
     concurrent_pushes_lose_nothing,
     one_push_reaches_thousands_of_timelines,
     idle_timelines_turn_cold_and_reads_keep_them,
+    popular_authors_join_once_and_each_addition_changes_the_version,
+    a_timeline_keeps_its_popular_follows_and_the_version_it_was_built_at,
+    author_recent_lists_keep_the_newest_cap_and_read_merged_newest_first,
+    concurrent_author_recent_pushes_lose_nothing,
     ping_answers_and_the_store_names_itself,
 );
 
@@ -564,6 +800,170 @@ async fn redis_keys_follow_the_documented_layout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_popular_keys_follow_the_documented_layout() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, settings()).await;
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ns = server.namespace();
+    let (user, author) = (Uuid::now_v7(), Uuid::now_v7());
+
+    store
+        .replace(user, &entries(1), &[author], 42)
+        .await
+        .unwrap();
+    let follows_key = format!("{ns}:timeline:{{{user}}}:popular");
+    assert_eq!(store.popular_follows_key(user), follows_key);
+    let marker: String = ::redis::cmd("GET")
+        .arg(store.built_key(user))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(marker, "v42", "the marker holds the version built at");
+    let follows: Vec<String> = ::redis::cmd("SMEMBERS")
+        .arg(&follows_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(follows, vec![author.to_string()]);
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(&follows_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 600_000,
+        "popular follows expire: {ttl} ms"
+    );
+
+    assert!(store.mark_popular(author).await.unwrap());
+    assert_eq!(store.popular_key(), format!("{ns}:popular:{{authors}}"));
+    assert_eq!(
+        store.popular_version_key(),
+        format!("{ns}:popular:{{authors}}:version")
+    );
+    let popular: Vec<String> = ::redis::cmd("SMEMBERS")
+        .arg(store.popular_key())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(popular, vec![author.to_string()]);
+    let version: u64 = ::redis::cmd("GET")
+        .arg(store.popular_version_key())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, store.popular_version().await.unwrap());
+
+    let posts = by(author, 2);
+    store.push_author_recent(author, &posts).await.unwrap();
+    let recent_key = format!("{ns}:recent:{{{author}}}");
+    assert_eq!(store.recent_key(author), recent_key);
+    let members: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
+        .arg(&recent_key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let expected: Vec<(String, f64)> = posts
+        .iter()
+        .map(|e| (format!("{}:{}", e.post_id, e.author_id), 0.0))
+        .collect();
+    assert_eq!(members, expected, "oldest first, score 0");
+    for key in [store.popular_key(), store.popular_version_key(), recent_key] {
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(ttl, -1, "{key} does not expire");
+    }
+
+    // Following a popular author creates the set with the marker's remaining time.
+    let bare = built(&store, &[]).await;
+    store.add_popular_follow(bare, author).await.unwrap();
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(store.popular_follows_key(bare))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 600_000, "the new set expires: {ttl} ms");
+    // ... and nothing for a cold timeline.
+    let cold = Uuid::now_v7();
+    store.add_popular_follow(cold, author).await.unwrap();
+    let exists: i64 = ::redis::cmd("EXISTS")
+        .arg(store.popular_follows_key(cold))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "nothing stored for a cold timeline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeline_built_before_hybrid_fanout_reads_as_cold() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, settings()).await;
+    let user = built(&store, &entries(2)).await;
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // The marker of earlier releases.
+    let () = ::redis::cmd("SET")
+        .arg(store.built_key(user))
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(store.page(user, None, 10).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_popular_version_never_comes_back_to_an_old_value() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, settings()).await;
+    store.mark_popular(Uuid::now_v7()).await.unwrap();
+    let before = store.popular_among(&[]).await.unwrap().version;
+    let user = Uuid::now_v7();
+    store.replace(user, &entries(1), &[], before).await.unwrap();
+    assert!(store
+        .page(user, None, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_current());
+
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = ::redis::cmd("DEL")
+        .arg(store.popular_version_key())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(store.popular_version().await.unwrap(), 0, "missing reads 0");
+    assert!(
+        !store
+            .page(user, None, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_current(),
+        "timelines built before the loss rebuild"
+    );
+    // A rebuild recreates it from the clock; marking moves past it.
+    let recreated = store.popular_among(&[]).await.unwrap().version;
+    assert_ne!(recreated, 0);
+    let _: i64 = ::redis::cmd("DEL")
+        .arg(store.popular_version_key())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    store.mark_popular(Uuid::now_v7()).await.unwrap();
+    let after = store.popular_version().await.unwrap();
+    assert!(after >= recreated && after != before, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbled_entry_in_redis_is_an_error_not_unavailable() {
     let server = RedisServer::start();
     let store = redis_store(&server, settings()).await;
@@ -625,12 +1025,40 @@ async fn a_killed_redis_is_unavailable_quickly_and_works_again_cold_after_a_rest
     for _ in 0..3 {
         unavailable_quickly("page", store.page(user, None, 10)).await;
         unavailable_quickly("ping", store.ping()).await;
-        unavailable_quickly("replace", store.replace(user, &posts)).await;
+        unavailable_quickly("replace", store.replace(user, &posts, &[], 0)).await;
         unavailable_quickly("push", store.push(&[user], post)).await;
         unavailable_quickly("merge", store.merge(user, &posts)).await;
         unavailable_quickly("remove_post", store.remove_post(&[user], post.post_id)).await;
         unavailable_quickly("remove_author", store.remove_author(user, post.author_id)).await;
         unavailable_quickly("evict", store.evict(user)).await;
+        unavailable_quickly(
+            "add_popular_follow",
+            store.add_popular_follow(user, post.author_id),
+        )
+        .await;
+        unavailable_quickly(
+            "remove_popular_follow",
+            store.remove_popular_follow(user, post.author_id),
+        )
+        .await;
+        unavailable_quickly("mark_popular", store.mark_popular(post.author_id)).await;
+        unavailable_quickly("popular_version", store.popular_version()).await;
+        unavailable_quickly("popular_among", store.popular_among(&[user])).await;
+        unavailable_quickly(
+            "push_author_recent",
+            store.push_author_recent(post.author_id, &[post]),
+        )
+        .await;
+        unavailable_quickly(
+            "remove_author_recent",
+            store.remove_author_recent(post.author_id, post.post_id),
+        )
+        .await;
+        unavailable_quickly(
+            "author_recent",
+            store.author_recent(&[post.author_id], None, 10),
+        )
+        .await;
     }
 
     server.restart();
@@ -650,11 +1078,31 @@ async fn a_killed_redis_is_unavailable_quickly_and_works_again_cold_after_a_rest
         "the restarted server is empty: cold"
     );
     // Scripts work again though the server forgot them.
-    store.replace(user, &posts).await.unwrap();
+    store.replace(user, &posts, &[], 0).await.unwrap();
     store.push(&[user], post).await.unwrap();
     store.merge(user, &entries(1)).await.unwrap();
     store.remove_author(user, post.author_id).await.unwrap();
     let timeline = all(&store, user).await.unwrap();
     assert_eq!(timeline.len(), 4);
     assert!(!timeline.contains(&post));
+    assert!(store.mark_popular(post.author_id).await.unwrap());
+    let among = store.popular_among(&[post.author_id]).await.unwrap();
+    assert_eq!(among.authors, vec![post.author_id]);
+    store
+        .add_popular_follow(user, post.author_id)
+        .await
+        .unwrap();
+    assert!(!store
+        .push_author_recent(post.author_id, &[post])
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .author_recent(&[post.author_id], None, 10)
+            .await
+            .unwrap(),
+        vec![post]
+    );
+    let read = store.page(user, None, 10).await.unwrap().unwrap();
+    assert_eq!(read.popular_followed, vec![post.author_id]);
 }

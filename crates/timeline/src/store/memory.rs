@@ -1,13 +1,15 @@
 //! The in-process timeline store, for the all-in-one binary and tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{newest, Entry, TimelineError, TimelineStore, TimelineStoreSettings};
+use super::{
+    newest, BuiltPage, Entry, PopularAmong, TimelineError, TimelineStore, TimelineStoreSettings,
+};
 
 /// Home timelines in this process's memory, with a hard bound on the memory they take.
 ///
@@ -23,6 +25,11 @@ use super::{newest, Entry, TimelineError, TimelineStore, TimelineStoreSettings};
 ///
 /// — with the default cap of 800, about 25.8 KB per user: 10,000 users ≈ 258 MB,
 /// 1,000 users ≈ 26 MB. [`MemoryTimelines::memory_bound`] computes it for logging.
+///
+/// Hybrid fan-out adds, outside that bound, the popular authors a timeline's user follows
+/// (about 40 B each, in a timeline) and each popular author's recent list (at most `cap`
+/// entries: 25.6 KB with the default cap). Popular authors are few by definition (each has more
+/// followers than the fan-out limit), and they stay in the set for the process's life.
 ///
 /// Timelines unread for the idle TTL turn cold too (checked when next touched). Nothing is
 /// shared between processes: replicas each keep their own, which is fine for one process and
@@ -42,6 +49,13 @@ struct Inner {
     recency: BTreeMap<u64, Uuid>,
     /// Ticks handed out so far.
     clock: u64,
+    /// Authors whose posts are not pushed to followers.
+    popular: HashSet<Uuid>,
+    /// Grows by one whenever an author joins `popular`.
+    version: u64,
+    /// Popular authors' recent entries: oldest first, without duplicates, at most `cap`, never
+    /// empty (an emptied list is removed).
+    recent: HashMap<Uuid, Vec<Entry>>,
 }
 
 #[derive(Debug)]
@@ -52,6 +66,10 @@ struct Timeline {
     tick: u64,
     /// When it turns cold unless read or rebuilt before (`None`: a TTL past the clock's range).
     alive_until: Option<Instant>,
+    /// The popular authors its user follows.
+    popular_followed: BTreeSet<Uuid>,
+    /// The popular version it was built at.
+    built_at: u64,
 }
 
 /// Bookkeeping bytes per user, for the documented bound.
@@ -143,25 +161,41 @@ impl Inner {
 impl Timeline {
     /// Adds `entry` unless present, keeping the newest `cap`; never grows past `cap`.
     fn insert(&mut self, entry: Entry, cap: usize) {
-        let Err(at) = self.entries.binary_search(&entry) else {
-            return;
-        };
-        if self.entries.len() >= cap {
-            if at == 0 {
-                // Older than everything in a full timeline: trimmed at once.
-                return;
-            }
-            self.entries.remove(0);
-            self.entries.insert(at - 1, entry);
-            return;
-        }
-        let len = self.entries.len();
-        if len == self.entries.capacity() {
-            // Double as usual, but never past the cap: keeps the documented bound.
-            self.entries.reserve_exact(len.max(4).min(cap - len));
-        }
-        self.entries.insert(at, entry);
+        insert_capped(&mut self.entries, entry, cap);
     }
+}
+
+/// Adds `entry` to an oldest-first list unless present, keeping the newest `cap`; the list
+/// never grows past `cap`.
+fn insert_capped(entries: &mut Vec<Entry>, entry: Entry, cap: usize) {
+    let Err(at) = entries.binary_search(&entry) else {
+        return;
+    };
+    if entries.len() >= cap {
+        if at == 0 {
+            // Older than everything in a full list: trimmed at once.
+            return;
+        }
+        entries.remove(0);
+        entries.insert(at - 1, entry);
+        return;
+    }
+    let len = entries.len();
+    if len == entries.capacity() {
+        // Double as usual, but never past the cap: keeps the documented bound.
+        entries.reserve_exact(len.max(4).min(cap - len));
+    }
+    entries.insert(at, entry);
+}
+
+/// The newest `limit` entries strictly older than `before` of an oldest-first list, newest
+/// first.
+fn newest_before(entries: &[Entry], before: Option<Uuid>, limit: usize) -> Vec<Entry> {
+    let end = match before {
+        Some(before) => entries.partition_point(|entry| entry.post_id < before),
+        None => entries.len(),
+    };
+    entries[..end].iter().rev().take(limit).copied().collect()
 }
 
 #[async_trait]
@@ -171,30 +205,31 @@ impl TimelineStore for MemoryTimelines {
         user: Uuid,
         before: Option<Uuid>,
         limit: usize,
-    ) -> Result<Option<Vec<Entry>>, TimelineError> {
+    ) -> Result<Option<BuiltPage>, TimelineError> {
         let now = Instant::now();
         let alive_until = self.alive_until(now);
         let mut inner = self.lock();
+        let popular_version = inner.version;
         let Some(timeline) = inner.live(user, now) else {
             return Ok(None);
         };
-        let end = match before {
-            Some(before) => timeline
-                .entries
-                .partition_point(|entry| entry.post_id < before),
-            None => timeline.entries.len(),
+        let page = BuiltPage {
+            entries: newest_before(&timeline.entries, before, limit),
+            popular_followed: timeline.popular_followed.iter().copied().collect(),
+            built_at_version: timeline.built_at,
+            popular_version,
         };
-        let page: Vec<Entry> = timeline.entries[..end]
-            .iter()
-            .rev()
-            .take(limit)
-            .copied()
-            .collect();
         inner.touch(user, alive_until);
         Ok(Some(page))
     }
 
-    async fn replace(&self, user: Uuid, entries: &[Entry]) -> Result<(), TimelineError> {
+    async fn replace(
+        &self,
+        user: Uuid,
+        entries: &[Entry],
+        popular_followed: &[Uuid],
+        version: u64,
+    ) -> Result<(), TimelineError> {
         let mut entries = newest(entries, self.settings.cap);
         entries.shrink_to_fit();
         let alive_until = self.alive_until(Instant::now());
@@ -206,6 +241,8 @@ impl TimelineStore for MemoryTimelines {
                 entries,
                 tick: 0,
                 alive_until,
+                popular_followed: popular_followed.iter().copied().collect(),
+                built_at: version,
             },
         );
         inner.touch(user, alive_until);
@@ -256,6 +293,96 @@ impl TimelineStore for MemoryTimelines {
         Ok(())
     }
 
+    async fn add_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        if let Some(timeline) = self.lock().live(user, Instant::now()) {
+            timeline.popular_followed.insert(author);
+        }
+        Ok(())
+    }
+
+    async fn remove_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        if let Some(timeline) = self.lock().timelines.get_mut(&user) {
+            timeline.popular_followed.remove(&author);
+        }
+        Ok(())
+    }
+
+    async fn mark_popular(&self, author: Uuid) -> Result<bool, TimelineError> {
+        let mut inner = self.lock();
+        let added = inner.popular.insert(author);
+        if added {
+            inner.version += 1;
+        }
+        Ok(added)
+    }
+
+    async fn popular_version(&self) -> Result<u64, TimelineError> {
+        Ok(self.lock().version)
+    }
+
+    async fn popular_among(&self, authors: &[Uuid]) -> Result<PopularAmong, TimelineError> {
+        let inner = self.lock();
+        let mut seen = HashSet::new();
+        Ok(PopularAmong {
+            version: inner.version,
+            authors: authors
+                .iter()
+                .copied()
+                .filter(|author| inner.popular.contains(author) && seen.insert(*author))
+                .collect(),
+        })
+    }
+
+    async fn push_author_recent(
+        &self,
+        author: Uuid,
+        entries: &[Entry],
+    ) -> Result<bool, TimelineError> {
+        let cap = self.settings.cap;
+        let entries = newest(entries, cap);
+        let mut inner = self.lock();
+        let existed = inner.recent.contains_key(&author);
+        if !entries.is_empty() {
+            let list = inner.recent.entry(author).or_default();
+            for entry in entries {
+                insert_capped(list, entry, cap);
+            }
+        }
+        Ok(existed)
+    }
+
+    async fn remove_author_recent(&self, author: Uuid, post: Uuid) -> Result<(), TimelineError> {
+        let mut inner = self.lock();
+        if let Some(list) = inner.recent.get_mut(&author) {
+            list.retain(|entry| entry.post_id != post);
+            if list.is_empty() {
+                inner.recent.remove(&author);
+            }
+        }
+        Ok(())
+    }
+
+    async fn author_recent(
+        &self,
+        authors: &[Uuid],
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, TimelineError> {
+        let inner = self.lock();
+        let mut found: Vec<Entry> = authors
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|author| inner.recent.get(author))
+            .flat_map(|list| newest_before(list, before, limit))
+            .collect();
+        drop(inner);
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.dedup();
+        found.truncate(limit);
+        Ok(found)
+    }
+
     async fn ping(&self) -> Result<(), TimelineError> {
         Ok(())
     }
@@ -283,6 +410,8 @@ mod tests {
             entries: Vec::new(),
             tick: 0,
             alive_until: None,
+            popular_followed: BTreeSet::new(),
+            built_at: 0,
         };
         for _ in 0..200 {
             timeline.insert(entry(), cap);
@@ -310,11 +439,11 @@ mod tests {
     async fn keeps_at_most_max_users_dropping_the_least_recently_used() {
         let store = MemoryTimelines::new(TimelineStoreSettings::default(), 2);
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        store.replace(a, &[entry()]).await.unwrap();
-        store.replace(b, &[entry()]).await.unwrap();
+        store.replace(a, &[entry()], &[], 0).await.unwrap();
+        store.replace(b, &[entry()], &[], 0).await.unwrap();
         // Reading a makes b the least recently used.
         assert!(store.page(a, None, 10).await.unwrap().is_some());
-        store.replace(c, &[entry()]).await.unwrap();
+        store.replace(c, &[entry()], &[], 0).await.unwrap();
         assert_eq!(store.len(), 2);
         assert!(store.page(a, None, 10).await.unwrap().is_some());
         assert_eq!(store.page(b, None, 10).await.unwrap(), None);

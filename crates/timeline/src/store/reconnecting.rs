@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::redis::{RedisOptions, RedisTimelines};
-use super::{Entry, TimelineError, TimelineStore, TimelineStoreSettings};
+use super::{BuiltPage, Entry, PopularAmong, TimelineError, TimelineStore, TimelineStoreSettings};
 
 /// How often a failed connection is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -97,12 +97,21 @@ impl TimelineStore for ReconnectingRedis {
         user: Uuid,
         before: Option<Uuid>,
         limit: usize,
-    ) -> Result<Option<Vec<Entry>>, TimelineError> {
+    ) -> Result<Option<BuiltPage>, TimelineError> {
         self.connection().await?.page(user, before, limit).await
     }
 
-    async fn replace(&self, user: Uuid, entries: &[Entry]) -> Result<(), TimelineError> {
-        self.connection().await?.replace(user, entries).await
+    async fn replace(
+        &self,
+        user: Uuid,
+        entries: &[Entry],
+        popular_followed: &[Uuid],
+        version: u64,
+    ) -> Result<(), TimelineError> {
+        self.connection()
+            .await?
+            .replace(user, entries, popular_followed, version)
+            .await
     }
 
     async fn push(&self, users: &[Uuid], entry: Entry) -> Result<(), TimelineError> {
@@ -123,6 +132,62 @@ impl TimelineStore for ReconnectingRedis {
 
     async fn evict(&self, user: Uuid) -> Result<(), TimelineError> {
         self.connection().await?.evict(user).await
+    }
+
+    async fn add_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        self.connection()
+            .await?
+            .add_popular_follow(user, author)
+            .await
+    }
+
+    async fn remove_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        self.connection()
+            .await?
+            .remove_popular_follow(user, author)
+            .await
+    }
+
+    async fn mark_popular(&self, author: Uuid) -> Result<bool, TimelineError> {
+        self.connection().await?.mark_popular(author).await
+    }
+
+    async fn popular_version(&self) -> Result<u64, TimelineError> {
+        self.connection().await?.popular_version().await
+    }
+
+    async fn popular_among(&self, authors: &[Uuid]) -> Result<PopularAmong, TimelineError> {
+        self.connection().await?.popular_among(authors).await
+    }
+
+    async fn push_author_recent(
+        &self,
+        author: Uuid,
+        entries: &[Entry],
+    ) -> Result<bool, TimelineError> {
+        self.connection()
+            .await?
+            .push_author_recent(author, entries)
+            .await
+    }
+
+    async fn remove_author_recent(&self, author: Uuid, post: Uuid) -> Result<(), TimelineError> {
+        self.connection()
+            .await?
+            .remove_author_recent(author, post)
+            .await
+    }
+
+    async fn author_recent(
+        &self,
+        authors: &[Uuid],
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, TimelineError> {
+        self.connection()
+            .await?
+            .author_recent(authors, before, limit)
+            .await
     }
 
     async fn ping(&self) -> Result<(), TimelineError> {

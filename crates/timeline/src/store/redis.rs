@@ -8,10 +8,20 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `{namespace}:timeline:{<user>}` | sorted set | the entries, every score 0, member `"<post_id>:<author_id>"` |
-//! | `{namespace}:timeline:{<user>}:built` | string `1` | present while the timeline is built |
+//! | `{namespace}:timeline:{<user>}:built` | string `v<version>` | present while the timeline is built; the popular version it was built at |
+//! | `{namespace}:timeline:{<user>}:popular` | set | the popular authors the user follows (absent when none) |
 //!
-//! The braces around the user id are literal: they are a Redis Cluster hash tag, so both keys
-//! of a user live in the same slot and one script may touch both.
+//! And once for all (popular authors, hybrid fan-out):
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{namespace}:popular:{authors}` | set | the popular authors' ids |
+//! | `{namespace}:popular:{authors}:version` | string, an integer | the popular version |
+//! | `{namespace}:recent:{<author>}` | sorted set | a popular author's newest entries (up to the cap), like a timeline's |
+//!
+//! The braces are literal: they are a Redis Cluster hash tag, so the keys of a user live in
+//! the same slot and one script may touch them all; so do the popular set and its version.
+//! Every script touches the keys of one slot only.
 //!
 //! With every score 0 a sorted set orders its members bytewise. Members are 73 bytes: the post
 //! id (36 characters), `:`, the author id. Hyphenated lowercase UUIDv7 strings sort like their
@@ -22,17 +32,38 @@
 //! smaller; a member of that very post starts with it and is longer, hence greater. Removing
 //! a post is `ZREMRANGEBYLEX key [<post_id>: (<post_id>;` (`;` is the byte after `:`).
 //!
-//! An empty built timeline is the marker without the set (Redis deletes empty sets). Both
+//! An empty built timeline is the marker without the set (Redis deletes empty sets). A user's
 //! keys expire after the idle TTL; reads and rebuilds renew it, writes keep it (a set that a
 //! write creates takes the marker's remaining time). A timeline whose keys expired, or that
-//! a flush or restart lost, is cold: writes skip it and the next read rebuilds it.
+//! a flush or restart lost, is cold: writes skip it and the next read rebuilds it. So is one
+//! whose marker is not `v<version>` (the marker `1` of timelines built before hybrid fan-out).
+//!
+//! The popular keys have no TTL. Reads use them all the time (the version on every page read,
+//! a recent list on each of its author's followers' reads), so an `allkeys-lru` policy seldom
+//! evicts them; should one be lost anyway (a flush, eviction under memory pressure):
+//!
+//! - the version: [`TimelineStore::popular_among`] recreates it at the current time in
+//!   milliseconds, and [`TimelineStore::mark_popular`] moves it to at least that, so it never
+//!   comes back to a value some timeline was built at (none is built at 0, what a missing key
+//!   reads as): every timeline rebuilds once;
+//! - the popular set: rebuilds keep every author's entries until the author posts or deletes
+//!   again, which marks them popular anew (changing the version);
+//! - a recent list: readers miss that author's posts until the author's next post, which
+//!   finds the list gone and seeds it again from the posts (see
+//!   [`TimelineStore::push_author_recent`]).
 //!
 //! # Round trips and failures
 //!
-//! Conditional writes (`push`, `merge`) are one Lua script call per timeline, so checking the
-//! marker, adding and trimming are atomic; a push to many users sends those calls in
-//! pipelines of [`BATCH`] (each starting with `SCRIPT LOAD`, so a restarted server that lost
-//! its script cache needs no extra round trip), all at once on the multiplexed connection.
+//! A page read is one pipeline (one round trip): the page script (marker, popular follows,
+//! entries) and the popular version. A reader who follows popular authors then reads their
+//! recent lists in a second pipeline (one command per author): those lists live in other slots
+//! than the reader's keys, and no script reaches across slots.
+//!
+//! Conditional writes (`push`, `merge`, `add_popular_follow`) are one Lua script call per
+//! timeline, so checking the marker, adding and trimming are atomic; a push to many users
+//! sends those calls in pipelines of [`BATCH`] (each starting with `SCRIPT LOAD`, so a
+//! restarted server that lost its script cache needs no extra round trip — the page read's
+//! pipeline too), all at once on the multiplexed connection.
 //!
 //! Every operation has a deadline ([`RedisOptions::response_timeout`] for each answer, twice
 //! that for the whole operation). Connection failures, timeouts, and the server's transient
@@ -49,7 +80,9 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use uuid::Uuid;
 
-use super::{newest, Entry, TimelineError, TimelineStore, TimelineStoreSettings};
+use super::{
+    newest, BuiltPage, Entry, PopularAmong, TimelineError, TimelineStore, TimelineStoreSettings,
+};
 
 /// Timelines (or script calls) per pipeline in a push or a removal across users.
 pub const BATCH: usize = 1_000;
@@ -60,19 +93,23 @@ const ZADD_CHUNK: usize = 500;
 /// The longest idle TTL sent to Redis (about ten years, far from its expiry overflow).
 const MAX_TTL_MS: u64 = 10 * 365 * 24 * 60 * 60 * 1000;
 
-/// `KEYS[1]` the set, `KEYS[2]` the marker; `ARGV[1]` the exclusive upper bound (`+` or
-/// `(<post_id>`), `ARGV[2]` the limit, `ARGV[3]` the idle TTL in ms. Nil when cold, else the
-/// page's members (newest first), renewing both keys' TTL.
+/// `KEYS[1]` the set, `KEYS[2]` the marker, `KEYS[3]` the popular follows; `ARGV[1]` the
+/// exclusive upper bound (`+` or `(<post_id>`), `ARGV[2]` the limit, `ARGV[3]` the idle TTL in
+/// ms. Nil when cold, else `{marker, popular follows, the page's members (newest first)}`,
+/// renewing the keys' TTL.
 const PAGE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then
+local built = redis.call('GET', KEYS[2])
+if not built then
   return false
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if tonumber(ARGV[2]) <= 0 then
-  return {}
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+local page = {}
+if tonumber(ARGV[2]) > 0 then
+  page = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, ARGV[2])
 end
-return redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, ARGV[2])
+return {built, redis.call('SMEMBERS', KEYS[3]), page}
 ";
 
 /// `KEYS[1]` the set, `KEYS[2]` the marker; `ARGV[1]` the cap, `ARGV[2..]` members. Adds the
@@ -118,6 +155,68 @@ end
 return #doomed
 ";
 
+/// `KEYS[1]` the popular follows, `KEYS[2]` the marker; `ARGV[1]` an author. Adds the author
+/// only when the marker exists, giving the set the marker's remaining TTL.
+const ADD_POPULAR_FOLLOW_LUA: &str = r"
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl == -2 then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+";
+
+/// `KEYS[1]` the popular set, `KEYS[2]` the version; `ARGV[1]` an author, `ARGV[2]` now in ms.
+/// Adds the author; when new, moves the version to the greater of now and itself plus one.
+/// 1 when new, else 0.
+const MARK_POPULAR_LUA: &str = r"
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local version = tonumber(redis.call('GET', KEYS[2]) or '0')
+if version < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('INCR', KEYS[2])
+end
+return 1
+";
+
+/// `KEYS[1]` the popular set, `KEYS[2]` the version; `ARGV[1]` now in ms, `ARGV[2..]` authors.
+/// `{version, the popular ones of the authors...}`, creating the version (as now) if missing.
+const POPULAR_AMONG_LUA: &str = r"
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local found = {redis.call('GET', KEYS[2])}
+for i = 2, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1 then
+    found[#found + 1] = ARGV[i]
+  end
+end
+return found
+";
+
+/// `KEYS[1]` an author's recent list; `ARGV[1]` the cap, `ARGV[2..]` members. Adds them,
+/// trims to the newest cap; 1 when the list existed before, else 0.
+const PUSH_RECENT_LUA: &str = r"
+local existed = redis.call('EXISTS', KEYS[1])
+local chunk = 500
+for i = 2, #ARGV, chunk do
+  local args = {}
+  for j = i, math.min(i + chunk - 1, #ARGV) do
+    args[#args + 1] = 0
+    args[#args + 1] = ARGV[j]
+  end
+  redis.call('ZADD', KEYS[1], unpack(args))
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
+return existed
+";
+
 /// How to reach Redis, besides its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
@@ -149,6 +248,10 @@ pub struct RedisTimelines {
     page_script: Script,
     add_script: Script,
     remove_author_script: Script,
+    add_popular_follow_script: Script,
+    mark_popular_script: Script,
+    popular_among_script: Script,
+    push_recent_script: Script,
 }
 
 impl std::fmt::Debug for RedisTimelines {
@@ -211,6 +314,10 @@ impl RedisTimelines {
             page_script: Script::new(PAGE_LUA),
             add_script: Script::new(ADD_LUA),
             remove_author_script: Script::new(REMOVE_AUTHOR_LUA),
+            add_popular_follow_script: Script::new(ADD_POPULAR_FOLLOW_LUA),
+            mark_popular_script: Script::new(MARK_POPULAR_LUA),
+            popular_among_script: Script::new(POPULAR_AMONG_LUA),
+            push_recent_script: Script::new(PUSH_RECENT_LUA),
         })
     }
 
@@ -222,6 +329,26 @@ impl RedisTimelines {
     /// The key of the user's built marker.
     pub fn built_key(&self, user: Uuid) -> String {
         format!("{}:built", timeline_key(&self.namespace, user))
+    }
+
+    /// The key of the set of popular authors the user follows.
+    pub fn popular_follows_key(&self, user: Uuid) -> String {
+        format!("{}:popular", timeline_key(&self.namespace, user))
+    }
+
+    /// The key of the set of popular authors.
+    pub fn popular_key(&self) -> String {
+        format!("{}:popular:{{authors}}", self.namespace)
+    }
+
+    /// The key of the popular version.
+    pub fn popular_version_key(&self) -> String {
+        format!("{}:version", self.popular_key())
+    }
+
+    /// The key of a popular author's recent list.
+    pub fn recent_key(&self, author: Uuid) -> String {
+        format!("{}:recent:{{{author}}}", self.namespace)
     }
 
     async fn run<T>(
@@ -270,30 +397,64 @@ impl TimelineStore for RedisTimelines {
         user: Uuid,
         before: Option<Uuid>,
         limit: usize,
-    ) -> Result<Option<Vec<Entry>>, TimelineError> {
+    ) -> Result<Option<BuiltPage>, TimelineError> {
         let max = before.map_or_else(|| "+".to_owned(), |post| format!("({post}"));
         let mut call = self.page_script.prepare_invoke();
         call.key(self.timeline_key(user))
             .key(self.built_key(user))
+            .key(self.popular_follows_key(user))
             .arg(max)
             .arg(i64::try_from(limit).unwrap_or(i64::MAX))
             .arg(self.ttl_ms);
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(&self.page_script).ignore();
+        pipe.invoke_script(&call);
+        pipe.cmd("GET").arg(self.popular_version_key());
         let mut conn = self.conn.clone();
-        let members: Option<Vec<String>> = self.run("page", call.invoke_async(&mut conn)).await?;
-        members
-            .map(|members| members.iter().map(|member| parse_member(member)).collect())
-            .transpose()
+        type Read = (Option<(String, Vec<String>, Vec<String>)>, Option<u64>);
+        let (page, version): Read = self.run("page", pipe.query_async(&mut conn)).await?;
+        let Some((marker, popular, members)) = page else {
+            return Ok(None);
+        };
+        let Some(built_at_version) = parse_marker(&marker) else {
+            // Built before hybrid fan-out: rebuild it.
+            return Ok(None);
+        };
+        let mut popular_followed = popular
+            .iter()
+            .map(|id| parse_uuid(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        popular_followed.sort_unstable();
+        Ok(Some(BuiltPage {
+            entries: members
+                .iter()
+                .map(|member| parse_member(member))
+                .collect::<Result<_, _>>()?,
+            popular_followed,
+            built_at_version,
+            popular_version: version.unwrap_or(0),
+        }))
     }
 
-    async fn replace(&self, user: Uuid, entries: &[Entry]) -> Result<(), TimelineError> {
+    async fn replace(
+        &self,
+        user: Uuid,
+        entries: &[Entry],
+        popular_followed: &[Uuid],
+        version: u64,
+    ) -> Result<(), TimelineError> {
         let members: Vec<String> = newest(entries, self.settings.cap)
             .into_iter()
             .map(member)
             .collect();
-        let (set, built) = (self.timeline_key(user), self.built_key(user));
+        let (set, built, popular) = (
+            self.timeline_key(user),
+            self.built_key(user),
+            self.popular_follows_key(user),
+        );
         let mut pipe = ::redis::pipe();
         pipe.atomic();
-        pipe.cmd("DEL").arg(&set).arg(&built).ignore();
+        pipe.cmd("DEL").arg(&set).arg(&built).arg(&popular).ignore();
         for chunk in members.chunks(ZADD_CHUNK) {
             pipe.cmd("ZADD").arg(&set);
             for member in chunk {
@@ -301,10 +462,18 @@ impl TimelineStore for RedisTimelines {
             }
             pipe.ignore();
         }
+        for chunk in popular_followed.chunks(ZADD_CHUNK) {
+            pipe.cmd("SADD").arg(&popular);
+            for author in chunk {
+                pipe.arg(author.to_string());
+            }
+            pipe.ignore();
+        }
         pipe.cmd("PEXPIRE").arg(&set).arg(self.ttl_ms).ignore();
+        pipe.cmd("PEXPIRE").arg(&popular).arg(self.ttl_ms).ignore();
         pipe.cmd("SET")
             .arg(&built)
-            .arg(1)
+            .arg(format!("v{version}"))
             .arg("PX")
             .arg(self.ttl_ms)
             .ignore();
@@ -365,8 +534,148 @@ impl TimelineStore for RedisTimelines {
     async fn evict(&self, user: Uuid) -> Result<(), TimelineError> {
         let mut conn = self.conn.clone();
         let mut del = ::redis::cmd("DEL");
-        del.arg(self.timeline_key(user)).arg(self.built_key(user));
+        del.arg(self.timeline_key(user))
+            .arg(self.built_key(user))
+            .arg(self.popular_follows_key(user));
         self.run("evict", del.exec_async(&mut conn)).await
+    }
+
+    async fn add_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        let mut call = self.add_popular_follow_script.prepare_invoke();
+        call.key(self.popular_follows_key(user))
+            .key(self.built_key(user))
+            .arg(author.to_string());
+        let mut conn = self.conn.clone();
+        let _added: i64 = self
+            .run("add_popular_follow", call.invoke_async(&mut conn))
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_popular_follow(&self, user: Uuid, author: Uuid) -> Result<(), TimelineError> {
+        let mut conn = self.conn.clone();
+        let mut srem = ::redis::cmd("SREM");
+        srem.arg(self.popular_follows_key(user))
+            .arg(author.to_string());
+        self.run("remove_popular_follow", srem.exec_async(&mut conn))
+            .await
+    }
+
+    async fn mark_popular(&self, author: Uuid) -> Result<bool, TimelineError> {
+        let mut call = self.mark_popular_script.prepare_invoke();
+        call.key(self.popular_key())
+            .key(self.popular_version_key())
+            .arg(author.to_string())
+            .arg(now_ms());
+        let mut conn = self.conn.clone();
+        let added: i64 = self
+            .run("mark_popular", call.invoke_async(&mut conn))
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn popular_version(&self) -> Result<u64, TimelineError> {
+        let mut conn = self.conn.clone();
+        let mut get = ::redis::cmd("GET");
+        get.arg(self.popular_version_key());
+        let version: Option<u64> = self
+            .run("popular_version", get.query_async(&mut conn))
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn popular_among(&self, authors: &[Uuid]) -> Result<PopularAmong, TimelineError> {
+        let mut call = self.popular_among_script.prepare_invoke();
+        call.key(self.popular_key())
+            .key(self.popular_version_key())
+            .arg(now_ms());
+        for author in distinct(authors) {
+            call.arg(author.to_string());
+        }
+        let mut conn = self.conn.clone();
+        let found: Vec<String> = self
+            .run("popular_among", call.invoke_async(&mut conn))
+            .await?;
+        let (version, popular) = found.split_first().ok_or_else(|| {
+            TimelineError::Other(anyhow!("Redis popular_among: no version in the answer"))
+        })?;
+        let version = version.parse::<u64>().map_err(|_| {
+            TimelineError::Other(anyhow!(
+                "the popular version in Redis is not a number: {version:?}"
+            ))
+        })?;
+        Ok(PopularAmong {
+            version,
+            authors: popular
+                .iter()
+                .map(|id| parse_uuid(id))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn push_author_recent(
+        &self,
+        author: Uuid,
+        entries: &[Entry],
+    ) -> Result<bool, TimelineError> {
+        let mut call = self.push_recent_script.prepare_invoke();
+        call.key(self.recent_key(author)).arg(self.settings.cap);
+        for entry in newest(entries, self.settings.cap) {
+            call.arg(member(entry));
+        }
+        let mut conn = self.conn.clone();
+        let existed: i64 = self
+            .run("push_author_recent", call.invoke_async(&mut conn))
+            .await?;
+        Ok(existed == 1)
+    }
+
+    async fn remove_author_recent(&self, author: Uuid, post: Uuid) -> Result<(), TimelineError> {
+        let mut conn = self.conn.clone();
+        let mut remove = ::redis::cmd("ZREMRANGEBYLEX");
+        remove
+            .arg(self.recent_key(author))
+            .arg(format!("[{post}:"))
+            .arg(format!("({post};"));
+        self.run("remove_author_recent", remove.exec_async(&mut conn))
+            .await
+    }
+
+    async fn author_recent(
+        &self,
+        authors: &[Uuid],
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, TimelineError> {
+        let authors = distinct(authors);
+        if authors.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let max = before.map_or_else(|| "+".to_owned(), |post| format!("({post}"));
+        let limit_arg = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut pipe = ::redis::pipe();
+        for &author in &authors {
+            pipe.cmd("ZREVRANGEBYLEX")
+                .arg(self.recent_key(author))
+                .arg(&max)
+                .arg("-")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit_arg);
+        }
+        let mut conn = self.conn.clone();
+        let lists: Vec<Vec<String>> = self
+            .run("author_recent", pipe.query_async(&mut conn))
+            .await?;
+        let mut found = lists
+            .iter()
+            .flatten()
+            .map(|member| parse_member(member))
+            .collect::<Result<Vec<_>, _>>()?;
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.dedup();
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn ping(&self) -> Result<(), TimelineError> {
@@ -396,6 +705,36 @@ fn timeline_key(namespace: &str, user: Uuid) -> String {
 /// The sorted-set member of an entry: `<post_id>:<author_id>`, hyphenated lowercase.
 fn member(entry: Entry) -> String {
     format!("{}:{}", entry.post_id, entry.author_id)
+}
+
+/// `authors` without repeats, in their order.
+fn distinct(authors: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    authors
+        .iter()
+        .copied()
+        .filter(|author| seen.insert(*author))
+        .collect()
+}
+
+/// Now in milliseconds since the Unix epoch (the floor of a recreated popular version).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+        .max(1)
+}
+
+/// The popular version a `v<version>` marker holds; `None` for anything else.
+fn parse_marker(marker: &str) -> Option<u64> {
+    marker.strip_prefix('v')?.parse().ok()
+}
+
+fn parse_uuid(id: &str) -> Result<Uuid, TimelineError> {
+    Uuid::try_parse(id)
+        .map_err(|_| TimelineError::Other(anyhow!("an author id in Redis is not a UUID: {id:?}")))
 }
 
 fn parse_member(member: &str) -> Result<Entry, TimelineError> {
