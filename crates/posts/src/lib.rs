@@ -4,6 +4,7 @@
 //! and its adapters), [`service`] (rules), [`http`] (routes), [`consumers`] (what it does
 //! with other services' events).
 
+pub mod authors;
 pub mod consumers;
 pub mod http;
 pub mod migrations;

@@ -144,4 +144,14 @@ pub enum PostFilter {
     Replies(Uuid),
     /// These posts (those that still exist), newest first: a home timeline page.
     Ids(Vec<Uuid>),
+    /// These posts, and `author`'s own posts newer than `after` (all, when `None`), newest
+    /// first: a first home timeline page with its reader's newest posts, in one statement.
+    IdsOrOwn {
+        /// The page's posts.
+        ids: Vec<Uuid>,
+        /// The reader.
+        author: Uuid,
+        /// Only the reader's posts newer than this one.
+        after: Option<Uuid>,
+    },
 }

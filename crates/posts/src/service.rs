@@ -13,6 +13,7 @@ use socialdevs_platform::telemetry::store_call;
 use socialdevs_platform::ApiError;
 use uuid::Uuid;
 
+use crate::authors::AuthorMemo;
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, Post, PostFilter, PostRow};
 use crate::store::{Created, Deleted, PostStore, StoreError};
 
@@ -95,6 +96,7 @@ pub struct TimelinePage {
 pub struct PostsService {
     store: Arc<dyn PostStore>,
     directory: Arc<dyn AuthorDirectory>,
+    memo: Arc<AuthorMemo>,
 }
 
 fn request_hash(text: &str, reply_to: Option<Uuid>) -> String {
@@ -128,7 +130,16 @@ fn parse_idempotency_key(raw: &str) -> Result<String, ApiError> {
 impl PostsService {
     /// Assembles the service.
     pub fn new(store: Arc<dyn PostStore>, directory: Arc<dyn AuthorDirectory>) -> Self {
-        Self { store, directory }
+        Self {
+            store,
+            directory,
+            memo: Arc::new(AuthorMemo::default()),
+        }
+    }
+
+    /// The in-memory authors of this process (its live feed keeps them current).
+    pub fn author_memo(&self) -> Arc<AuthorMemo> {
+        self.memo.clone()
     }
 
     /// Attaches authors to rows, keeping order.
@@ -136,15 +147,17 @@ impl PostsService {
         let mut ids: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        // Names come from the store's copy of authors, kept by the author-cache consumer;
-        // only those it has not heard of yet are asked of the users service.
-        let mut authors: HashMap<Uuid, Author> =
-            store_call("posts.cached_authors", self.store.cached_authors(&ids))
-                .await?
-                .into_iter()
-                .map(|a| (a.id, a))
-                .collect();
-        let missing: Vec<Uuid> = ids
+        // Names come from this process's memo, then the store's copy of authors (kept by
+        // the author-cache consumer), and only then from the users service.
+        let (known, missing) = self.memo.lookup(&ids);
+        let mut authors: HashMap<Uuid, Author> = known.into_iter().map(|a| (a.id, a)).collect();
+        if !missing.is_empty() {
+            let cached =
+                store_call("posts.cached_authors", self.store.cached_authors(&missing)).await?;
+            self.memo.remember(cached.iter().cloned());
+            authors.extend(cached.into_iter().map(|a| (a.id, a)));
+        }
+        let missing: Vec<Uuid> = missing
             .into_iter()
             .filter(|id| !authors.contains_key(id))
             .collect();
@@ -154,6 +167,7 @@ impl PostsService {
                 .authors(&missing)
                 .await
                 .map_err(dependency_error)?;
+            self.memo.remember(found.iter().cloned());
             authors.extend(found.into_iter().map(|a| (a.id, a)));
         }
         Ok(rows
@@ -291,35 +305,34 @@ impl PostsService {
         viewer: Uuid,
         own_after: Option<OwnAfter>,
     ) -> Result<TimelinePage, ApiError> {
-        let limit = ids.len() as u32;
-        let rows = if ids.is_empty() {
-            Vec::new()
-        } else {
-            store_call(
-                "posts.list",
-                self.store
-                    .list(&PostFilter::Ids(ids), Some(viewer), None, limit),
-            )
-            .await?
+        // One statement for both: the page's posts and the reader's own newer ones.
+        let (filter, limit) = match own_after {
+            Some(own) => (
+                PostFilter::IdsOrOwn {
+                    ids: ids.clone(),
+                    author: viewer,
+                    after: own.after,
+                },
+                ids.len() as u32 + own.limit,
+            ),
+            None => (PostFilter::Ids(ids.clone()), ids.len() as u32),
         };
-        let own_rows = match own_after {
-            Some(own) => {
-                let rows = store_call(
-                    "posts.list",
-                    self.store
-                        .list(&PostFilter::Author(viewer), Some(viewer), None, own.limit),
-                )
-                .await?;
-                rows.into_iter()
-                    .filter(|r| own.after.is_none_or(|after| r.id > after))
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let split = rows.len();
-        let mut all = self
-            .hydrate(rows.into_iter().chain(own_rows).collect())
-            .await?;
+        if limit == 0 {
+            return Ok(TimelinePage {
+                posts: Vec::new(),
+                own: Vec::new(),
+            });
+        }
+        let rows = store_call(
+            "posts.list",
+            self.store.list(&filter, Some(viewer), None, limit),
+        )
+        .await?;
+        // The reader's own newer posts not on the page come back as `own`.
+        let (posts, own): (Vec<PostRow>, Vec<PostRow>) =
+            rows.into_iter().partition(|r| ids.contains(&r.id));
+        let split = posts.len();
+        let mut all = self.hydrate(posts.into_iter().chain(own).collect()).await?;
         let own = all.split_off(split);
         Ok(TimelinePage { posts: all, own })
     }

@@ -215,6 +215,10 @@ impl PostStore for PgPostStore {
             PostFilter::Author(_) => ("p.author_id = $3", 4),
             PostFilter::Authors(_) => ("p.author_id = ANY($3)", 4),
             PostFilter::Ids(_) => ("p.id = ANY($3)", 4),
+            PostFilter::IdsOrOwn { .. } => (
+                "p.id = ANY($3) OR (p.author_id = $4 AND ($5::uuid IS NULL OR p.id > $5))",
+                6,
+            ),
             PostFilter::Tag(_) => (
                 "p.id IN (SELECT t.post_id FROM post_tags t WHERE t.tag = $3)",
                 4,
@@ -242,6 +246,9 @@ impl PostStore for PgPostStore {
             PostFilter::All => query,
             PostFilter::Author(id) | PostFilter::Replies(id) => query.bind(*id),
             PostFilter::Authors(ids) | PostFilter::Ids(ids) => query.bind(ids.as_slice()),
+            PostFilter::IdsOrOwn { ids, author, after } => {
+                query.bind(ids.as_slice()).bind(*author).bind(*after)
+            }
             PostFilter::Tag(tag) => query.bind(tag.as_str()),
             PostFilter::AuthorTag(author, tag) => query.bind(*author).bind(tag.as_str()),
         };

@@ -201,6 +201,19 @@ impl PostStore for SqlitePostStore {
                         .map_err(anyhow::Error::from)?,
                 ),
             ),
+            PostFilter::IdsOrOwn { ids, author, after } => (
+                "p.id IN (SELECT value FROM json_each(?2, '$.ids')) OR \
+                 (p.author_id = json_extract(?2, '$.author') AND \
+                  (json_extract(?2, '$.after') IS NULL OR p.id > json_extract(?2, '$.after')))",
+                Some(
+                    serde_json::json!({
+                        "ids": ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+                        "author": author.to_string(),
+                        "after": after.map(|a| a.to_string()),
+                    })
+                    .to_string(),
+                ),
+            ),
         };
         let (order, cmp) = if matches!(filter, PostFilter::Replies(_)) {
             ("ASC", ">")

@@ -51,6 +51,7 @@ macro_rules! conformance {
                     count_by_author_counts_posts_and_replies,
                     author_cache_keeps_the_newest_version_only,
                     list_by_ids_shows_those_that_exist_newest_first,
+                    list_by_ids_or_own_adds_the_readers_newer_posts,
                 );
                 conformance!(@concurrent $backend;
                     concurrent_creates_with_one_key_create_one_post,

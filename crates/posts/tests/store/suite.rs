@@ -1142,3 +1142,27 @@ pub async fn list_by_ids_shows_those_that_exist_newest_first(store: Store) {
         .unwrap()
         .is_empty());
 }
+
+pub async fn list_by_ids_or_own_adds_the_readers_newer_posts(store: Store) {
+    let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let old_mine = create(&*store, post(me, "old mine")).await;
+    let theirs = create(&*store, post(other, "theirs")).await;
+    let newer_mine = create(&*store, post(me, "newer mine")).await;
+    create(&*store, post(other, "not asked for")).await;
+    let filter = |after| PostFilter::IdsOrOwn {
+        ids: vec![theirs],
+        author: me,
+        after,
+    };
+    let rows = store
+        .list(&filter(Some(theirs)), Some(me), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&rows),
+        [newer_mine, theirs],
+        "own posts after `after` only"
+    );
+    let rows = store.list(&filter(None), Some(me), None, 10).await.unwrap();
+    assert_eq!(ids(&rows), [newer_mine, theirs, old_mine]);
+}

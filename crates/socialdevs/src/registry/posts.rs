@@ -4,6 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use socialdevs_events::types::USERS_TOPIC;
+use socialdevs_events::{Consumer, Durability, StartAt};
+use socialdevs_posts::authors::AuthorMemoFeed;
 use socialdevs_posts::consumers::AuthorCache;
 use socialdevs_posts::store::{PgPostStore, PostStore, SqlitePostStore};
 use socialdevs_posts::{AuthorDirectory, PostsService, PostsState, SERVICE};
@@ -56,6 +59,15 @@ impl Entry for Posts {
                 None => Arc::new(RemoteAuthors(cx.client(socialdevs_users::SERVICE)?)),
             };
         let posts = PostsService::new(store, directory);
+        let memo = cx
+            .durable_consumer(Consumer {
+                group: "socialdevs.posts.author-memo".into(),
+                topics: vec![USERS_TOPIC],
+                start: StartAt::Latest,
+                durability: Durability::Live,
+                handler: Arc::new(AuthorMemoFeed(posts.author_memo())),
+            })
+            .await;
         let router = socialdevs_posts::router(PostsState {
             service: posts.clone(),
             verifier: cx.verifier.clone(),
@@ -64,6 +76,7 @@ impl Entry for Posts {
             .module(router)
             .internal(socialdevs_posts::http::internal::router(posts.clone()))
             .worker(authors)
+            .worker(memo)
             .export(posts))
     }
 }
