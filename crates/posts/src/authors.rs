@@ -112,7 +112,7 @@ mod tests {
         let (a, b, c) = (author("a"), author("b"), author("c"));
         memo.remember([a.clone(), b.clone()]);
         let (found, missing) = memo.lookup(&[a.id, c.id]);
-        assert_eq!(found, [a.clone()]);
+        assert_eq!(found, std::slice::from_ref(&a));
         assert_eq!(missing, [c.id]);
         memo.remember([Author {
             display_name: "A.".into(),
