@@ -120,6 +120,22 @@ stop_private_postgres() {
   "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
 }
 
+# start_daemon NAME PORT COMMAND...: runs COMMAND in the background in $state/NAME (its pid
+# recorded, its output in logs/NAME.log) and waits until it listens on PORT.
+start_daemon() {
+  local name="$1" port="$2" tries=0
+  shift 2
+  mkdir -p "$state/$name"
+  # exec: the recorded pid is the daemon's own.
+  (cd "$state/$name" && exec nohup "$@" </dev/null >"$state/logs/$name.log" 2>&1) &
+  echo $! >"$state/pids/$name.pid"
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    tries=$((tries + 1))
+    ((tries > 100)) && die "$name did not listen on :$port; see $state/logs/$name.log"
+    sleep 0.1
+  done
+}
+
 tansu_binary() {
   command -v tansu 2>/dev/null || {
     local bin="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
@@ -139,19 +155,11 @@ prepare_kafka() {
     bash "$root/scripts/install-tansu.sh"
     tansu="$(tansu_binary)" || die "tansu is missing after installing it"
   fi
-  mkdir -p "$state/kafka"
-  # exec: the recorded pid is the broker's own. Its storage path is relative to its folder.
-  (cd "$state/kafka" && exec nohup "$tansu" broker \
+  # Its storage path is relative to its folder.
+  start_daemon kafka "$kafka_port" "$tansu" broker \
     --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine sqlite://tansu.db </dev/null >"$state/logs/kafka.log" 2>&1) &
-  echo $! >"$state/pids/kafka.pid"
-  local tries=0
-  until (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; do
-    tries=$((tries + 1))
-    ((tries > 100)) && die "the broker did not listen on :$kafka_port; see $state/logs/kafka.log"
-    sleep 0.1
-  done
+    --storage-engine sqlite://tansu.db
   export SOCIALDEVS_KAFKA_BROKERS="127.0.0.1:$kafka_port"
   log "broker (tansu) on :$kafka_port"
 }
@@ -163,16 +171,8 @@ prepare_redis() {
     return
   fi
   ensure_command redis-server redis-server
-  mkdir -p "$state/redis"
-  (cd "$state/redis" && exec nohup redis-server --port "$redis_port" --bind 127.0.0.1 \
-    --save '' --appendonly no </dev/null >"$state/logs/redis.log" 2>&1) &
-  echo $! >"$state/pids/redis.pid"
-  local tries=0
-  until (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; do
-    tries=$((tries + 1))
-    ((tries > 100)) && die "redis-server did not listen on :$redis_port; see $state/logs/redis.log"
-    sleep 0.1
-  done
+  start_daemon redis "$redis_port" redis-server --port "$redis_port" --bind 127.0.0.1 \
+    --save '' --appendonly no
   export SOCIALDEVS_REDIS_URL="redis://127.0.0.1:$redis_port"
   log "redis on :$redis_port"
 }
