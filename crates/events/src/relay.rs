@@ -20,6 +20,9 @@ use crate::metrics::{
 use crate::outbox::{Cycle, OutboxRecord, OutboxSignal, OutboxStore, Publisher};
 use crate::types::topic_of_service;
 
+/// After a batch went out, how long the relay waits for more commits before the next one.
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// How a relay behaves.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -113,6 +116,7 @@ pub async fn run(
     // Present from the start, so rate() and increase() see the first failure.
     metrics::counter!(PUBLISH_FAILURES_TOTAL, "service" => service).increment(0);
     let mut backoff = Duration::from_millis(100);
+    let mut published_last = false;
     let mut last_housekeeping = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
         let stopping = shutdown.is_triggered();
@@ -126,6 +130,7 @@ pub async fn run(
                     tracing::debug!(service, published = n, "outbox batch relayed");
                 }
                 more = n as u32 == settings.batch;
+                published_last = n > 0;
             }
             Ok(Cycle::Standby) => {}
             Err(err) => {
@@ -155,6 +160,13 @@ pub async fn run(
             break;
         }
         if more {
+            continue;
+        }
+        if published_last {
+            // Under load commits arrive faster than batches go out: gather the next ones for
+            // a moment, so one batch (one write) carries many events.
+            tokio::time::sleep(COALESCE).await;
+            published_last = false;
             continue;
         }
         let wait = signal.wait(settings.poll);

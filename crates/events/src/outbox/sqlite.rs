@@ -103,27 +103,21 @@ impl OutboxStore for SqliteOutbox {
             return Ok(Cycle::Published(0));
         }
         publisher.publish(&records).await?;
-        let mut tx = self.db.begin(self.service).await?;
-        let mut next: i64 = sqlx::query_scalar(&format!(
-            "SELECT COALESCE(MAX(position), 0) FROM {}",
-            self.table
+        // One statement (atomic on its own): the batch gets the next positions in seq order.
+        // A single statement keeps the single writer connection free for the requests.
+        let seqs = serde_json::to_string(&records.iter().map(|r| r.seq).collect::<Vec<_>>())?;
+        sqlx::query(&format!(
+            "UPDATE {t} SET sent_at = ?1, position = base.last + batch.rank \
+             FROM (SELECT value AS seq, ROW_NUMBER() OVER (ORDER BY value) AS rank \
+                   FROM json_each(?2)) AS batch, \
+                  (SELECT COALESCE(MAX(position), 0) AS last FROM {t}) AS base \
+             WHERE {t}.seq = batch.seq AND {t}.sent_at IS NULL",
+            t = self.table
         ))
-        .fetch_one(&mut *tx)
+        .bind(db::timestamp(Utc::now()))
+        .bind(seqs)
+        .execute(&self.db.writer)
         .await?;
-        let now = db::timestamp(Utc::now());
-        for record in &records {
-            next += 1;
-            sqlx::query(&format!(
-                "UPDATE {} SET sent_at = ?, position = ? WHERE seq = ? AND sent_at IS NULL",
-                self.table
-            ))
-            .bind(&now)
-            .bind(next)
-            .bind(record.seq)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         Ok(Cycle::Published(records.len()))
     }
 
