@@ -103,6 +103,23 @@ impl<T> Page<T> {
     }
 }
 
+/// A page as JSON plus its RFC 8288 `Link: <...>; rel="next"` header (when there is a next
+/// page), for the request at `uri`.
+pub fn page_response<T: Serialize>(
+    uri: &axum::http::Uri,
+    page: Page<T>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let link = next_link(uri.path(), uri.query(), page.next_cursor.as_deref());
+    let mut response = axum::Json(page).into_response();
+    if let Some(value) = link.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, value);
+    }
+    response
+}
+
 /// Builds the RFC 8288 `Link: <...>; rel="next"` header value for a page, if there is a next one.
 pub fn next_link(path: &str, query: Option<&str>, next_cursor: Option<&str>) -> Option<String> {
     let next = next_cursor?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
-use socialdevs_platform::pagination::{next_link, Page, PageParams};
+use socialdevs_platform::pagination::PageParams;
 use socialdevs_platform::ApiError;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -48,15 +48,7 @@ pub struct PostPage {
     next_cursor: Option<String>,
 }
 
-/// A page as JSON plus its `Link: <...>; rel="next"` header.
-pub fn page_response<T: serde::Serialize>(uri: &axum::http::Uri, page: Page<T>) -> Response {
-    let link = next_link(uri.path(), uri.query(), page.next_cursor.as_deref());
-    let mut response = Json(page).into_response();
-    if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LINK, value);
-    }
-    response
-}
+pub use socialdevs_platform::pagination::page_response;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 

@@ -161,3 +161,40 @@ async fn search_and_suggestions() {
     assert_eq!(suggestions[0]["username"], "gopher");
     assert!(suggestions.iter().all(|u| u["username"] != "rustacean"));
 }
+
+#[tokio::test]
+async fn user_lists_link_to_their_next_page() {
+    let app = spawn_app().await;
+    let star = app.register("linkstar").await;
+    for name in ["linkfan1", "linkfan2", "linkfan3"] {
+        let fan = app.register(name).await;
+        app.follow(&fan, &star.username).await;
+    }
+    for path in [
+        "/api/v1/users/linkstar/followers?limit=2",
+        "/api/v1/users?q=linkfan&limit=2",
+    ] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let link = response
+            .headers()
+            .get("link")
+            .unwrap_or_else(|| panic!("{path}: a Link header"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let page: Value = response.json().await.unwrap();
+        let cursor = page["next_cursor"].as_str().unwrap();
+        assert!(
+            link.ends_with(&format!("cursor={cursor}>; rel=\"next\"")),
+            "{link}"
+        );
+        // The last page has none.
+        let last = app.get(&format!("{path}&cursor={cursor}"), None).await;
+        assert!(last.headers().get("link").is_none(), "{path}: last page");
+    }
+    let following = app
+        .get("/api/v1/users/linkfan1/following?limit=5", None)
+        .await;
+    assert!(following.headers().get("link").is_none(), "a single page");
+}

@@ -1,13 +1,14 @@
 //! `/api/v1/users/*`: search, profiles, settings, follows.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
-use socialdevs_platform::pagination::{Page, PageParams};
+use socialdevs_platform::pagination::{page_response, PageParams};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{UsersState, USERS_TAG};
@@ -56,13 +57,15 @@ pub struct UserPage {
 #[tracing::instrument(skip_all)]
 pub async fn search(
     State(state): State<UsersState>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(query): ApiQuery<SearchQuery>,
-) -> ApiResult<Json<Page<User>>> {
+) -> ApiResult<Response> {
     let params = PageParams {
         limit: query.limit,
         cursor: query.cursor,
     };
-    Ok(Json(
+    Ok(page_response(
+        &uri,
         state.service.search(query.q.as_deref(), &params).await?,
     ))
 }
@@ -166,10 +169,14 @@ pub async fn unfollow(
 #[tracing::instrument(skip_all)]
 pub async fn followers(
     State(state): State<UsersState>,
+    OriginalUri(uri): OriginalUri,
     ApiPath(username): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> ApiResult<Json<Page<User>>> {
-    Ok(Json(state.service.followers(&username, &params).await?))
+) -> ApiResult<Response> {
+    Ok(page_response(
+        &uri,
+        state.service.followers(&username, &params).await?,
+    ))
 }
 
 /// Whom a user follows, newest first.
@@ -179,8 +186,12 @@ pub async fn followers(
 #[tracing::instrument(skip_all)]
 pub async fn following(
     State(state): State<UsersState>,
+    OriginalUri(uri): OriginalUri,
     ApiPath(username): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> ApiResult<Json<Page<User>>> {
-    Ok(Json(state.service.following(&username, &params).await?))
+) -> ApiResult<Response> {
+    Ok(page_response(
+        &uri,
+        state.service.following(&username, &params).await?,
+    ))
 }
