@@ -92,6 +92,39 @@ fn by(author: Uuid, n: usize) -> Vec<Entry> {
 }
 
 /// `n` entries by different authors, oldest first.
+/// The remaining time to live of a Redis key, in ms (-1: none, -2: no such key).
+async fn pttl(
+    conn: &mut ::redis::aio::MultiplexedConnection,
+    key: impl ::redis::ToRedisArgs,
+) -> i64 {
+    ::redis::cmd("PTTL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// Asserts the sorted set `key` holds `entries`, oldest first, as `post:author` with score 0.
+async fn assert_members(
+    conn: &mut ::redis::aio::MultiplexedConnection,
+    key: &str,
+    entries: &[Entry],
+) {
+    let members: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let expected: Vec<(String, f64)> = entries
+        .iter()
+        .map(|e| (format!("{}:{}", e.post_id, e.author_id), 0.0))
+        .collect();
+    assert_eq!(members, expected, "oldest first, score 0");
+}
+
 fn entries(n: usize) -> Vec<Entry> {
     (0..n).flat_map(|_| by(Uuid::now_v7(), 1)).collect()
 }
@@ -748,25 +781,9 @@ async fn redis_keys_follow_the_documented_layout() {
     let marker = format!("{set}:built");
     assert_eq!(store.timeline_key(user), set);
     assert_eq!(store.built_key(user), marker);
-    let members: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
-        .arg(&set)
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let expected: Vec<(String, f64)> = posts
-        .iter()
-        .map(|e| (format!("{}:{}", e.post_id, e.author_id), 0.0))
-        .collect();
-    assert_eq!(members, expected, "oldest first, score 0");
+    assert_members(&mut conn, &set, &posts).await;
     for key in [&set, &marker] {
-        let ttl: i64 = ::redis::cmd("PTTL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let ttl: i64 = pttl(&mut conn, key).await;
         assert!(ttl > 0 && ttl <= 600_000, "{key} expires: {ttl} ms");
     }
 
@@ -779,11 +796,7 @@ async fn redis_keys_follow_the_documented_layout() {
         .unwrap();
     assert_eq!(exists, 0, "a built, empty timeline is its marker alone");
     store.push(&[empty], posts[0]).await.unwrap();
-    let ttl: i64 = ::redis::cmd("PTTL")
-        .arg(store.timeline_key(empty))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let ttl: i64 = pttl(&mut conn, store.timeline_key(empty)).await;
     assert!(ttl > 0 && ttl <= 600_000, "the new set expires: {ttl} ms");
 
     // Writes to a cold timeline leave no key behind (it would never expire).
@@ -826,11 +839,7 @@ async fn redis_popular_keys_follow_the_documented_layout() {
         .await
         .unwrap();
     assert_eq!(follows, vec![author.to_string()]);
-    let ttl: i64 = ::redis::cmd("PTTL")
-        .arg(&follows_key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let ttl: i64 = pttl(&mut conn, &follows_key).await;
     assert!(
         ttl > 0 && ttl <= 600_000,
         "popular follows expire: {ttl} ms"
@@ -859,36 +868,16 @@ async fn redis_popular_keys_follow_the_documented_layout() {
     store.push_author_recent(author, &posts).await.unwrap();
     let recent_key = format!("{ns}:recent:{{{author}}}");
     assert_eq!(store.recent_key(author), recent_key);
-    let members: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
-        .arg(&recent_key)
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let expected: Vec<(String, f64)> = posts
-        .iter()
-        .map(|e| (format!("{}:{}", e.post_id, e.author_id), 0.0))
-        .collect();
-    assert_eq!(members, expected, "oldest first, score 0");
+    assert_members(&mut conn, &recent_key, &posts).await;
     for key in [store.popular_key(), store.popular_version_key(), recent_key] {
-        let ttl: i64 = ::redis::cmd("PTTL")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let ttl: i64 = pttl(&mut conn, &key).await;
         assert_eq!(ttl, -1, "{key} does not expire");
     }
 
     // Following a popular author creates the set with the marker's remaining time.
     let bare = built(&store, &[]).await;
     store.add_popular_follow(bare, author).await.unwrap();
-    let ttl: i64 = ::redis::cmd("PTTL")
-        .arg(store.popular_follows_key(bare))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let ttl: i64 = pttl(&mut conn, store.popular_follows_key(bare)).await;
     assert!(ttl > 0 && ttl <= 600_000, "the new set expires: {ttl} ms");
     // ... and nothing for a cold timeline.
     let cold = Uuid::now_v7();
