@@ -52,16 +52,39 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
         .unwrap();
     assert_eq!(count["count"], 1);
 
-    let feed = app
+    let recent: Value = app
         .post(
-            "/internal/v1/posts/feed",
+            "/internal/v1/posts/recent",
             None,
-            json!({"authors": [linus.id], "viewer": ada.id, "limit": 10}),
+            json!({"authors": [linus.id], "limit": 10}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let post_id = recent["entries"][0]["post_id"].clone();
+    assert_eq!(recent["entries"][0]["author_id"], json!(linus.id));
+    let page = app
+        .post(
+            "/internal/v1/posts/timeline-page",
+            None,
+            json!({"ids": [post_id], "viewer": ada.id}),
         )
         .await;
-    assert_eq!(feed.status(), StatusCode::OK);
-    let feed: Value = feed.json().await.unwrap();
-    assert_eq!(feed["items"][0]["text"], "hello from linus");
+    assert_eq!(page.status(), StatusCode::OK);
+    let page: Value = page.json().await.unwrap();
+    assert_eq!(page["posts"][0]["text"], "hello from linus");
+
+    let followers: Value = app
+        .get(
+            &format!("/internal/v1/users/{}/followers?limit=10", linus.id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(followers["ids"], json!([ada.id]));
 
     // Bad input: 4xx problem+json, as on the public API.
     let too_many: Vec<String> = (0..501).map(|_| uuid::Uuid::now_v7().to_string()).collect();
@@ -98,9 +121,19 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     );
     assert_problem(
         app.post(
-            "/internal/v1/posts/feed",
+            "/internal/v1/posts/recent",
             None,
-            json!({"authors": [linus.id], "viewer": ada.id, "cursor": "garbage"}),
+            json!({"authors": [linus.id], "limit": 0}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert_problem(
+        app.get(
+            &format!("/internal/v1/users/{}/followers?limit=0", linus.id),
+            None,
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
