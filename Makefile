@@ -2,7 +2,7 @@
 #   make run    build the web app and the binary, start the all-in-one platform on :8080
 #   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
 
-.PHONY: run test build web release seed bench fmt lint clean
+.PHONY: run test build web release deps seed bench fmt lint clean
 
 run: web release
 	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
@@ -15,7 +15,11 @@ build: web release
 web:
 	bash scripts/build-web.sh
 
-release:
+# The C toolchain, cmake and headers the bundled librdkafka builds with (apt, when missing).
+deps:
+	bash -c 'source scripts/lib/apt.sh && ensure_build_packages'
+
+release: deps
 	cargo build --release --locked --bin socialdevs
 
 seed: release

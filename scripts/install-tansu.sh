@@ -29,20 +29,7 @@ command -v cargo >/dev/null 2>&1 || [[ -x "$cargo_bin/cargo" ]] || {
 }
 export PATH="$cargo_bin:$PATH"
 
-# Build prerequisites: dpkg knows what is installed; apt only runs for what is missing.
-missing=()
-for package in cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config; do
-  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$package")
-  fi
-done
-if ! command -v c++ >/dev/null 2>&1; then
-  missing+=(build-essential)
-fi
-if ((${#missing[@]} > 0)); then
-  echo "installing ${missing[*]} (to build tansu)"
-  apt_install "${missing[@]}"
-fi
+ensure_build_packages
 
 echo "installing tansu (cargo install; several minutes)"
 cargo install tansu --locked --features dynostore,postgres,libsql

@@ -26,6 +26,25 @@ ensure_command() {
   command -v "$command" >/dev/null 2>&1 || { echo "$command is still missing after installing $*" >&2; return 1; }
 }
 
+# ensure_build_packages: what the workspace's C dependencies build with (the bundled librdkafka
+# of the Kafka transport, tansu): a C/C++ toolchain, cmake, pkg-config and the curl, OpenSSL and
+# zlib headers. dpkg knows what is installed; apt only runs for what is missing.
+ensure_build_packages() {
+  local package missing=()
+  for package in cmake libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  if ! command -v c++ >/dev/null 2>&1; then
+    missing+=(build-essential)
+  fi
+  if ((${#missing[@]} > 0)); then
+    echo "installing ${missing[*]} (to build the C dependencies)"
+    apt_install "${missing[@]}"
+  fi
+}
+
 # The newest installed PostgreSQL server's bin folder (Debian keeps them outside PATH).
 postgres_bindir() {
   local dir

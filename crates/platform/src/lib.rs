@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod remote;
 pub mod shutdown;
+pub mod streams;
 pub mod telemetry;
 
 pub use error::{ApiError, FieldError};

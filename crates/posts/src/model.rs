@@ -1,45 +1,9 @@
 //! What the posts service stores and returns.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// The author of a post, as shown next to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Author {
-    /// User id.
-    pub id: Uuid,
-    /// Username.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-}
-
-/// A post as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Post {
-    /// UUIDv7; newer posts have greater ids.
-    pub id: Uuid,
-    /// Who wrote it.
-    pub author: Author,
-    /// Up to 280 characters.
-    pub text: String,
-    /// When it was posted.
-    pub created_at: DateTime<Utc>,
-    /// The post this one replies to, if any.
-    pub reply_to: Option<Uuid>,
-    /// How many likes it has.
-    pub like_count: i64,
-    /// How many direct replies it has.
-    pub reply_count: i64,
-    /// Whether the caller likes it (false when anonymous).
-    pub liked_by_me: bool,
-    /// Lowercased hashtags without `#`.
-    pub hashtags: Vec<String>,
-    /// Usernames mentioned (existing users only), without `@`.
-    pub mentions: Vec<String>,
-}
+pub use socialdevs_api::{Author, Post};
 
 /// A stored post with its counts, before its author is attached.
 #[derive(Debug, Clone)]

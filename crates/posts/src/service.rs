@@ -72,23 +72,7 @@ pub struct Composed {
     pub replayed: bool,
 }
 
-/// Which of the viewer's own posts a timeline page also wants.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct OwnAfter {
-    /// Only posts newer than this one (all of the newest when `None`).
-    pub after: Option<Uuid>,
-    /// At most this many.
-    pub limit: u32,
-}
-
-/// A home timeline page's posts.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TimelinePage {
-    /// The posts asked for that still exist, newest first.
-    pub posts: Vec<Post>,
-    /// The viewer's own newer posts, newest first.
-    pub own: Vec<Post>,
-}
+pub use socialdevs_api::internal::{OwnAfter, TimelinePage};
 
 /// The posts service. Its store writes every change's event to the outbox in the change's
 /// own transaction; the relay publishes them.

@@ -33,19 +33,10 @@ pub struct Application {
     workers: Vec<Worker>,
 }
 
-fn warn_unsupported(settings: &Settings) {
-    for (name, value) in [("SOCIALDEVS_MQTT_URL", &settings.mqtt_url)] {
-        if value.is_some() {
-            tracing::warn!(setting = name, "not supported by this build yet; ignored");
-        }
-    }
-}
-
 impl Application {
     /// Opens and migrates the database, loads keys, wires the selected services and binds
     /// the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        warn_unsupported(&settings);
         let db = Database::open(&settings).await?;
         let keys = keys::load(&settings)?;
         let (trigger, shutdown) = shutdown::channel();

@@ -120,7 +120,8 @@ pub struct Settings {
     )]
     pub timeline_fanout_max_followers: u32,
 
-    /// Live home streams one user may have open (503 beyond).
+    /// Live streams of each kind (home timeline, notifications) one user may have open
+    /// (503 beyond).
     #[arg(
         long,
         env = "SOCIALDEVS_TIMELINE_STREAMS_PER_USER",
@@ -128,7 +129,7 @@ pub struct Settings {
     )]
     pub timeline_streams_per_user: usize,
 
-    /// Live home streams one process holds at most (503 beyond).
+    /// Live streams of each kind one process holds at most (503 beyond).
     #[arg(
         long,
         env = "SOCIALDEVS_TIMELINE_STREAMS_MAX",
@@ -144,9 +145,27 @@ pub struct Settings {
     )]
     pub timeline_memory_users: usize,
 
-    /// MQTT broker for device notifications; unset means off.
+    /// MQTT broker the notifications service publishes to for devices, e.g.
+    /// `mqtt://mosquitto:1883` or `mqtts://broker:8883` (credentials may be in the URL);
+    /// unset means the bridge is off.
     #[arg(long, env = "SOCIALDEVS_MQTT_URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
+
+    /// MQTT username (overrides the URL's).
+    #[arg(long, env = "SOCIALDEVS_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+
+    /// MQTT password (overrides the URL's).
+    #[arg(long, env = "SOCIALDEVS_MQTT_PASSWORD", hide_env_values = true)]
+    pub mqtt_password: Option<String>,
+
+    /// PEM file of the CA(s) to trust for `mqtts://` (the system's roots otherwise).
+    #[arg(long, env = "SOCIALDEVS_MQTT_CA_FILE")]
+    pub mqtt_ca_file: Option<String>,
+
+    /// Notifications that may wait for the MQTT broker before new ones are dropped.
+    #[arg(long, env = "SOCIALDEVS_MQTT_QUEUE", default_value_t = 10_000)]
+    pub mqtt_queue: usize,
 
     /// Log format: `json` or `pretty` (default: pretty on a terminal, JSON otherwise).
     #[arg(long, env = "SOCIALDEVS_LOG_FORMAT")]
@@ -275,6 +294,10 @@ impl Settings {
             timeline_streams_per_user: 5,
             timeline_streams_max: 10_000,
             mqtt_url: None,
+            mqtt_username: None,
+            mqtt_password: None,
+            mqtt_ca_file: None,
+            mqtt_queue: 10_000,
             log_format: None,
             otlp_endpoint: None,
             otlp_traces_endpoint: None,

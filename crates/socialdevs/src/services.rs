@@ -149,9 +149,9 @@ mod tests {
     #[test]
     fn services_come_from_the_registry_in_dependency_order() {
         let names: Vec<&str> = Service::all().map(Service::name).collect();
-        assert_eq!(names, ["users", "posts", "timeline"]);
+        assert_eq!(names, ["users", "posts", "timeline", "notifications"]);
         let ports: Vec<u16> = Service::all().map(Service::default_port).collect();
-        assert_eq!(ports, [8081, 8082, 8083]);
+        assert_eq!(ports, [8081, 8082, 8083, 8084]);
         assert_eq!(ServiceSet::all().to_string(), "all");
         assert_eq!(
             ServiceSet::from_str("timeline,users").unwrap().to_string(),
@@ -160,7 +160,7 @@ mod tests {
         let unknown = ServiceSet::from_str("billing").unwrap_err();
         assert_eq!(
             unknown,
-            "unknown service `billing`; choose from all, users, posts, timeline"
+            "unknown service `billing`; choose from all, users, posts, timeline, notifications"
         );
     }
 }

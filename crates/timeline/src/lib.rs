@@ -19,27 +19,29 @@ use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use futures::Stream;
+use socialdevs_api::internal::{OwnAfter, TimelinePage};
+use socialdevs_api::{Author, Post, PostPage};
 use socialdevs_events::hub::{Ended, LiveHub};
 use socialdevs_events::types::{PostCreatedV1, UserFollowedV1, UserUnfollowedV1};
 use socialdevs_events::{envelope, CloudEvent};
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::ApiQuery;
-use socialdevs_platform::pagination::PageParams;
+use socialdevs_platform::pagination::{page_response, PageParams};
 use socialdevs_platform::shutdown::Shutdown;
+use socialdevs_platform::streams::{last_event_id, token_deadline, OpenStreams, KEEP_ALIVE};
 use socialdevs_platform::ApiError;
-use socialdevs_posts::http::{page_response, PostPage};
-use socialdevs_posts::model::{Author, Post};
-use socialdevs_posts::{OwnAfter, TimelinePage};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub mod service;
 pub mod store;
-pub mod streams;
 
 pub use service::{Fanout, TimelineService, TimelineSettings};
+
+/// Metric: open home streams in this process.
+pub const STREAMS_OPEN: &str = "socialdevs_timeline_streams_open";
 
 /// The service name used in metrics, logs and `--services`.
 pub const SERVICE: &str = "timeline";
@@ -84,7 +86,7 @@ pub struct TimelineState {
     /// Ends live streams when the process stops.
     pub shutdown: Shutdown,
     /// Bounds on open live streams.
-    pub streams: streams::OpenStreams,
+    pub streams: OpenStreams,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
 }
@@ -133,16 +135,7 @@ async fn home_stream(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
     let slot = state.streams.open(caller.id)?;
-    let last_seen = match headers.get("last-event-id") {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| Uuid::parse_str(v.trim()).ok())
-                .ok_or_else(|| ApiError::invalid("Last-Event-ID", "must be a post id"))?,
-        ),
-    };
+    let last_seen = last_event_id(&headers)?;
     // Subscribe before reading anything, so no event falls between the reads and the stream.
     let mut events = state.live.subscribe();
     let missed: Vec<Post> = match last_seen {
@@ -163,8 +156,7 @@ async fn home_stream(
             newer
         }
     };
-    let expires_in = u64::try_from(caller.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
-    let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_in);
+    let expiry = token_deadline(&caller);
     let following: HashSet<Uuid> = state
         .graph
         .following_ids(caller.id)
@@ -219,7 +211,7 @@ async fn home_stream(
             }
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 /// What an open home stream knows: whom its user follows, and the posts of others it saw

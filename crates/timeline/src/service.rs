@@ -33,12 +33,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use socialdevs_api::internal::OwnAfter;
+use socialdevs_api::Post;
 use socialdevs_events::types::{PostCreatedV1, PostDeletedV1, UserFollowedV1, UserUnfollowedV1};
 use socialdevs_events::{CloudEvent, Handler, HandlerError};
 use socialdevs_platform::pagination::{encode_cursor, Page, PageParams};
 use socialdevs_platform::ApiError;
-use socialdevs_posts::model::Post;
-use socialdevs_posts::OwnAfter;
 use uuid::Uuid;
 
 use crate::store::{BuiltPage, Entry, TimelineError, TimelineStore};

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use socialdevs_api::internal::{OwnAfter, TimelinePage};
+use socialdevs_api::{Author, Post};
 use socialdevs_events::types::{
     EventType, PostCreatedV1, PostDeletedV1, UserFollowedV1, UserUnfollowedV1,
 };
 use socialdevs_events::{CloudEvent, Handler};
 use socialdevs_platform::pagination::PageParams;
 use socialdevs_platform::ApiError;
-use socialdevs_posts::model::{Author, Post};
-use socialdevs_posts::{OwnAfter, TimelinePage};
 use socialdevs_timeline::store::{Entry, MemoryTimelines, TimelineStore, TimelineStoreSettings};
 use socialdevs_timeline::{Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings};
 use uuid::Uuid;

@@ -5,20 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A user as everyone may see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct User {
-    /// UUIDv7.
-    pub id: Uuid,
-    /// Unique, case-insensitively.
-    pub username: String,
-    /// Name shown next to posts.
-    pub display_name: String,
-    /// Up to 160 characters.
-    pub bio: String,
-    /// When the account was created.
-    pub created_at: DateTime<Utc>,
-}
+pub use socialdevs_api::User;
 
 /// A user's profile: the user plus counts and the caller's relation.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

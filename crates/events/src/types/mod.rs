@@ -28,6 +28,7 @@ macro_rules! event_types {
     };
 }
 
+pub mod notifications;
 pub mod posts;
 pub mod users;
 
@@ -35,6 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use notifications::NotificationCreatedV1;
 pub use posts::{PostCreatedV1, PostDeletedV1, PostLikedV1, PostUnlikedV1};
 pub use users::{UserFollowedV1, UserRegisteredV1, UserUnfollowedV1, UserUpdatedV1};
 
@@ -42,14 +44,17 @@ pub use users::{UserFollowedV1, UserRegisteredV1, UserUnfollowedV1, UserUpdatedV
 pub const USERS_TOPIC: &str = "socialdevs.users.v1";
 /// The posts service's topic: events keyed by post id.
 pub const POSTS_TOPIC: &str = "socialdevs.posts.v1";
+/// The notifications service's topic: events keyed by recipient id.
+pub const NOTIFICATIONS_TOPIC: &str = "socialdevs.notifications.v1";
 /// Every topic, in the order services start.
-pub const TOPICS: [&str; 2] = [USERS_TOPIC, POSTS_TOPIC];
+pub const TOPICS: [&str; 3] = [USERS_TOPIC, POSTS_TOPIC, NOTIFICATIONS_TOPIC];
 
 /// The service whose outbox feeds `topic`.
 pub fn service_of_topic(topic: &str) -> Option<&'static str> {
     match topic {
         USERS_TOPIC => Some("users"),
         POSTS_TOPIC => Some("posts"),
+        NOTIFICATIONS_TOPIC => Some("notifications"),
         _ => None,
     }
 }
@@ -159,6 +164,14 @@ pub fn catalogue() -> Vec<TypeInfo> {
             post_author_id: a,
             user_id: b,
             unliked_at: at,
+        }),
+        info(NotificationCreatedV1 {
+            notification_id: Uuid::now_v7(),
+            recipient_id: a,
+            kind: "liked".into(),
+            actor_id: b,
+            post_id: Some(p),
+            created_at: at,
         }),
     ]
 }

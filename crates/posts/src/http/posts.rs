@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+pub use socialdevs_api::PostPage;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
@@ -38,14 +39,6 @@ pub struct ListQuery {
     limit: Option<u32>,
     /// Cursor from the previous page.
     cursor: Option<String>,
-}
-
-/// A page of posts.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct PostPage {
-    items: Vec<Post>,
-    next_cursor: Option<String>,
 }
 
 pub use socialdevs_platform::pagination::page_response;

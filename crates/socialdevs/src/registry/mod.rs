@@ -25,6 +25,7 @@
 //! live outside this crate.
 
 mod module;
+mod notifications;
 mod posts;
 mod timeline;
 mod users;
@@ -42,7 +43,12 @@ pub use timeline::TimelinePorts;
 
 /// Every service, one line each. The order here is the order of the OpenAPI document and
 /// the tie-break of the start order; [`ordered`] sorts them by dependency.
-pub static ENTRIES: &[&dyn Entry] = &[&users::Users, &posts::Posts, &timeline::Timeline];
+pub static ENTRIES: &[&dyn Entry] = &[
+    &users::Users,
+    &posts::Posts,
+    &timeline::Timeline,
+    &notifications::Notifications,
+];
 
 /// What the registry knows of one service.
 #[async_trait]
@@ -184,7 +190,7 @@ mod tests {
     fn the_registry_is_consistent() {
         validate().unwrap();
         let order: Vec<&str> = ordered().iter().map(|e| e.name()).collect();
-        assert_eq!(order, ["users", "posts", "timeline"]);
+        assert_eq!(order, ["users", "posts", "timeline", "notifications"]);
     }
 
     #[test]
@@ -194,7 +200,7 @@ mod tests {
             .filter(|e| e.store().is_some())
             .map(|e| e.name())
             .collect();
-        assert_eq!(with_store, ["users", "posts"]);
+        assert_eq!(with_store, ["users", "posts", "notifications"]);
         let timeline = find("timeline").unwrap();
         assert_eq!(
             timeline.dependencies(),

@@ -134,10 +134,17 @@ impl StartContext<'_> {
         events::durable(self.service.name(), consumer, self.transport, self.shutdown).await
     }
 
-    /// Starts the live consumer feeding `hub` with every event from now on (named
-    /// `<service>-live`); subscribed when this returns.
-    pub async fn live_feed(&self, hub: LiveHub) -> Worker {
-        events::live_feed(self.service.name(), hub, self.transport, self.shutdown).await
+    /// Starts the live consumer feeding `hub` with every event of `topics` from now on
+    /// (named `<service>-live`); subscribed when this returns.
+    pub async fn live_feed(&self, hub: LiveHub, topics: &[&'static str]) -> Worker {
+        events::live_feed(
+            self.service.name(),
+            hub,
+            topics,
+            self.transport,
+            self.shutdown,
+        )
+        .await
     }
 
     /// An empty module of this service, serving `router`.

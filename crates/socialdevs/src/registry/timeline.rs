@@ -5,15 +5,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use socialdevs_events::types::TOPICS;
+use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{Consumer, Durability, LiveHub, StartAt};
 use socialdevs_platform::health::ReadinessCheck;
+use socialdevs_platform::streams::{OpenStreams, StreamLimits};
 use socialdevs_posts::PostsService;
 use socialdevs_timeline::store::memory::MemoryTimelines;
 use socialdevs_timeline::store::reconnecting::ReconnectingRedis;
 use socialdevs_timeline::store::redis::RedisOptions;
 use socialdevs_timeline::store::{TimelineStore, TimelineStoreSettings};
-use socialdevs_timeline::streams::{OpenStreams, StreamLimits};
 use socialdevs_timeline::{
     Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings, TimelineState, SERVICE,
 };
@@ -114,24 +114,29 @@ impl Entry for Timeline {
         let fanout = cx
             .durable_consumer(Consumer {
                 group: "socialdevs.timeline.fanout".into(),
-                topics: TOPICS.to_vec(),
+                topics: vec![USERS_TOPIC, POSTS_TOPIC],
                 start,
                 durability,
                 handler: Arc::new(Fanout(timelines.clone())),
             })
             .await;
         let live = LiveHub::new(SERVICE, 256);
-        let live_feed = cx.live_feed(live.clone()).await;
+        let live_feed = cx
+            .live_feed(live.clone(), &[USERS_TOPIC, POSTS_TOPIC])
+            .await;
         let ports = TimelinePorts { graph, feed, live };
         let router = socialdevs_timeline::router(TimelineState {
             timelines,
             graph: ports.graph.clone(),
             live: ports.live.clone(),
             shutdown: cx.shutdown.clone(),
-            streams: OpenStreams::new(StreamLimits {
-                per_user: settings.timeline_streams_per_user.max(1),
-                total: settings.timeline_streams_max.max(1),
-            }),
+            streams: OpenStreams::new(
+                StreamLimits {
+                    per_user: settings.timeline_streams_per_user.max(1),
+                    total: settings.timeline_streams_max.max(1),
+                },
+                socialdevs_timeline::STREAMS_OPEN,
+            ),
             verifier: cx.verifier.clone(),
         });
         let mut module = cx

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use socialdevs_events::consumer::{self, Consumer};
 use socialdevs_events::relay::{self, RelaySettings};
-use socialdevs_events::types::TOPICS;
 use socialdevs_events::worker::Worker;
 use socialdevs_events::{Durability, LiveHub, StartAt, Transport};
 use socialdevs_platform::shutdown::Shutdown;
@@ -68,18 +67,20 @@ pub fn relay<S: ?Sized>(
     )
 }
 
-/// Starts the live consumer feeding `hub` with every event, from now on, in this process.
+/// Starts the live consumer feeding `hub` with every event of `topics`, from now on, in this
+/// process.
 /// Subscribes before returning, so every event committed after the process serves reaches
 /// the live streams.
 pub async fn live_feed(
     service: &'static str,
     hub: LiveHub,
+    topics: &[&'static str],
     transport: &Arc<dyn Transport>,
     shutdown: &Shutdown,
 ) -> Worker {
     let consumer = Consumer {
         group: format!("socialdevs.{service}.live"),
-        topics: TOPICS.to_vec(),
+        topics: topics.to_vec(),
         start: StartAt::Latest,
         durability: Durability::Live,
         handler: Arc::new(hub),

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use socialdevs_api::Post;
+use socialdevs_notifications::{PostViews, UserDirectory};
 use socialdevs_platform::ApiError;
 use socialdevs_posts::model::Author;
 use socialdevs_posts::store::PostStore;
@@ -96,5 +98,25 @@ impl PostFeed for InProcessPostFeed {
             .into_iter()
             .map(|(post_id, author_id)| Entry { post_id, author_id })
             .collect())
+    }
+}
+
+/// Notifications ask users who the actors are.
+pub struct InProcessUserDirectory(pub UsersService);
+
+#[async_trait]
+impl UserDirectory for InProcessUserDirectory {
+    async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, ApiError> {
+        self.0.users_by_ids(ids).await
+    }
+}
+
+/// Notifications ask posts for the posts they are about.
+pub struct InProcessPostViews(pub PostsService);
+
+#[async_trait]
+impl PostViews for InProcessPostViews {
+    async fn posts(&self, ids: Vec<Uuid>, viewer: Uuid) -> Result<Vec<Post>, ApiError> {
+        Ok(self.0.timeline_page(ids, viewer, None).await?.posts)
     }
 }

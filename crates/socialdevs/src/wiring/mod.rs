@@ -28,8 +28,12 @@ use crate::storage::{AnyOpened, Database};
 pub use crate::registry::TimelinePorts;
 pub use in_process::{
     InProcessAuthors, InProcessFollowGraph, InProcessPostCounts, InProcessPostFeed,
+    InProcessPostViews, InProcessUserDirectory,
 };
-pub use remote::{RemoteAuthors, RemoteFollowGraph, RemotePostCounts, RemotePostFeed};
+pub use remote::{
+    RemoteAuthors, RemoteFollowGraph, RemotePostCounts, RemotePostFeed, RemotePostViews,
+    RemoteUserDirectory,
+};
 
 /// The services of one process, wired.
 pub struct Wired {

@@ -2,6 +2,8 @@
 //! runs in another process.
 
 use async_trait::async_trait;
+use socialdevs_api::{Post, User};
+use socialdevs_notifications::{PostViews, UserDirectory};
 use socialdevs_platform::remote::ServiceClient;
 use socialdevs_platform::ApiError;
 use socialdevs_posts::http::internal::{
@@ -11,7 +13,7 @@ use socialdevs_posts::model::Author;
 use socialdevs_posts::{AuthorDirectory, OwnAfter, TimelinePage};
 use socialdevs_timeline::store::Entry;
 use socialdevs_timeline::{FollowGraph, PostFeed};
-use socialdevs_users::http::internal::{FollowingIds, UserLookup, UserSummaries};
+use socialdevs_users::http::internal::{FollowingIds, UserLookup, Users};
 use socialdevs_users::PostCounts;
 use uuid::Uuid;
 
@@ -34,7 +36,7 @@ pub struct RemoteAuthors(pub ServiceClient);
 
 impl RemoteAuthors {
     async fn lookup(&self, lookup: &UserLookup) -> anyhow::Result<Vec<Author>> {
-        let answer: UserSummaries = self.0.query("/internal/v1/users/lookup", lookup).await?;
+        let answer: Users = self.0.query("/internal/v1/users/lookup", lookup).await?;
         Ok(answer
             .users
             .into_iter()
@@ -136,5 +138,49 @@ impl PostFeed for RemotePostFeed {
                 author_id: e.author_id,
             })
             .collect())
+    }
+}
+
+/// Notifications ask the users service who the actors are.
+pub struct RemoteUserDirectory(pub ServiceClient);
+
+#[async_trait]
+impl UserDirectory for RemoteUserDirectory {
+    async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer: Users = self
+            .0
+            .query(
+                "/internal/v1/users/lookup",
+                &UserLookup {
+                    ids: ids.to_vec(),
+                    usernames: Vec::new(),
+                },
+            )
+            .await?;
+        Ok(answer.users)
+    }
+}
+
+/// Notifications ask the posts service for the posts they are about.
+pub struct RemotePostViews(pub ServiceClient);
+
+#[async_trait]
+impl PostViews for RemotePostViews {
+    async fn posts(&self, ids: Vec<Uuid>, viewer: Uuid) -> Result<Vec<Post>, ApiError> {
+        let page: TimelinePage = self
+            .0
+            .query(
+                "/internal/v1/posts/timeline-page",
+                &TimelinePageRequest {
+                    ids,
+                    viewer,
+                    own_after: None,
+                },
+            )
+            .await?;
+        Ok(page.posts)
     }
 }

@@ -17,34 +17,7 @@ use crate::SERVICE;
 /// Most ids or usernames one lookup may ask for.
 pub const MAX_LOOKUP: usize = 500;
 
-/// Who to look up: by id, by username (any case), or both.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct UserLookup {
-    /// User ids.
-    #[serde(default)]
-    pub ids: Vec<Uuid>,
-    /// Usernames, any case, without `@`.
-    #[serde(default)]
-    pub usernames: Vec<String>,
-}
-
-/// The public face of a user, as other services denormalise it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserSummary {
-    /// Id.
-    pub id: Uuid,
-    /// Username as registered.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-}
-
-/// The users found; unknown ids and names are left out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserSummaries {
-    /// In no particular order.
-    pub users: Vec<UserSummary>,
-}
+pub use socialdevs_api::internal::{UserLookup, Users};
 
 /// Whom a user follows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,7 +49,7 @@ pub fn router(service: UsersService) -> Router {
 async fn lookup(
     State(service): State<UsersService>,
     ApiJson(lookup): ApiJson<UserLookup>,
-) -> ApiResult<Json<UserSummaries>> {
+) -> ApiResult<Json<Users>> {
     if lookup.ids.len() + lookup.usernames.len() > MAX_LOOKUP {
         return Err(ApiError::invalid(
             "ids",
@@ -87,16 +60,7 @@ async fn lookup(
     users.extend(service.users_by_usernames(&lookup.usernames).await?);
     users.sort_by_key(|u| u.id);
     users.dedup_by_key(|u| u.id);
-    Ok(Json(UserSummaries {
-        users: users
-            .into_iter()
-            .map(|u| UserSummary {
-                id: u.id,
-                username: u.username,
-                display_name: u.display_name,
-            })
-            .collect(),
-    }))
+    Ok(Json(Users { users }))
 }
 
 async fn following(

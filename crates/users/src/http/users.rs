@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
+use socialdevs_api::UserPage;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
@@ -41,14 +42,6 @@ pub struct UpdateMeBody {
     display_name: Option<String>,
     /// New bio (empty string clears it).
     bio: Option<String>,
-}
-
-/// A page of users.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UserPage {
-    items: Vec<User>,
-    next_cursor: Option<String>,
 }
 
 /// Search users by username or display name.

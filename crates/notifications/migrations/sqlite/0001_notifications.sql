@@ -1,0 +1,17 @@
+-- One row per notification. dedupe_key (recipient, kind, actor, post) makes a repeat — a
+-- redelivered event, a like after an unlike — store nothing new. hidden: an unread `liked`
+-- whose like was taken back (shown again, without a new notification, if liked again).
+CREATE TABLE notifications (
+    id           TEXT PRIMARY KEY,
+    recipient_id TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('followed', 'liked', 'mentioned', 'replied')),
+    actor_id     TEXT NOT NULL,
+    post_id      TEXT,
+    dedupe_key   TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    read_at      TEXT,
+    hidden       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX notifications_by_recipient ON notifications (recipient_id, id);
+CREATE INDEX notifications_unread ON notifications (recipient_id) WHERE read_at IS NULL AND hidden = 0;
+CREATE INDEX notifications_by_post ON notifications (post_id) WHERE post_id IS NOT NULL;
