@@ -5,6 +5,9 @@
 //! distributed topology instead: each service as its own `socialdevs serve --services X`
 //! process on a fresh PostgreSQL database, behind the nginx edge (see [`crate::topology`]).
 
+use std::time::Duration;
+
+use futures::StreamExt;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use socialdevs::{Application, Settings};
@@ -254,4 +257,71 @@ pub fn failing_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An open live stream (SSE): reads `text/event-stream` frames as `(event, data)`.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
+    buffer: String,
+}
+
+impl EventStream {
+    /// Opens the stream at `base` + `path` as the holder of `access`, resuming after
+    /// `last_event_id` when given, and waits for its `ready` event.
+    pub async fn open(
+        app: &TestApp,
+        base: &str,
+        path: &str,
+        access: &str,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        let mut request = app
+            .client
+            .get(format!("{base}{path}?access_token={access}"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let mut stream = Self {
+            body: Box::pin(
+                response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map(|b| b.to_vec())),
+            ),
+            buffer: String::new(),
+        };
+        assert_eq!(stream.next().await.0, "ready");
+        stream
+    }
+
+    /// The next frame that is not a keep-alive comment.
+    pub async fn next(&mut self) -> (String, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let Some(event) = field("event: ") {
+                    return (event, field("data: ").unwrap_or_default());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .expect("an event in time")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }

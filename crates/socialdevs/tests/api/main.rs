@@ -10,6 +10,7 @@ mod errors;
 mod helpers;
 mod internal;
 mod model;
+mod notifications;
 mod openapi;
 mod operations;
 mod posts;

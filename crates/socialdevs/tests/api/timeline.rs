@@ -4,7 +4,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, EventStream};
 
 #[tokio::test]
 async fn home_timeline_has_my_and_followed_posts_newest_first() {
@@ -102,72 +102,18 @@ async fn home_stream_delivers_followed_posts_live() {
     assert!(!buffer.contains("not followed"));
 }
 
-/// An open home stream: reads `text/event-stream` frames as `(event, data)`.
-struct HomeStream {
-    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
-    buffer: String,
-}
+const HOME_STREAM: &str = "/api/v1/timeline/home/stream";
+
+/// Opens home streams.
+struct HomeStream;
 
 impl HomeStream {
-    async fn open(app: &crate::helpers::TestApp, access: &str) -> Self {
+    async fn open(app: &crate::helpers::TestApp, access: &str) -> EventStream {
         Self::open_at(app, &app.base, access).await
     }
 
-    async fn open_at(app: &crate::helpers::TestApp, base: &str, access: &str) -> Self {
-        Self::open_with(app, base, access, None).await
-    }
-
-    /// Opens a stream at `base`, resuming after `last_event_id` when given.
-    async fn open_with(
-        app: &crate::helpers::TestApp,
-        base: &str,
-        access: &str,
-        last_event_id: Option<&str>,
-    ) -> Self {
-        let mut request = app.client.get(format!(
-            "{base}/api/v1/timeline/home/stream?access_token={access}"
-        ));
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let mut stream = Self {
-            body: Box::pin(
-                response
-                    .bytes_stream()
-                    .map(|chunk| chunk.map(|b| b.to_vec())),
-            ),
-            buffer: String::new(),
-        };
-        assert_eq!(stream.next().await.0, "ready");
-        stream
-    }
-
-    /// The next frame that is not a keep-alive comment.
-    async fn next(&mut self) -> (String, String) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    frame
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(str::to_owned)
-                };
-                if let Some(event) = field("event: ") {
-                    return (event, field("data: ").unwrap_or_default());
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .expect("an event in time")
-                .expect("the stream stays open")
-                .unwrap();
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
+    async fn open_at(app: &crate::helpers::TestApp, base: &str, access: &str) -> EventStream {
+        EventStream::open(app, base, HOME_STREAM, access, None).await
     }
 }
 
@@ -345,26 +291,8 @@ async fn last_event_id_replays_what_the_stream_missed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let response = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/timeline/home/stream?access_token={}",
-            uma.access
-        )))
-        .header("Last-Event-ID", seen_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = HomeStream {
-        body: Box::pin(
-            response
-                .bytes_stream()
-                .map(|chunk| chunk.map(|b| b.to_vec())),
-        ),
-        buffer: String::new(),
-    };
-    assert_eq!(stream.next().await.0, "ready");
+    let mut stream =
+        EventStream::open(&app, &app.base, HOME_STREAM, &uma.access, Some(seen_id)).await;
     for expected in ["missed 1", "missed 2"] {
         let (event, data) = stream.next().await;
         assert_eq!(event, "post");

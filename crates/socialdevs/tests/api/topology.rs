@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 /// The processes, by the service each runs: a second timeline replica last.
-const SERVICES: [&str; 4] = ["users", "posts", "timeline", "timeline"];
+const SERVICES: [&str; 5] = ["users", "posts", "timeline", "notifications", "timeline"];
 
 pub struct Distributed {
     edge_port: u16,
@@ -152,7 +152,7 @@ impl Distributed {
             )
             .env(
                 "SOCIALDEVS_NOTIFICATIONS_UPSTREAM",
-                format!("127.0.0.1:{}", free_port().unwrap()),
+                format!("127.0.0.1:{}", ports[3]),
             )
             .env("SOCIALDEVS_WEB_LISTEN", format!("127.0.0.1:{edge_port}"))
             .env("SOCIALDEVS_WEB_ROOT", &web_root)
