@@ -40,11 +40,14 @@ prerequisites() {
     apt_install postgresql
   fi
   echo "PostgreSQL binaries: $(postgres_bindir || echo "none (using $SOCIALDEVS_TEST_DATABASE_URL)")"
+  ensure_build_packages
   ensure_command nginx nginx-light
   ensure_command envsubst gettext-base
   ensure_command curl curl
   ensure_command psql postgresql-client
   ensure_command redis-server redis-server
+  # The MQTT broker of the notifications bridge tests (Debian puts it in /usr/sbin).
+  PATH="$PATH:/usr/sbin" ensure_command mosquitto mosquitto
   # The Kafka-protocol broker of the event transport tests and the distributed suite.
   if [[ -z "${SOCIALDEVS_TEST_KAFKA_BROKERS:-}" ]]; then
     bash "$root/scripts/install-tansu.sh"
@@ -66,7 +69,8 @@ local_distributed() {
   state="$(mktemp -d "${TMPDIR:-/tmp}/socialdevs-local.XXXXXX")"
   export SOCIALDEVS_BIN="$root/target/debug/socialdevs" SOCIALDEVS_LOCAL_STATE="$state"
   export SOCIALDEVS_EDGE_PORT=28080 SOCIALDEVS_USERS_PORT=28081 SOCIALDEVS_POSTS_PORT=28082
-  export SOCIALDEVS_TIMELINE_PORT=28083 SOCIALDEVS_PRIVATE_PG_PORT=28432
+  export SOCIALDEVS_TIMELINE_PORT=28083 SOCIALDEVS_NOTIFICATIONS_PORT=28084
+  export SOCIALDEVS_PRIVATE_PG_PORT=28432
   export SOCIALDEVS_KAFKA_PORT=28092 SOCIALDEVS_REDIS_PORT=28379
   local ok=0
   if bash deploy/local/distributed.sh up; then

@@ -2,8 +2,8 @@
 # SocialDevs on a local k3d cluster, from source:
 #   1. create the cluster from deploy/k3d/cluster.yaml (once),
 #   2. build the images and import them into the nodes (no registry),
-#   3. create the Secrets (a random database password and a fresh Ed25519 key pair, kept in
-#      .tools/k3d-secrets/ so re-runs reuse them),
+#   3. create the Secrets (random database and MQTT passwords and a fresh Ed25519 key pair,
+#      kept in .tools/k3d-secrets/ so re-runs reuse them),
 #   4. apply the data stores (deploy/k8s/overlays/dev/data), wait for them and the topics,
 #   5. run the migrations and apply the dev overlay, wait for every rollout.
 # Re-run after a code change to rebuild and roll out. Then open http://socialdevs.localhost
@@ -74,9 +74,11 @@ step "namespace and secrets"
 kubectl apply -f "$ROOT/deploy/k8s/overlays/dev/data/namespace.yaml"
 mkdir -p "$SECRETS_DIR"
 chmod 700 "$SECRETS_DIR"
-if [[ ! -s "$SECRETS_DIR/postgres-password" ]]; then
-  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS_DIR/postgres-password")
-fi
+for secret in postgres-password mqtt-password; do
+  if [[ ! -s "$SECRETS_DIR/$secret" ]]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS_DIR/$secret")
+  fi
+done
 if [[ ! -s "$SECRETS_DIR/jwt_private.pem" ]]; then
   docker run --rm --user "$(id -u):$(id -g)" -v "$SECRETS_DIR:/keys" \
     "socialdevs-users:$TAG" keygen --out /keys
@@ -89,6 +91,16 @@ kubectl -n "$NAMESPACE" create secret generic socialdevs-db \
 kubectl -n "$NAMESPACE" create secret generic socialdevs-jwt \
   --from-file=jwt_private.pem="$SECRETS_DIR/jwt_private.pem" \
   --from-file=jwt_public.pem="$SECRETS_DIR/jwt_public.pem" \
+  --dry-run=client -o yaml | kubectl apply -f -
+# Mosquitto: the notifications service's password, and the devices in
+# .tools/k3d-secrets/mqtt-devices ("<user id>:<password>" lines) when that file exists.
+mqtt_devices=()
+if [[ -s "$SECRETS_DIR/mqtt-devices" ]]; then
+  mqtt_devices=(--from-file=devices="$SECRETS_DIR/mqtt-devices")
+fi
+kubectl -n "$NAMESPACE" create secret generic socialdevs-mqtt \
+  --from-literal=notifications-password="$(cat "$SECRETS_DIR/mqtt-password")" \
+  "${mqtt_devices[@]}" \
   --dry-run=client -o yaml | kubectl apply -f -
 
 step "data stores"

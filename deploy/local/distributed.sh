@@ -16,12 +16,14 @@
 # (tansu is installed with scripts/install-tansu.sh when missing). The services create their
 # topics at start. Home timelines: SOCIALDEVS_REDIS_URL names a Redis; when unset, a private
 # redis-server is started on SOCIALDEVS_REDIS_PORT (16379) (installed from Debian's packages
-# when missing).
+# when missing). Notifications on devices: the MQTT bridge stays off unless SOCIALDEVS_MQTT_URL
+# is set (with SOCIALDEVS_MQTT_USERNAME, SOCIALDEVS_MQTT_PASSWORD, SOCIALDEVS_MQTT_CA_FILE when
+# the broker needs them); the notifications process then gets them as they are.
 #
 # Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
-# SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_BIN (a built
-# binary to use instead of building the release one), SOCIALDEVS_LOCAL_STATE (logs, pids,
-# keys; default data/distributed).
+# SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_NOTIFICATIONS_PORT
+# (8084), SOCIALDEVS_BIN (a built binary to use instead of building the release one),
+# SOCIALDEVS_LOCAL_STATE (logs, pids, keys; default data/distributed).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -34,8 +36,10 @@ declare -A ports=(
   [users]="${SOCIALDEVS_USERS_PORT:-8081}"
   [posts]="${SOCIALDEVS_POSTS_PORT:-8082}"
   [timeline]="${SOCIALDEVS_TIMELINE_PORT:-8083}"
+  [notifications]="${SOCIALDEVS_NOTIFICATIONS_PORT:-8084}"
 )
-services=(users posts timeline)
+services=(users posts timeline notifications)
+mqtt_settings=(SOCIALDEVS_MQTT_URL SOCIALDEVS_MQTT_USERNAME SOCIALDEVS_MQTT_PASSWORD SOCIALDEVS_MQTT_CA_FILE)
 private_pg_port="${SOCIALDEVS_PRIVATE_PG_PORT:-54329}"
 kafka_port="${SOCIALDEVS_KAFKA_PORT:-19092}"
 redis_port="${SOCIALDEVS_REDIS_PORT:-16379}"
@@ -210,10 +214,24 @@ up() {
   log "migrating every service's schema"
   "$bin" migrate >/dev/null
 
+  # The MQTT bridge only with a broker named in the environment, and only in notifications.
+  local mqtt=false setting broker
+  [[ -n "${SOCIALDEVS_MQTT_URL:-}" ]] && mqtt=true
+  if $mqtt; then
+    broker="${SOCIALDEVS_MQTT_URL##*@}"
+    log "notifications: MQTT bridge to ${broker#*://}"
+  else
+    log "notifications: MQTT bridge off (set SOCIALDEVS_MQTT_URL to turn it on)"
+  fi
+  local without_mqtt=()
+  for setting in "${mqtt_settings[@]}"; do without_mqtt+=(-u "$setting"); done
+
   for service in "${services[@]}"; do
+    local unset_mqtt=("${without_mqtt[@]}")
+    if [[ "$service" == notifications ]] && $mqtt; then unset_mqtt=(); fi
     SOCIALDEVS_SERVICES="$service" SOCIALDEVS_LISTEN="127.0.0.1:${ports[$service]}" \
       SOCIALDEVS_DATA_DIR="$state/$service" \
-      nohup "$bin" serve >"$state/logs/$service.log" 2>&1 &
+      nohup env "${unset_mqtt[@]}" "$bin" serve >"$state/logs/$service.log" 2>&1 &
     echo $! >"$state/pids/$service.pid"
   done
   for service in "${services[@]}"; do
@@ -224,6 +242,7 @@ up() {
   SOCIALDEVS_USERS_UPSTREAM="127.0.0.1:${ports[users]}" \
     SOCIALDEVS_POSTS_UPSTREAM="127.0.0.1:${ports[posts]}" \
     SOCIALDEVS_TIMELINE_UPSTREAM="127.0.0.1:${ports[timeline]}" \
+    SOCIALDEVS_NOTIFICATIONS_UPSTREAM="127.0.0.1:${ports[notifications]}" \
     SOCIALDEVS_WEB_LISTEN="0.0.0.0:$edge_port" \
     nohup bash "$root/web/nginx/run-local.sh" >"$state/logs/edge.log" 2>&1 &
   echo $! >"$state/pids/edge.pid"

@@ -10,11 +10,15 @@
 //! [`redis`]: a real Redis for the timeline store and API suites — the one named by
 //! `SOCIALDEVS_TEST_REDIS_URL`, else a throwaway `redis-server` per test.
 //!
-//! The throwaway broker and Redis share one way of running a server process of the test's own
+//! [`mosquitto`]: a real MQTT broker for the notifications bridge — the one named by
+//! `SOCIALDEVS_TEST_MQTT_URL`, else a throwaway `mosquitto` per test.
+//!
+//! The throwaway brokers and Redis share one way of running a server process of the test's own
 //! (a free port, a temporary folder with a log, a readiness probe, kill and restart, a
 //! watchdog): the private `process` module.
 
 pub mod kafka;
+pub mod mosquitto;
 pub mod postgres;
 mod process;
 pub mod redis;

@@ -393,6 +393,66 @@ def home_timelines(g: Layout, of_process: str = "") -> list:
     return p
 
 
+# ---------------------------------------------------------------- notifications
+
+# Notifications (crates/notifications): the consumer group socialdevs.notifications.notifier
+# turns user and post events into notifications; open streams (SSE) get them live, and with
+# SOCIALDEVS_MQTT_URL set the MQTT bridge (group socialdevs.notifications.mqtt) publishes each
+# one to socialdevs/users/{user_id}/notifications. Like the timeline metrics these have no
+# `service` label: they come from the processes serving notifications.
+# socialdevs_notifications_mqtt_connected only exists where the bridge is configured.
+NOTIFIER_GROUP = 'group="socialdevs.notifications.notifier"'
+MQTT_CONNECTED = "socialdevs_notifications_mqtt_connected"
+MQTT_DROPPED_RED = [{
+    "matcher": {"id": "byRegexp", "options": "dropped.*"},
+    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}],
+}]
+
+
+def notifications(g: Layout, of_process: str = "") -> list:
+    """The notification panels. `of_process`: a filter appended to every series (they come
+    from the processes that serve notifications)."""
+    of = f" {of_process}" if of_process else ""
+    p = []
+    p.append(g.place(timeseries(
+        "Notifications created by kind", "Notifications stored per second: followed, liked, "
+        "mentioned, replied (none for acting on your own content; repeats are collapsed).",
+        [target(f"sum by (kind) (rate(socialdevs_notifications_created_total[{RATE}]){of})",
+                "{{kind}}")], "ops", stack=True), 8, 8))
+    p.append(g.place(timeseries(
+        "MQTT published and dropped", "Notifications the MQTT bridge published per second "
+        "(QoS 1, acknowledged by the broker) and dropped per second by reason (in red): "
+        "queue_full (the broker acknowledges too slowly), disconnected (no broker "
+        "connection), render (the message could not be built). Dropped ones reach no device. "
+        "Alert on drops for 10 minutes.",
+        [target(f"sum(rate(socialdevs_notifications_mqtt_published_total[{RATE}]){of})",
+                "published", "A"),
+         target("sum by (reason) "
+                f"(rate(socialdevs_notifications_mqtt_dropped_total[{RATE}]){of})",
+                "dropped {{reason}}", "B")], "ops", minimum=0,
+        overrides=MQTT_DROPPED_RED), 8, 8))
+    p.append(g.place(timeseries(
+        "MQTT bridge connected", "1 while an instance's MQTT bridge is connected to the "
+        "broker, 0 while it is not; no series where SOCIALDEVS_MQTT_URL is unset. Alert after "
+        "10 minutes at 0.",
+        [target(f"max by (instance) ({MQTT_CONNECTED}{of})", "{{instance}}")],
+        "short", minimum=0, thresholds=[red("red", None), red("transparent", 1)]), 8, 8))
+
+    p.append(g.place(timeseries(
+        "Open notification streams (SSE)", "Live notification streams "
+        "(/api/v1/notifications/stream) open on each instance.",
+        [target(f"sum by (instance) (socialdevs_notifications_streams_open{of})",
+                "{{instance}}")], "short", minimum=0), 12, 8))
+    p.append(g.place(timeseries(
+        "Notification consumer lag", "Events published but not yet committed by the "
+        "notification groups (notifier: creates them; mqtt: the bridge), per topic. Alerts "
+        "above 1000 for 10 minutes.",
+        [target("max by (group, topic) (socialdevs_events_consumer_lag"
+                f'{{group=~"socialdevs.notifications.*"}}{of})', "{{group}} {{topic}}")],
+        "short", minimum=0, thresholds=[red("transparent", None), red("red", 1000)]), 12, 8))
+    return p
+
+
 def overview() -> dict:
     g = Layout()
     p = []
@@ -590,10 +650,38 @@ def overview() -> dict:
         f"max(socialdevs_events_consumer_lag{{{FANOUT_GROUP}}})", "short",
         [red("green", None), red("orange", 100), red("red", 1000)], decimals=0), 6, 4))
     p += home_timelines(g)
+
+    p.append(g.row("Notifications"))
+    p.append(g.place(stat(
+        "Notifications per second", "Notifications created, all kinds together.",
+        f"sum(rate(socialdevs_notifications_created_total[{RATE}]))", "ops",
+        decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "Open notification streams", "Live notification streams (SSE), all instances.",
+        "sum(socialdevs_notifications_streams_open) or vector(0)", "short"), 4, 4))
+    p.append(g.place(stat(
+        "MQTT published per second", "Notifications the MQTT bridge published, all instances.",
+        f"sum(rate(socialdevs_notifications_mqtt_published_total[{RATE}])) or vector(0)",
+        "ops", decimals=1), 4, 4))
+    p.append(g.place(stat(
+        "MQTT dropped per second", "Notifications the MQTT bridge dropped, every reason.",
+        f"sum(rate(socialdevs_notifications_mqtt_dropped_total[{RATE}])) or vector(0)",
+        "ops", [red("green", None), red("red", 0.001)], decimals=2), 4, 4))
+    p.append(g.place(stat(
+        "MQTT bridges disconnected", "Instances whose MQTT bridge is configured but not "
+        "connected to the broker.",
+        f"count({MQTT_CONNECTED} == 0) or vector(0)", "short",
+        [red("green", None), red("red", 1)], decimals=0), 4, 4))
+    p.append(g.place(stat(
+        "Notifier consumer lag", "Events socialdevs.notifications.notifier has not committed "
+        "yet, largest topic.",
+        f"max(socialdevs_events_consumer_lag{{{NOTIFIER_GROUP}}})", "short",
+        [red("green", None), red("orange", 100), red("red", 1000)], decimals=0), 4, 4))
+    p += notifications(g)
     return dashboard(
         "socialdevs-overview", "SocialDevs / Platform overview",
         "Rate, errors and duration per service and route, saturation, the availability SLO, "
-        "the event pipeline and home timelines.",
+        "the event pipeline, home timelines and notifications.",
         ["overview"], p, links=DASHBOARD_LINKS)
 
 
@@ -767,10 +855,14 @@ def service_drilldown() -> dict:
     # Timeline metrics of the processes serving $service: timeline's (or the all-in-one one).
     p.append(g.row("Home timelines"))
     p += home_timelines(g, OF_SERVICE)
+    # Notification metrics of the processes serving $service: notifications' (or all-in-one's).
+    p.append(g.row("Notifications"))
+    p += notifications(g, OF_SERVICE)
     return dashboard(
         "socialdevs-service", "SocialDevs / Service drill-down",
         "One service in detail: per-route traffic, errors, latency percentiles, SLO, DB pool, "
-        "process resources, its part of the event pipeline and home timelines (timeline).",
+        "process resources, its part of the event pipeline, home timelines (timeline) and "
+        "notifications (notifications).",
         ["service"], p,
         SERVICE_VARIABLES, DASHBOARD_LINKS)
 

@@ -28,11 +28,7 @@ async fn summary(app: &TestApp, who: &Session) -> Vec<(String, String, Option<St
 /// Waits until `who`'s notifications are `expected`, in any order (the pipeline is
 /// asynchronous, and events of different topics or keys may be handled in either order),
 /// then checks that nothing else arrives.
-async fn expect_exactly(
-    app: &TestApp,
-    who: &Session,
-    expected: &[(&str, &str, Option<&str>)],
-) {
+async fn expect_exactly(app: &TestApp, who: &Session, expected: &[(&str, &str, Option<&str>)]) {
     let mut expected: Vec<(String, String, Option<String>)> = expected
         .iter()
         .map(|(k, a, p)| ((*k).to_owned(), (*a).to_owned(), p.map(str::to_owned)))
@@ -56,7 +52,11 @@ async fn expect_exactly(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sorted(summary(app, who).await), expected, "and nothing more");
+    assert_eq!(
+        sorted(summary(app, who).await),
+        expected,
+        "and nothing more"
+    );
 }
 
 async fn unread(app: &TestApp, who: &Session) -> i64 {
@@ -220,7 +220,10 @@ async fn the_stream_delivers_new_notifications_live_and_resumes_after_the_last_s
     like(&app, &hal, post["id"].as_str().unwrap()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while unread(&app, &gus).await < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "notifications in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "notifications in time"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut stream = EventStream::open(
@@ -236,7 +239,10 @@ async fn the_stream_delivers_new_notifications_live_and_resumes_after_the_last_s
         let (event, data) = stream.next().await;
         assert_eq!(event, "notification");
         let n: Value = serde_json::from_str(&data).unwrap();
-        replayed.push((n["kind"].as_str().unwrap().to_owned(), n["post"]["id"].clone()));
+        replayed.push((
+            n["kind"].as_str().unwrap().to_owned(),
+            n["post"]["id"].clone(),
+        ));
     }
     replayed.sort_by_key(|(kind, _)| kind.clone());
     assert_eq!(
@@ -308,4 +314,119 @@ async fn bad_requests_get_problems() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// A device subscribed to one user's notifications topic.
+struct Device {
+    client: rumqttc::AsyncClient,
+    received: tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+    poll: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // Gone for good: its event loop would otherwise reconnect with the same client id.
+        self.poll.abort();
+    }
+}
+
+impl Device {
+    /// Connects to the broker at `host:port` and subscribes (QoS 1) to `user`'s topic.
+    async fn subscribe(name: &str, (host, port): (String, u16), user: &str) -> Self {
+        let mut options = rumqttc::MqttOptions::new(name, host, port);
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 16);
+        let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+        let (subscribed, mut acked) = tokio::sync::mpsc::unbounded_channel();
+        let poll = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = subscribed.send(());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let json = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                        let _ = sender.send((p.topic.clone(), json));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        client
+            .subscribe(
+                format!("socialdevs/users/{user}/notifications"),
+                rumqttc::QoS::AtLeastOnce,
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), acked.recv())
+            .await
+            .expect("subscribed in time");
+        Self {
+            client,
+            received,
+            poll,
+        }
+    }
+
+    /// The next message, within 20 seconds.
+    async fn next(&mut self) -> (String, Value) {
+        tokio::time::timeout(Duration::from_secs(20), self.received.recv())
+            .await
+            .expect("an MQTT message in time")
+            .expect("the device is connected")
+    }
+}
+
+#[tokio::test]
+async fn the_mqtt_bridge_publishes_each_notification_and_survives_the_broker_going_away() {
+    let mut broker = socialdevs_testkit::mosquitto::MosquittoServer::start_local();
+    let url = broker.url().to_owned();
+    let app = crate::helpers::spawn_app_with(|s| s.mqtt_url = Some(url)).await;
+    let kim = app.register("kim").await;
+    let lou = app.register("lou").await;
+    let mut device = Device::subscribe("kims-phone", broker.host_port(), &kim.id).await;
+
+    // Not for kim: another user's topic. Then kim's own.
+    app.follow(&kim, "lou").await;
+    app.follow(&lou, "kim").await;
+    let (topic, message) = device.next().await;
+    assert_eq!(topic, format!("socialdevs/users/{}/notifications", kim.id));
+    assert_eq!(message["kind"], "followed");
+    assert_eq!(message["actor"]["username"], "lou");
+    assert_eq!(message["read"], false);
+    assert!(message["id"].is_string());
+    drop(device);
+
+    // The broker goes away: the API keeps answering and notifications keep being stored.
+    broker.kill();
+    app.create_post(&lou, "while the broker is down @kim", None)
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while unread(&app, &kim).await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the notifier keeps up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // It comes back: the bridge reconnects and publishes again.
+    broker.restart();
+    let mut device = Device::subscribe("kims-phone", broker.host_port(), &kim.id).await;
+    let post = app.create_post(&kim, "back", None).await;
+    like(&app, &lou, post["id"].as_str().unwrap()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // The mention queued while the broker was away may come first.
+        let (_, message) = device.next().await;
+        if message["kind"] == "liked" {
+            assert_eq!(message["post"]["id"], post["id"]);
+            break;
+        }
+        assert_eq!(message["kind"], "mentioned");
+        assert!(tokio::time::Instant::now() < deadline);
+    }
+    device.client.disconnect().await.unwrap();
 }

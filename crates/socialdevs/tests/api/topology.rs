@@ -87,6 +87,10 @@ impl Distributed {
                 .env("SOCIALDEVS_KAFKA_BROKERS", broker.brokers())
                 .env("SOCIALDEVS_REDIS_URL", redis.url())
                 .env("SOCIALDEVS_REDIS_NAMESPACE", redis.namespace())
+                .env(
+                    "SOCIALDEVS_MQTT_URL",
+                    settings.mqtt_url.clone().unwrap_or_default(),
+                )
                 .env("SOCIALDEVS_DATABASE_MAX_CONNECTIONS", "5")
                 .env("SOCIALDEVS_USERS_URL", url(0))
                 .env("SOCIALDEVS_POSTS_URL", url(1))
