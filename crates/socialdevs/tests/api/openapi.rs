@@ -30,6 +30,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/posts/{id}/like"),
     ("get", "/api/v1/timeline/home"),
     ("get", "/api/v1/timeline/home/stream"),
+    ("get", "/api/v1/notifications"),
+    ("get", "/api/v1/notifications/unread_count"),
+    ("post", "/api/v1/notifications/read"),
+    ("get", "/api/v1/notifications/stream"),
 ];
 
 #[tokio::test]
