@@ -44,20 +44,10 @@ HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 # repository; when it appears). Remove an entry once the running-app test sees the series (the
 # service registers it at start, e.g. `increment(0)` for each label value, and the test starts
 # that service), so it is checked like any other name.
-NOTIFICATIONS_SOURCES = "crates/notifications/src"
-NOT_STARTED = "exported by the notifications service, which the running-app test does not start"
 CONDITIONAL = {
     "socialdevs_timeline_store_errors_total": (
         "crates/timeline/src/service.rs",
         "counted from a process's first timeline store error; not registered at start",
-    ),
-    "socialdevs_notifications_created_total": (NOTIFICATIONS_SOURCES, NOT_STARTED),
-    "socialdevs_notifications_streams_open": (NOTIFICATIONS_SOURCES, NOT_STARTED),
-    "socialdevs_notifications_mqtt_published_total": (NOTIFICATIONS_SOURCES, NOT_STARTED),
-    "socialdevs_notifications_mqtt_dropped_total": (NOTIFICATIONS_SOURCES, NOT_STARTED),
-    "socialdevs_notifications_mqtt_connected": (
-        NOTIFICATIONS_SOURCES,
-        NOT_STARTED + "; only where the MQTT bridge is configured (SOCIALDEVS_MQTT_URL)",
     ),
 }
 

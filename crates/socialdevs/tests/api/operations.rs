@@ -253,8 +253,8 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
     );
 
     // Two processes' worth of traffic in this process (metrics are process-wide): users and
-    // posts in one app, timeline in another calling them over /internal, so the metrics of
-    // the distributed topology exist too.
+    // posts in one app, timeline and notifications in another calling them over /internal,
+    // so the metrics of the distributed topology exist too.
     let keys = tempfile::tempdir().unwrap();
     socialdevs::keys::write_key_pair(keys.path(), true).unwrap();
     let use_keys = |s: &mut Settings| {
@@ -271,11 +271,14 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
         use_keys(s);
     })
     .await;
+    // Notifications too, with its MQTT bridge on a broker of the test's own.
+    let broker = socialdevs_testkit::mosquitto::MosquittoServer::start_local();
     let timeline = spawn_app_with(|s| {
-        s.services = "timeline".parse().unwrap();
+        s.services = "timeline,notifications".parse().unwrap();
         s.database_url = Some(database.clone());
         s.users_url = Some(app.base.clone());
         s.posts_url = Some(app.base.clone());
+        s.mqtt_url = Some(broker.url().to_owned());
         use_keys(s);
     })
     .await;
