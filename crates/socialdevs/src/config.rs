@@ -145,6 +145,16 @@ pub struct Settings {
     )]
     pub timeline_memory_users: usize,
 
+    /// Password hashes (sign-up, sign-in) one users process runs at once; each holds ~19 MiB
+    /// while it runs. Default: the number of cores, at most 4.
+    #[arg(long, env = "SOCIALDEVS_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Password hashes that may wait for a turn; beyond, sign-ups and sign-ins get 503 with
+    /// `Retry-After`.
+    #[arg(long, env = "SOCIALDEVS_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+
     /// MQTT broker the notifications service publishes to for devices, e.g.
     /// `mqtt://mosquitto:1883` or `mqtts://broker:8883` (credentials may be in the URL);
     /// unset means the bridge is off.
@@ -293,6 +303,8 @@ impl Settings {
             timeline_memory_users: 5_000,
             timeline_streams_per_user: 5,
             timeline_streams_max: 10_000,
+            password_hash_concurrency: None,
+            password_hash_queue: 64,
             mqtt_url: None,
             mqtt_username: None,
             mqtt_password: None,

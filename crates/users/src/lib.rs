@@ -6,6 +6,7 @@
 pub mod http;
 pub mod migrations;
 pub mod model;
+pub mod passwords;
 pub mod service;
 pub mod store;
 

@@ -1,12 +1,8 @@
 //! The users service's rules, independent of HTTP: what registration, login, token rotation,
 //! profiles and follows mean. Other services in the same process call it directly.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -24,6 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::model::{NewRefreshToken, NewUser, Profile, Rotation, User};
+use crate::passwords::{HashingLimits, Passwords};
 use crate::store::{FollowEdge, StoreError, UserStore};
 
 /// How long a refresh token lives.
@@ -89,6 +86,7 @@ pub struct UsersService {
     store: Arc<dyn UserStore>,
     issuer: TokenIssuer,
     post_counts: Arc<dyn PostCounts>,
+    passwords: Passwords,
 }
 
 fn hash_token(token: &str) -> String {
@@ -109,46 +107,6 @@ fn new_refresh_token(user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken
         expires_at: now + Duration::days(REFRESH_TOKEN_TTL_DAYS),
     };
     (token, record)
-}
-
-async fn hash_password(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(ApiError::Internal)
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(ApiError::Internal)
-}
-
-/// A real hash to verify against when the account does not exist, so a wrong username
-/// costs as much time as a wrong password.
-fn dummy_hash() -> String {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY
-        .get_or_init(|| {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(b"socialdevs-not-a-password", &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        })
-        .clone()
 }
 
 fn collect<T>(
@@ -176,7 +134,14 @@ impl UsersService {
             store,
             issuer,
             post_counts,
+            passwords: Passwords::new(HashingLimits::default()),
         }
+    }
+
+    /// Bounds concurrent password hashing (memory) to `limits`.
+    pub fn with_hashing_limits(mut self, limits: HashingLimits) -> Self {
+        self.passwords = Passwords::new(limits);
+        self
     }
 
     async fn session(&self, user: User, family: Option<Uuid>) -> Result<AuthSession, ApiError> {
@@ -225,7 +190,7 @@ impl UsersService {
                 .unwrap_or_else(|| username.to_string()),
             username: username.into_inner(),
             email: email.into_inner(),
-            password_hash: hash_password(password).await?,
+            password_hash: self.passwords.hash(password).await?,
             created_at: Utc::now(),
         };
         let user = store_call("users.create_user", self.store.create_user(&new)).await?;
@@ -249,10 +214,10 @@ impl UsersService {
         let login_lower = login.trim().trim_start_matches('@').to_lowercase();
         let found = store_call("users.credentials", self.store.credentials(&login_lower)).await?;
         let (user, hash) = match found {
-            Some(c) => (Some(c.user), c.password_hash),
-            None => (None, dummy_hash()),
+            Some(c) => (Some(c.user), Some(c.password_hash)),
+            None => (None, None),
         };
-        let ok = verify_password(password.to_owned(), hash).await?;
+        let ok = self.passwords.verify(password.to_owned(), hash).await?;
         match (user, ok) {
             (Some(user), true) => self.session(user, None).await,
             _ => Err(ApiError::Unauthorized(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 use socialdevs_posts::store::PostStore;
+use socialdevs_users::passwords::HashingLimits;
 use socialdevs_users::store::{PgUserStore, SqliteUserStore, UserStore};
 use socialdevs_users::{PostCounts, UsersService, UsersState, SERVICE};
 
@@ -61,7 +62,15 @@ impl Entry for Users {
                 Some(posts) => Arc::new(InProcessPostCounts(posts)),
                 None => Arc::new(RemotePostCounts(cx.client(socialdevs_posts::SERVICE)?)),
             };
-        let users = UsersService::new(cx.own_store::<dyn UserStore>()?, issuer, counts);
+        let defaults = HashingLimits::default();
+        let users = UsersService::new(cx.own_store::<dyn UserStore>()?, issuer, counts)
+            .with_hashing_limits(HashingLimits {
+                concurrent: cx
+                    .settings
+                    .password_hash_concurrency
+                    .unwrap_or(defaults.concurrent),
+                waiting: cx.settings.password_hash_queue,
+            });
         let router = socialdevs_users::router(UsersState {
             service: users.clone(),
             verifier: cx.verifier.clone(),

@@ -190,3 +190,44 @@ async fn sign_in_is_rate_limited_per_client() {
     assert!((1..=60).contains(&retry_after));
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
 }
+
+/// Password hashing is bounded: beyond the hashes running and waiting, sign-ins are refused
+/// at once with 503 and `Retry-After` (memory stays bounded), and none fails otherwise.
+#[tokio::test]
+async fn parallel_sign_ins_beyond_the_hashing_bound_get_503_not_memory() {
+    let app = spawn_app_with(|s| {
+        s.password_hash_concurrency = Some(1);
+        s.password_hash_queue = 1;
+    })
+    .await;
+    app.register("hasher").await;
+    let attempts: Vec<_> = (0..24)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/auth/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"login": "hasher", "password": "correct horse battery"}))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for attempt in attempts {
+        let r = attempt.await.unwrap();
+        match r.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(r.headers().get("retry-after").is_some());
+                assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 2, "the running and the waiting one get through: {ok}");
+    assert!(refused > 0, "the others are refused, not queued without bound");
+}

@@ -108,6 +108,10 @@ impl Distributed {
                 )
                 .env("SOCIALDEVS_CORS_ORIGINS", settings.cors_origins.join(","))
                 .env(
+                    "SOCIALDEVS_PASSWORD_HASH_QUEUE",
+                    settings.password_hash_queue.to_string(),
+                )
+                .env(
                     "SOCIALDEVS_REQUEST_TIMEOUT_SECS",
                     settings.request_timeout_secs.to_string(),
                 )
@@ -124,6 +128,9 @@ impl Distributed {
                 .stdout(output())
                 .stderr(output())
                 .kill_on_drop(true);
+            if let Some(n) = settings.password_hash_concurrency {
+                command.env("SOCIALDEVS_PASSWORD_HASH_CONCURRENCY", n.to_string());
+            }
             processes.push(command.spawn().expect("starting a service process"));
         }
 
