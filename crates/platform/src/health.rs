@@ -35,6 +35,9 @@ pub struct Readiness {
     draining: Arc<AtomicBool>,
 }
 
+/// What `/readyz` says of a failing check; the cause is logged.
+const PUBLIC_FAILURE: &str = "failing (the cause is in the service's log)";
+
 #[derive(Serialize)]
 struct CheckReport {
     name: String,
@@ -138,7 +141,8 @@ async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
                 name: format!("{}.{}", r.service, r.name),
                 ok: r.outcome.is_ok(),
                 degraded: r.outcome.is_err() && !r.critical,
-                error: r.outcome.err(),
+                // The cause (addresses, driver messages) goes to the log, not to whoever asks.
+                error: r.outcome.err().map(|_| PUBLIC_FAILURE.to_owned()),
             }
         })
         .collect();
@@ -160,4 +164,42 @@ pub fn router(readiness: Readiness) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    struct Leaky;
+
+    #[async_trait]
+    impl ReadinessCheck for Leaky {
+        fn name(&self) -> &str {
+            "database"
+        }
+
+        async fn check(&self) -> anyhow::Result<()> {
+            anyhow::bail!("connect to postgres://app:s3cret@10.0.0.7:5432/socialdevs refused")
+        }
+    }
+
+    #[tokio::test]
+    async fn readyz_names_the_failing_check_but_not_its_cause() {
+        let mut readiness = Readiness::default();
+        readiness.add("users", Arc::new(Leaky));
+        let response = router(readiness)
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("users.database"), "{text}");
+        assert!(!text.contains("s3cret") && !text.contains("10.0.0.7"), "{text}");
+    }
 }
