@@ -103,3 +103,30 @@ export async function likeViaApi(request: APIRequestContext, session: Session, p
 export function postCard(page: Page, text: string) {
   return page.getByRole('article').filter({ hasText: text })
 }
+
+export interface NotificationItem {
+  id: string
+  kind: 'followed' | 'liked' | 'mentioned' | 'replied'
+  actor: { id: string; username: string; display_name: string }
+  post: { id: string; text: string } | null
+  created_at: string
+  read: boolean
+}
+
+/** The newest notifications of `session`'s user (one page), through the API. */
+export async function notificationsViaApi(request: APIRequestContext, session: Session): Promise<NotificationItem[]> {
+  const res = await request.get('/api/v1/notifications?limit=50', {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+  })
+  expect(res.status(), await res.text()).toBe(200)
+  return ((await res.json()) as { items: NotificationItem[] }).items
+}
+
+/** How many notifications of `session`'s user are unread, through the API. */
+export async function unreadCountViaApi(request: APIRequestContext, session: Session): Promise<number> {
+  const res = await request.get('/api/v1/notifications/unread_count', {
+    headers: { Authorization: `Bearer ${session.access_token}` },
+  })
+  expect(res.status(), await res.text()).toBe(200)
+  return ((await res.json()) as { count: number }).count
+}

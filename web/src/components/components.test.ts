@@ -1,11 +1,13 @@
-import { mount, RouterLinkStub } from '@vue/test-utils'
+import { flushPromises, mount, RouterLinkStub } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { createMemoryHistory, createRouter } from 'vue-router'
 import CharCounter from './CharCounter.vue'
 import ComposeBox from './ComposeBox.vue'
+import NotificationItem from './NotificationItem.vue'
 import PostText from './PostText.vue'
 import { setApi } from '@/api'
-import { fakeClient, FakeServer, json, makePost, memoryTokens, problem, flush } from '@/test/fakeServer'
+import { alice, fakeClient, FakeServer, json, makePost, memoryTokens, problem, flush } from '@/test/fakeServer'
 
 const global = { stubs: { RouterLink: RouterLinkStub } }
 
@@ -77,5 +79,52 @@ describe('ComposeBox', () => {
     await flush()
     expect(w.get('[role="alert"]').text()).toContain('Posts can be at most 280 characters.')
     expect((w.get('textarea').element as HTMLTextAreaElement).value).toBe('something')
+  })
+})
+
+describe('NotificationItem', () => {
+  const Blank = { template: '<div />' }
+  function router() {
+    return createRouter({
+      history: createMemoryHistory(),
+      routes: [
+        { path: '/', component: Blank },
+        { path: '/posts/:id', name: 'post', component: Blank },
+        { path: '/@:username', name: 'profile', component: Blank },
+      ],
+    })
+  }
+  function item(kind: 'followed' | 'liked' | 'mentioned' | 'replied', read = false) {
+    const post = kind === 'followed' ? null : makePost('p1', { text: `about ${kind}` })
+    return { id: 'n1', kind, actor: alice, post, created_at: alice.created_at, read }
+  }
+
+  it.each([
+    ['followed', 'followed you', '/@alice'],
+    ['liked', 'liked your post', '/posts/p1'],
+    ['mentioned', 'mentioned you', '/posts/p1'],
+    ['replied', 'replied to your post', '/posts/p1'],
+  ] as const)('says who %s and links to what it is about', async (kind, words, href) => {
+    const r = router()
+    const w = mount(NotificationItem, { props: { notification: item(kind) }, global: { plugins: [r] } })
+    await flushPromises()
+    expect(w.get('.actor').text()).toBe('Alice')
+    expect(w.get('.actor').attributes('href')).toBe('/@alice')
+    expect(w.get('.what').text()).toBe(words)
+    expect(w.get('.what').attributes('href')).toBe(href)
+    expect(w.find('.excerpt').exists()).toBe(kind !== 'followed')
+    if (kind !== 'followed') expect(w.get('.excerpt').text()).toBe(`about ${kind}`)
+    expect(w.classes()).toContain('unread')
+    expect(w.text()).toContain('(unread)')
+  })
+
+  it('opens the post when the item itself is clicked', async () => {
+    const r = router()
+    await r.push('/')
+    const w = mount(NotificationItem, { props: { notification: item('replied', true) }, global: { plugins: [r] } })
+    expect(w.classes()).not.toContain('unread')
+    await w.get('.excerpt').trigger('click')
+    await flushPromises()
+    expect(r.currentRoute.value.fullPath).toBe('/posts/p1')
   })
 })

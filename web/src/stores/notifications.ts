@@ -7,11 +7,17 @@ import { LiveStream, type StreamStatus } from '@/lib/stream'
 
 /** How often to look again for a notifications service that is not deployed yet. */
 const RECHECK_MS = 60_000
+const PAGE_SIZE = 20
 
 /**
  * Notifications and the unread badge. The notifications service may be missing (404) in
  * some deployments: then `available` is false, the page says so quietly, and the store
  * checks again now and then so the feature lights up once the service is there.
+ *
+ * The badge counts a live notification at once and then asks the server for the count, so
+ * it stays right when the stream repeats or misses something. After the stream reconnects
+ * (it ends when the access token expires, or when it fell behind) the count and the list
+ * catch up on what arrived in between.
  */
 export const useNotificationsStore = defineStore('notifications', () => {
   /** null until the first check answers. */
@@ -21,7 +27,9 @@ export const useNotificationsStore = defineStore('notifications', () => {
   const list = createPagedList<Notification>(
     async (cursor) => {
       try {
-        return await useApi().notifications({ cursor, limit: 20 })
+        const page = await useApi().notifications({ cursor, limit: PAGE_SIZE })
+        available.value = true
+        return page
       } catch (err) {
         if (isMissing(err)) {
           available.value = false
@@ -35,20 +43,48 @@ export const useNotificationsStore = defineStore('notifications', () => {
   let stream: LiveStream | null = null
   let recheck: ReturnType<typeof setTimeout> | null = null
   let started = false
+  /** Whether the stream was live since start, so the next 'live' is a reconnection. */
+  let wasLive = false
+  /** Bumped by every local change of `unread`: a count asked for before one is stale. */
+  let changes = 0
+  let counting: Promise<void> | null = null
+  let countAgain = false
 
   function isMissing(err: unknown) {
     return err instanceof ApiError && (err.status === 404 || err.status === 405 || err.status === 501)
   }
 
+  /** Asks the server for the unread count and shows it, unless it changed here meanwhile. */
   async function refreshCount(): Promise<void> {
+    const asked = changes
     try {
       const { count } = await useApi().unreadCount()
+      if (asked !== changes) return
       unread.value = Math.max(0, Number(count) || 0)
       available.value = true
     } catch (err) {
       if (isMissing(err)) available.value = false
       // Other failures (offline, 5xx) keep the last known count; the badge is not worth an error.
     }
+  }
+
+  /** Refreshes the count after a local guess; one request at a time, the last one wins. */
+  function reconcileCount(): Promise<void> {
+    if (counting) {
+      countAgain = true
+      return counting
+    }
+    counting = (async () => {
+      do {
+        countAgain = false
+        if (!started) break
+        // A notification that arrives meanwhile sets countAgain: this answer may not count it.
+        await refreshCount()
+      } while (countAgain && started)
+    })().finally(() => {
+      counting = null
+    })
+    return counting
   }
 
   /** Starts the badge and live updates for the signed-in user. */
@@ -79,34 +115,84 @@ export const useNotificationsStore = defineStore('notifications', () => {
         events: {
           notification: (data) => receive(data as Notification),
           message: (data) => receive(data as Notification),
+          // The server ends the stream after these; reconnect at once with a fresh token
+          // (the browser would retry with the old one and be refused).
+          expired: () => reconnect(),
+          resync: () => reconnect(),
         },
-        onStatus: (s) => (liveStatus.value = s),
+        onStatus: onStreamStatus,
       })
     }
     stream.start()
   }
 
+  function reconnect() {
+    if (!stream || !started) return
+    stream.stop()
+    stream.start()
+  }
+
+  function onStreamStatus(status: StreamStatus) {
+    liveStatus.value = status
+    if (status !== 'live') return
+    if (wasLive) void catchUp()
+    wasLive = true
+  }
+
+  /** After a reconnection: what arrived while the stream was down. */
+  async function catchUp(): Promise<void> {
+    if (!started) return
+    const counted = reconcileCount()
+    if (list.state.loaded && !list.state.loading) {
+      try {
+        const page = await useApi().notifications({ limit: PAGE_SIZE })
+        if (!started || !list.state.loaded) return
+        const known = page.items.some((n) => list.has(n.id))
+        if (known || page.items.length === 0) list.prepend(page.items)
+        else await list.reload() // more than a page was missed: start over
+      } catch {
+        // The next reconnection or visit of the page tries again.
+      }
+    }
+    await counted
+  }
+
   function receive(n: Notification) {
     if (!n || typeof n.id !== 'string' || list.has(n.id)) return
     if (list.state.loaded) list.prepend([n])
-    if (!n.read) unread.value += 1
+    if (!n.read) {
+      changes++
+      unread.value += 1
+      void reconcileCount()
+    }
   }
 
-  /** Marks every notification read; the badge clears at once and comes back if that fails. */
+  /**
+   * Marks what the list shows read (the newest item and everything older; all of them when
+   * the list is empty); the badge clears at once and comes back if that fails.
+   */
   async function markAllRead(): Promise<void> {
     if (!available.value) return
     const before = unread.value
+    const newest = list.state.items[0]?.id
+    changes++
     unread.value = 0
-    for (const n of list.state.items) n.read = true
+    const marked = list.state.items.filter((n) => !n.read)
+    for (const n of marked) n.read = true
     try {
-      await useApi().markNotificationsRead()
+      await useApi().markNotificationsRead(newest)
+      changes++ // counts asked for while marking may predate it
     } catch {
-      unread.value = before
+      changes++
+      unread.value += before
+      for (const n of marked) n.read = false
     }
   }
 
   function stop() {
     started = false
+    wasLive = false
+    changes++
     stream?.stop()
     if (recheck) clearTimeout(recheck)
     recheck = null

@@ -1,5 +1,5 @@
 import { createPinia, setActivePinia } from 'pinia'
-import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { setApi } from '@/api'
 import { localSession } from '@/api/session'
 import { setEventSourceImpl } from '@/lib/stream'
@@ -287,4 +287,172 @@ describe('notifications store', () => {
     expect(notifications.list.state.error).toBeNull()
     expect(notifications.available).toBe(false)
   })
+
+  it('is available once the list loads, whichever answer comes first', async () => {
+    server.on('GET /api/v1/notifications', json(200, { items: [note('n1')], next_cursor: null }))
+    const notifications = useNotificationsStore()
+    await notifications.list.loadMore()
+    expect(notifications.available).toBe(true)
+  })
+
+  it('counts a live notification at once, then trusts the server (a repeat is not counted twice)', async () => {
+    server.on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    expect(notifications.unread).toBe(1)
+    notifications.receive(note('n1')) // the stream repeats one the count already has
+    expect(notifications.unread).toBe(2)
+    await flush()
+    expect(notifications.unread).toBe(1)
+    expect(server.count('GET /api/v1/notifications/unread_count')).toBe(2)
+    notifications.stop()
+  })
+
+  it('never shows a count that was asked for before the latest notification arrived', async () => {
+    const answers: ((count: number) => void)[] = []
+    server.on('GET /api/v1/notifications/unread_count', () =>
+      answers.length === 0 && server.count('GET /api/v1/notifications/unread_count') === 1
+        ? json(200, { count: 0 })
+        : new Promise<Response>((resolve) => answers.push((count) => resolve(json(200, { count })))),
+    )
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    notifications.receive(note('n1'))
+    notifications.receive(note('n2'))
+    expect(notifications.unread).toBe(2)
+    await flush()
+    expect(answers).toHaveLength(1) // one question at a time
+    answers[0](1) // asked before n2 was stored
+    await flush()
+    expect(notifications.unread).toBe(2)
+    expect(answers).toHaveLength(2) // so it asks again
+    answers[1](2)
+    await flush()
+    expect(notifications.unread).toBe(2)
+    notifications.stop()
+  })
+
+  it('marks read up to the newest notification shown, and a count asked meanwhile does not bring the badge back', async () => {
+    let answer!: (r: Response) => void
+    server
+      .on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+      .on('GET /api/v1/notifications', json(200, { items: [note('n2'), note('n1')], next_cursor: null }))
+      .on('POST /api/v1/notifications/read', () => new Response(null, { status: 204 }))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    await notifications.list.loadMore()
+    server.on('GET /api/v1/notifications/unread_count', () => new Promise<Response>((r) => (answer = r)))
+    notifications.receive(note('n3'))
+    expect(notifications.list.state.items.map((n) => n.id)).toEqual(['n3', 'n2', 'n1'])
+    await flush()
+    await notifications.markAllRead()
+    expect(server.requests.at(-1)).toMatchObject({ path: '/api/v1/notifications/read', body: { up_to: 'n3' } })
+    answer(json(200, { count: 3 })) // answered for the time before the mark
+    await flush()
+    expect(notifications.unread).toBe(0)
+    expect(notifications.list.state.items.every((n) => n.read)).toBe(true)
+    notifications.stop()
+  })
+
+  it('marks everything read when the list is empty', async () => {
+    server
+      .on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+      .on('POST /api/v1/notifications/read', () => new Response(null, { status: 204 }))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    await notifications.markAllRead()
+    expect(server.requests.at(-1)).toMatchObject({ path: '/api/v1/notifications/read', body: {} })
+    notifications.stop()
+  })
+
+  it('keeps items unread and the badge when marking read fails', async () => {
+    server
+      .on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+      .on('GET /api/v1/notifications', json(200, { items: [note('n1')], next_cursor: null }))
+      .on('POST /api/v1/notifications/read', problem(503, 'unavailable', 'Try later.'))
+    const notifications = useNotificationsStore()
+    await notifications.start()
+    await notifications.list.loadMore()
+    await notifications.markAllRead()
+    expect(notifications.unread).toBe(1)
+    expect(notifications.list.state.items[0].read).toBe(false)
+    notifications.stop()
+  })
+
+  describe('live stream', () => {
+    let sources: FakeEventSource[]
+    beforeEach(() => {
+      sources = []
+      setEventSourceImpl(class extends FakeEventSource {
+        constructor(url: string) {
+          super(url)
+          sources.push(this)
+        }
+      } as never)
+    })
+    afterEach(() => setEventSourceImpl(null))
+
+    async function live(count: number, items: unknown[]) {
+      server
+        .on('GET /api/v1/notifications/unread_count', json(200, { count }))
+        .on('GET /api/v1/notifications', json(200, { items, next_cursor: null }))
+      const notifications = useNotificationsStore()
+      await notifications.start()
+      await notifications.list.loadMore()
+      await flush()
+      sources.at(-1)!.open()
+      return notifications
+    }
+
+    it('receives notifications named "notification" and counts them', async () => {
+      const notifications = await live(0, [])
+      expect(sources[0].url).toBe('/api/v1/notifications/stream?access_token=a')
+      expect(notifications.liveStatus).toBe('live')
+      server.on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+      sources[0].emit('ready', {})
+      sources[0].emit('notification', note('n1', 'followed'))
+      expect(notifications.unread).toBe(1)
+      expect(notifications.list.state.items.map((n) => n.id)).toEqual(['n1'])
+      await flush()
+      expect(notifications.unread).toBe(1)
+      notifications.stop()
+      expect(sources[0].closed).toBe(true)
+    })
+
+    it('reconnects at once with a fresh URL when the token expired, and catches up on what it missed', async () => {
+      const notifications = await live(0, [note('n1', 'liked', true)])
+      sources[0].emit('expired', {})
+      expect(sources[0].closed).toBe(true)
+      await flush()
+      expect(sources).toHaveLength(2)
+      server
+        .on('GET /api/v1/notifications/unread_count', json(200, { count: 1 }))
+        .on('GET /api/v1/notifications', json(200, { items: [note('n2'), note('n1', 'liked', true)], next_cursor: null }))
+      sources[1].open()
+      await flush()
+      expect(notifications.unread).toBe(1)
+      expect(notifications.list.state.items.map((n) => n.id)).toEqual(['n2', 'n1'])
+      notifications.stop()
+    })
+
+    it('starts the list over when it missed more than a page (resync)', async () => {
+      const notifications = await live(0, [note('n1', 'liked', true)])
+      sources[0].emit('resync', {})
+      await flush()
+      server
+        .on('GET /api/v1/notifications/unread_count', json(200, { count: 2 }))
+        .on('GET /api/v1/notifications', json(200, { items: [note('n9'), note('n8')], next_cursor: 'c' }))
+      sources[1].open()
+      await flush()
+      await flush()
+      expect(notifications.unread).toBe(2)
+      expect(notifications.list.state.items.map((n) => n.id)).toEqual(['n9', 'n8'])
+      expect(notifications.list.state.done).toBe(false)
+      notifications.stop()
+    })
+  })
 })
+
+function note(id: string, kind: 'followed' | 'liked' | 'mentioned' | 'replied' = 'liked', read = false) {
+  return { id, kind, actor: alice, post: kind === 'followed' ? null : makePost(`p-${id}`), created_at: alice.created_at, read }
+}
