@@ -38,6 +38,44 @@ fn has_control_chars(s: &str, allow_newline: bool) -> bool {
         .any(|c| c.is_control() && !(allow_newline && (c == '\n' || c == '\r' || c == '\t')))
 }
 
+/// Invisible format characters that reorder or hide text rather than write it: bidi
+/// embeddings, overrides and isolates (which make `gnp.exe` read as `exe.png`), the zero-width
+/// space, word joiner and invisible operators, and the byte-order mark. The joiners emoji and
+/// scripts need (ZWJ, ZWNJ) and the directional marks (LRM, RLM) stay allowed.
+fn is_hidden_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2060}'..='\u{2064}'
+        | '\u{FEFF}')
+}
+
+/// The most code points one user-perceived character may have: enough for any emoji
+/// sequence (a family with skin tones has 11), not for a stack of thousands of combining marks.
+pub(crate) const MAX_CHARS_PER_GRAPHEME: usize = 16;
+
+/// Rejects text that looks short but is not: hidden format characters, a user-perceived
+/// character made of too many code points, or more than `max_bytes` bytes.
+fn check_hidden_weight(s: &str, max_bytes: usize) -> Result<(), Invalid> {
+    use unicode_segmentation::UnicodeSegmentation;
+    if s.chars().any(is_hidden_format_char) {
+        return Err(Invalid::new(
+            "must not contain invisible formatting characters (bidi overrides, zero-width spaces)",
+        ));
+    }
+    if s.len() > max_bytes {
+        return Err(Invalid::new(format!(
+            "must be at most {max_bytes} bytes long"
+        )));
+    }
+    if s.graphemes(true)
+        .any(|g| g.chars().count() > MAX_CHARS_PER_GRAPHEME)
+    {
+        return Err(Invalid::new(format!(
+            "must not stack more than {MAX_CHARS_PER_GRAPHEME} marks on one character"
+        )));
+    }
+    Ok(())
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -187,6 +225,7 @@ impl DisplayName {
         if has_control_chars(s, false) {
             return Err(Invalid::new("must not contain control characters"));
         }
+        check_hidden_weight(s, 50 * 8)?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -206,6 +245,7 @@ impl Bio {
         if has_control_chars(s, true) {
             return Err(Invalid::new("must not contain control characters"));
         }
+        check_hidden_weight(s, 160 * 8)?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -218,6 +258,9 @@ string_newtype!(PostText);
 impl PostText {
     /// The most characters (grapheme clusters) a post may have.
     pub const MAX_GRAPHEMES: usize = 280;
+    /// The most bytes a post may have: 280 emoji sequences of up to 8 bytes each (most are 4
+    /// to 8); with the per-character bound, a post stays a few kilobytes at most.
+    pub const MAX_BYTES: usize = 280 * 8;
 
     /// Parses post text.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -235,6 +278,7 @@ impl PostText {
         if has_control_chars(s, true) {
             return Err(Invalid::new("must not contain control characters"));
         }
+        check_hidden_weight(s, Self::MAX_BYTES)?;
         Ok(Self(s.to_owned()))
     }
 
@@ -330,6 +374,39 @@ mod tests {
         assert!(PostText::parse("   ").is_err());
         assert!(PostText::parse("bell\u{7}").is_err());
         assert!(PostText::parse("two\nlines").is_ok());
+    }
+
+    #[test]
+    fn text_that_looks_short_but_is_not_is_rejected() {
+        // One visible character carrying 30,000 combining marks.
+        let zalgo = format!("a{}", "\u{301}".repeat(30_000));
+        assert!(PostText::parse(&zalgo).is_err());
+        assert!(DisplayName::parse(&zalgo).is_err());
+        assert!(Bio::parse(&zalgo).is_err());
+        // Bidi overrides and zero-width spaces hide or reorder what readers see.
+        for hidden in [
+            "report\u{202E}fdp.exe",
+            "ad\u{200B}min",
+            "\u{2066}x\u{2069}",
+            "\u{FEFF}hi",
+        ] {
+            assert!(PostText::parse(hidden).is_err(), "{hidden:?}");
+            assert!(DisplayName::parse(hidden).is_err(), "{hidden:?}");
+            assert!(Bio::parse(hidden).is_err(), "{hidden:?}");
+        }
+        // What real text needs stays allowed: emoji sequences, joiners, RTL marks, accents.
+        let family = "\u{1F468}\u{1F3FD}\u{200D}\u{1F469}\u{1F3FD}\u{200D}\u{1F467}\u{1F3FD}\u{200D}\u{1F466}\u{1F3FD}";
+        assert!(PostText::parse(family).is_ok());
+        assert!(PostText::parse("\u{05E9}\u{05DC}\u{05D5}\u{05DD}\u{200F} hello").is_ok());
+        assert!(PostText::parse(
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}"
+        )
+        .is_ok());
+        assert!(PostText::parse(&"e\u{301}".repeat(280)).is_ok());
+        assert!(DisplayName::parse("Zo\u{00EB} \u{1F469}\u{200D}\u{1F4BB}").is_ok());
+        // The byte cap: 280 four-byte emoji fit, 300 three-byte characters are too many anyway.
+        assert!(PostText::parse(&"\u{1F600}".repeat(280)).is_ok());
+        assert!(PostText::parse(&"x".repeat(PostText::MAX_BYTES + 1)).is_err());
     }
 
     #[test]
