@@ -52,6 +52,13 @@ fn is_hidden_format_char(c: char) -> bool {
 /// sequence (a family with skin tones has 11), not for a stack of thousands of combining marks.
 pub(crate) const MAX_CHARS_PER_GRAPHEME: usize = 16;
 
+/// The most bytes a text of `graphemes` user-perceived characters may have: each at its
+/// largest (16 code points of 4 bytes), so every text the character count allows fits, and
+/// none is larger than that.
+const fn max_bytes(graphemes: usize) -> usize {
+    graphemes * MAX_CHARS_PER_GRAPHEME * 4
+}
+
 /// Rejects text that looks short but is not: hidden format characters, a user-perceived
 /// character made of too many code points, or more than `max_bytes` bytes.
 fn check_hidden_weight(s: &str, max_bytes: usize) -> Result<(), Invalid> {
@@ -225,7 +232,7 @@ impl DisplayName {
         if has_control_chars(s, false) {
             return Err(Invalid::new("must not contain control characters"));
         }
-        check_hidden_weight(s, 50 * 8)?;
+        check_hidden_weight(s, max_bytes(50))?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -245,7 +252,7 @@ impl Bio {
         if has_control_chars(s, true) {
             return Err(Invalid::new("must not contain control characters"));
         }
-        check_hidden_weight(s, 160 * 8)?;
+        check_hidden_weight(s, max_bytes(160))?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -258,9 +265,8 @@ string_newtype!(PostText);
 impl PostText {
     /// The most characters (grapheme clusters) a post may have.
     pub const MAX_GRAPHEMES: usize = 280;
-    /// The most bytes a post may have: 280 emoji sequences of up to 8 bytes each (most are 4
-    /// to 8); with the per-character bound, a post stays a few kilobytes at most.
-    pub const MAX_BYTES: usize = 280 * 8;
+    /// The most bytes a post may have (280 of the largest characters allowed: under 18 KiB).
+    pub const MAX_BYTES: usize = max_bytes(Self::MAX_GRAPHEMES);
 
     /// Parses post text.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -404,8 +410,12 @@ mod tests {
         .is_ok());
         assert!(PostText::parse(&"e\u{301}".repeat(280)).is_ok());
         assert!(DisplayName::parse("Zo\u{00EB} \u{1F469}\u{200D}\u{1F4BB}").is_ok());
-        // The byte cap: 280 four-byte emoji fit, 300 three-byte characters are too many anyway.
-        assert!(PostText::parse(&"\u{1F600}".repeat(280)).is_ok());
+        // 280 of the longest emoji (a family with skin tones: 11 code points, 41 bytes) fit.
+        assert!(PostText::parse(&family.repeat(280)).is_ok());
+        assert!(PostText::parse(
+            &"\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}".repeat(280)
+        )
+        .is_ok());
         assert!(PostText::parse(&"x".repeat(PostText::MAX_BYTES + 1)).is_err());
     }
 
