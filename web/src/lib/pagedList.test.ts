@@ -62,4 +62,37 @@ describe('createPagedList', () => {
     expect(list.state.items).toEqual(['a', 'c'])
     expect(list.has('b')).toBe(false)
   })
+
+  it('tells what a fresh first page holds that the list lacks, without adding it', async () => {
+    let page: Page<string> = { items: ['b', 'c'], next_cursor: 'c1' }
+    const list = createPagedList<string>(async () => page, (s) => s)
+    expect(await list.fetchNewer()).toBeNull() // not loaded: nothing to catch up on
+    await list.loadMore()
+    page = { items: ['a', 'b'], next_cursor: 'c2' }
+    expect(await list.fetchNewer()).toEqual({ items: ['a'], gap: false })
+    expect(list.state.items).toEqual(['b', 'c'])
+    page = { items: ['y', 'x'], next_cursor: 'c3' }
+    expect(await list.fetchNewer()).toEqual({ items: ['y', 'x'], gap: true }) // more than a page missed
+    page = { items: [], next_cursor: null }
+    expect(await list.fetchNewer()).toEqual({ items: [], gap: false })
+  })
+
+  it('answers nothing when the list was cleared meanwhile or the request failed', async () => {
+    const answer = deferred<Page<string>>()
+    let calls = 0
+    const list = createPagedList<string>(async () => {
+      calls++
+      if (calls === 2) return answer.promise
+      if (calls === 4) throw new Error('offline')
+      return { items: ['a'], next_cursor: null }
+    }, (s) => s)
+    await list.loadMore()
+    const newer = list.fetchNewer()
+    list.clear()
+    answer.resolve({ items: ['b', 'a'], next_cursor: null })
+    expect(await newer).toBeNull()
+    await list.reload()
+    expect(await list.fetchNewer()).toBeNull()
+    expect(list.state.error).toBeNull() // a failed catch-up is not the list's error
+  })
 })

@@ -22,6 +22,14 @@ export interface PagedList<T> {
   prepend(items: T[]): number
   remove(key: string): void
   has(key: string): boolean
+  /**
+   * Asks for the first page again (after a live stream was interrupted) and returns the
+   * items the list lacks, newest first, without adding them. `gap` is true when the page
+   * holds none of the list's items: more than a page was missed, so the list should start
+   * over. Null when the list is not loaded (it loads fresh anyway), when it was cleared or
+   * reloaded meanwhile, or when the request failed (the next reconnection tries again).
+   */
+  fetchNewer(): Promise<{ items: T[]; gap: boolean } | null>
 }
 
 /**
@@ -99,10 +107,33 @@ export function createPagedList<T>(
     return fresh.length
   }
 
+  async function fetchNewer(): Promise<{ items: T[]; gap: boolean } | null> {
+    if (!state.loaded) return null
+    const mine = generation
+    let page: Page<T>
+    try {
+      page = await fetchPage(null)
+    } catch {
+      return null
+    }
+    if (mine !== generation || !state.loaded) return null
+    const items = page.items.filter((item) => !keys.has(keyOf(item)))
+    return { items, gap: page.items.length > 0 && items.length === page.items.length }
+  }
+
   function remove(key: string): void {
     if (!keys.delete(key)) return
     state.items = (state.items as T[]).filter((item) => keyOf(item) !== key) as typeof state.items
   }
 
-  return { state: state as PagedList<T>['state'], loadMore, reload, clear, prepend, remove, has: (k) => keys.has(k) }
+  return {
+    state: state as PagedList<T>['state'],
+    loadMore,
+    reload,
+    clear,
+    prepend,
+    remove,
+    has: (k) => keys.has(k),
+    fetchNewer,
+  }
 }

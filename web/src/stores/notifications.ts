@@ -43,8 +43,6 @@ export const useNotificationsStore = defineStore('notifications', () => {
   let stream: LiveStream | null = null
   let recheck: ReturnType<typeof setTimeout> | null = null
   let started = false
-  /** Whether the stream was live since start, so the next 'live' is a reconnection. */
-  let wasLive = false
   /** Bumped by every local change of `unread`: a count asked for before one is stale. */
   let changes = 0
   let counting: Promise<void> | null = null
@@ -115,44 +113,23 @@ export const useNotificationsStore = defineStore('notifications', () => {
         events: {
           notification: (data) => receive(data as Notification),
           message: (data) => receive(data as Notification),
-          // The server ends the stream after these; reconnect at once with a fresh token
-          // (the browser would retry with the old one and be refused).
-          expired: () => reconnect(),
-          resync: () => reconnect(),
         },
-        onStatus: onStreamStatus,
+        onStatus: (status) => (liveStatus.value = status),
+        // Reconnected (e.g. after `expired` or `resync`): nothing is replayed, so catch up.
+        onResume: () => void catchUp(),
       })
     }
     stream.start()
-  }
-
-  function reconnect() {
-    if (!stream || !started) return
-    stream.stop()
-    stream.start()
-  }
-
-  function onStreamStatus(status: StreamStatus) {
-    liveStatus.value = status
-    if (status !== 'live') return
-    if (wasLive) void catchUp()
-    wasLive = true
   }
 
   /** After a reconnection: what arrived while the stream was down. */
   async function catchUp(): Promise<void> {
     if (!started) return
     const counted = reconcileCount()
-    if (list.state.loaded && !list.state.loading) {
-      try {
-        const page = await useApi().notifications({ limit: PAGE_SIZE })
-        if (!started || !list.state.loaded) return
-        const known = page.items.some((n) => list.has(n.id))
-        if (known || page.items.length === 0) list.prepend(page.items)
-        else await list.reload() // more than a page was missed: start over
-      } catch {
-        // The next reconnection or visit of the page tries again.
-      }
+    const newer = await list.fetchNewer()
+    if (newer && started) {
+      if (newer.gap) await list.reload() // more than a page was missed: start over
+      else list.prepend(newer.items)
     }
     await counted
   }
@@ -191,7 +168,6 @@ export const useNotificationsStore = defineStore('notifications', () => {
 
   function stop() {
     started = false
-    wasLive = false
     changes++
     stream?.stop()
     if (recheck) clearTimeout(recheck)

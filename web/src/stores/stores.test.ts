@@ -227,6 +227,128 @@ describe('home store', () => {
   })
 })
 
+describe('home store live stream', () => {
+  let sources: FakeEventSource[]
+  let tokens: ReturnType<typeof memoryTokens>
+  beforeEach(() => {
+    sources = []
+    setEventSourceImpl(class extends FakeEventSource {
+      constructor(url: string) {
+        super(url)
+        sources.push(this)
+      }
+    } as never)
+    tokens = memoryTokens({ access_token: 'a', refresh_token: 'r' })
+    setApi(fakeClient(server, tokens))
+  })
+  afterEach(() => {
+    useHomeStore().reset()
+    setEventSourceImpl(null)
+  })
+
+  function timeline(...ids: string[]) {
+    server.on('GET /api/v1/timeline/home', json(200, { items: ids.map((id) => makePost(id)), next_cursor: 'older' }))
+  }
+
+  /** A home store with a loaded timeline ([p1]) and a live stream. */
+  async function live() {
+    timeline('p1')
+    const home = useHomeStore()
+    await home.feed.loadMore()
+    home.connect()
+    await flush()
+    sources[0].open()
+    return home
+  }
+
+  it('reconnects at once with a fresh token when the token expired, and shows the posts of the gap', async () => {
+    const home = await live()
+    expect(sources[0].url).toBe('/api/v1/timeline/home/stream?access_token=a')
+    sources[0].emit('ready', {})
+    sources[0].emit('post', makePost('p2'))
+    expect(home.feed.state.items).toEqual(['p2', 'p1'])
+    // The access token runs out; the server says so and ends the stream.
+    tokens.state.expiresAt = Date.now() - 1
+    server.on('POST /api/v1/auth/refresh', json(200, { user: alice, access_token: 'b', refresh_token: 'r2', expires_in: 900 }))
+    sources[0].emit('expired', {})
+    expect(sources[0].closed).toBe(true)
+    await flush()
+    expect(sources.map((s) => s.url)).toEqual([
+      '/api/v1/timeline/home/stream?access_token=a',
+      '/api/v1/timeline/home/stream?access_token=b',
+    ])
+    // p3 and p4 were posted while no stream was open; the new one replays nothing.
+    timeline('p4', 'p3', 'p2', 'p1')
+    sources[1].open()
+    expect(home.liveStatus).toBe('live')
+    await flush()
+    expect(home.feed.state.items).toEqual(['p4', 'p3', 'p2', 'p1'])
+    expect(home.feed.state.done).toBe(false) // the older pages are still to come
+    sources[1].emit('post', makePost('p5'))
+    expect(home.feed.state.items).toEqual(['p5', 'p4', 'p3', 'p2', 'p1'])
+  })
+
+  it('holds the posts of the gap behind the button while the reader is scrolled down', async () => {
+    const home = await live()
+    home.atTop = false
+    sources[0].emit('expired', {})
+    await flush()
+    timeline('p3', 'p2', 'p1')
+    sources[1].open()
+    await flush()
+    expect(home.feed.state.items).toEqual(['p1'])
+    expect(home.pending).toEqual(['p3', 'p2'])
+    expect(home.pendingGap).toBe(false)
+    home.showPending()
+    expect(home.feed.state.items).toEqual(['p3', 'p2', 'p1'])
+  })
+
+  it('starts the timeline over after a resync that missed more than a page', async () => {
+    const home = await live()
+    sources[0].emit('resync', {})
+    expect(sources[0].closed).toBe(true)
+    await flush()
+    expect(sources).toHaveLength(2)
+    timeline('p9', 'p8')
+    sources[1].open()
+    await flush()
+    await flush()
+    expect(home.feed.state.items).toEqual(['p9', 'p8'])
+    expect(home.feed.state.done).toBe(false)
+  })
+
+  it('after a resync while scrolled down, shows the newest behind the button and starts over when asked', async () => {
+    const home = await live()
+    home.atTop = false
+    sources[0].emit('resync', {})
+    await flush()
+    timeline('p9', 'p8')
+    sources[1].open()
+    await flush()
+    expect(home.feed.state.items).toEqual(['p1']) // the page does not jump
+    expect(home.pending).toEqual(['p9', 'p8'])
+    expect(home.pendingGap).toBe(true)
+    home.showPending()
+    await flush()
+    expect(home.feed.state.items).toEqual(['p9', 'p8'])
+    expect(home.pending).toEqual([])
+    expect(home.pendingGap).toBe(false)
+  })
+
+  it('catches up after the browser reconnected by itself too, without doubling posts', async () => {
+    const home = await live()
+    sources[0].readyState = 0
+    sources[0].onerror?.() // connection lost: the browser retries with Last-Event-ID
+    expect(home.liveStatus).toBe('reconnecting')
+    timeline('p2', 'p1')
+    sources[0].open()
+    sources[0].emit('post', makePost('p2')) // replayed by the server as well
+    await flush()
+    expect(home.feed.state.items).toEqual(['p2', 'p1'])
+    expect(sources).toHaveLength(1)
+  })
+})
+
 describe('notifications store', () => {
   it('stays quiet and unavailable when the service is not deployed', async () => {
     vi.useFakeTimers()

@@ -2,9 +2,13 @@ import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia, type Pinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createMemoryHistory, createRouter } from 'vue-router'
+import HomeView from './HomeView.vue'
 import NotificationsView from './NotificationsView.vue'
 import { setApi } from '@/api'
+import { setEventSourceImpl } from '@/lib/stream'
+import { useHomeStore } from '@/stores/home'
 import { useNotificationsStore } from '@/stores/notifications'
+import { FakeEventSource } from '@/test/fakeEventSource'
 import { alice, fakeClient, FakeServer, json, makePost, memoryTokens } from '@/test/fakeServer'
 
 const Blank = { template: '<div />' }
@@ -100,6 +104,93 @@ describe('NotificationsView', () => {
     await flushPromises()
     expect(reads()).toEqual([{ up_to: 'n1' }])
     expect(notifications.unread).toBe(0)
+    w.unmount()
+  })
+})
+
+describe('HomeView', () => {
+  let sources: FakeEventSource[]
+  beforeEach(() => {
+    sources = []
+    setEventSourceImpl(class extends FakeEventSource {
+      constructor(url: string) {
+        super(url)
+        sources.push(this)
+      }
+    } as never)
+  })
+  afterEach(() => {
+    useHomeStore().reset()
+    setEventSourceImpl(null)
+    vi.restoreAllMocks()
+  })
+
+  function timeline(...ids: string[]) {
+    server.on('GET /api/v1/timeline/home', json(200, { items: ids.map((id) => makePost(id)), next_cursor: 'older' }))
+  }
+
+  async function openHome() {
+    const router = createRouter({
+      history: createMemoryHistory(),
+      routes: [
+        { path: '/', name: 'home', component: HomeView },
+        { path: '/explore', name: 'explore', component: Blank },
+        { path: '/posts/:id', name: 'post', component: Blank },
+        { path: '/@:username', name: 'profile', component: Blank },
+        { path: '/tags/:tag', name: 'tag', component: Blank },
+        { path: '/login', name: 'login', component: Blank },
+      ],
+    })
+    await router.push('/')
+    const w = mount(HomeView, { global: { plugins: [pinia, router] } })
+    await flushPromises()
+    return w
+  }
+
+  function scrollTo(y: number) {
+    vi.spyOn(window, 'scrollY', 'get').mockReturnValue(y)
+    window.dispatchEvent(new Event('scroll'))
+  }
+
+  function texts(w: Awaited<ReturnType<typeof openHome>>) {
+    return w.findAll('article').map((a) => a.text())
+  }
+
+  it('after the stream expired, shows the posts of the gap once it is live again', async () => {
+    timeline('p1')
+    const w = await openHome()
+    sources[0].open()
+    await flushPromises()
+    expect(w.get('[data-testid="live-status"]').attributes('data-status')).toBe('live')
+    sources[0].emit('expired', {})
+    await flushPromises()
+    expect(sources).toHaveLength(2)
+    timeline('p2', 'p1')
+    sources[1].open()
+    await flushPromises()
+    expect(texts(w)).toEqual([expect.stringContaining('post p2'), expect.stringContaining('post p1')])
+    expect(w.get('[data-testid="live-status"]').attributes('data-status')).toBe('live')
+    w.unmount()
+  })
+
+  it('while scrolled down after a resync, offers the newest posts and starts the timeline over when asked', async () => {
+    vi.spyOn(window, 'scrollTo').mockImplementation(() => {})
+    timeline('p1')
+    const w = await openHome()
+    sources[0].open()
+    scrollTo(600)
+    sources[0].emit('resync', {})
+    await flushPromises()
+    timeline('p9', 'p8')
+    sources[1].open()
+    await flushPromises()
+    expect(texts(w)).toEqual([expect.stringContaining('post p1')]) // the page does not jump
+    const button = w.get('button.new-posts')
+    expect(button.text()).toBe('2+ new posts')
+    await button.trigger('click')
+    await flushPromises()
+    expect(texts(w)).toEqual([expect.stringContaining('post p9'), expect.stringContaining('post p8')])
+    expect(w.find('button.new-posts').exists()).toBe(false)
     w.unmount()
   })
 })
