@@ -200,6 +200,9 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("users.database"), "{text}");
-        assert!(!text.contains("s3cret") && !text.contains("10.0.0.7"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("10.0.0.7"),
+            "{text}"
+        );
     }
 }

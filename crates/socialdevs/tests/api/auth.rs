@@ -229,5 +229,8 @@ async fn parallel_sign_ins_beyond_the_hashing_bound_get_503_not_memory() {
         }
     }
     assert!(ok >= 2, "the running and the waiting one get through: {ok}");
-    assert!(refused > 0, "the others are refused, not queued without bound");
+    assert!(
+        refused > 0,
+        "the others are refused, not queued without bound"
+    );
 }
