@@ -170,6 +170,8 @@ impl Distributed {
             .stdin(Stdio::null())
             .stdout(output())
             .stderr(Stdio::inherit())
+            // Its own process group, so stopping it reaches nginx too.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("starting the edge (bash web/nginx/run-local.sh; needs nginx)");
@@ -251,16 +253,26 @@ impl Distributed {
             .collect()
     }
 
-    /// Stops the edge gracefully (its script stops nginx) and kills the services.
+    /// Stops the edge (its script and nginx, as one process group) and kills the services.
     pub fn stop(&mut self) {
-        if let Some(edge) = self.edge.take() {
+        if let Some(mut edge) = self.edge.take() {
             if let Some(pid) = edge.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
+                let group = format!("-{pid}");
+                let signal = |name: &str| {
+                    let _ = std::process::Command::new("kill")
+                        .args([name, "--", &group])
+                        .stderr(Stdio::null())
+                        .status();
+                };
+                signal("-TERM");
+                // nginx exits on TERM at once; a busy machine may take a moment.
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while matches!(edge.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                // Whatever is left of the group (nginx's workers included) goes now.
+                signal("-KILL");
             }
-            // Give the script a moment to stop nginx before the handle is dropped.
-            std::thread::sleep(Duration::from_millis(100));
             drop(edge);
         }
         for child in &mut self.processes {
