@@ -2,7 +2,7 @@
 #   make run    build the web app and the binary, start the all-in-one platform on :8080
 #   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
 
-.PHONY: run test build web release deps seed bench fmt lint clean
+.PHONY: run test build web release deps seed bench loadgen-smoke fmt lint clean
 
 run: web release
 	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
@@ -29,6 +29,11 @@ seed: release
 # behind nginx); numbers go to bench/results/topologies.md.
 bench: release
 	SOCIALDEVS_BIN=./target/release/socialdevs bash bench/topologies.sh
+
+# The load generator's smoke test: a throwaway all-in-one server, 3 s of the social-network mix
+# at 50 req/s; fails if any request failed (crates/loadgen, README "Benchmarks").
+loadgen-smoke:
+	bash bench/smoke.sh
 
 fmt:
 	cargo fmt --all
