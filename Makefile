@@ -2,7 +2,7 @@
 #   make run    build the web app and the binary, start the all-in-one platform on :8080
 #   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
 
-.PHONY: run test build web release deps seed bench loadgen-smoke fmt lint clean
+.PHONY: run test build web release deps seed bench bench-wrk loadgen-smoke fmt lint clean
 
 run: web release
 	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
@@ -25,9 +25,14 @@ release: deps
 seed: release
 	./target/release/socialdevs seed --users 200 --posts 2000
 
-# Load test of both topologies (all-in-one on SQLite; a process per service on PostgreSQL
-# behind nginx); numbers go to bench/results/topologies.md.
-bench: release
+# The benchmark of record: the load generator's open-loop sweep of the social-network mix and
+# its post -> follower latency on both topologies; rewrites the results in docs/benchmarks.md.
+bench: deps
+	bash bench/sweep.sh
+
+# The older closed-loop comparison (wrk per endpoint) of both topologies; numbers go to
+# bench/results/topologies.md.
+bench-wrk: release
 	SOCIALDEVS_BIN=./target/release/socialdevs bash bench/topologies.sh
 
 # The load generator's smoke test: a throwaway all-in-one server, 3 s of the social-network mix
