@@ -64,6 +64,8 @@ pub const DLQ_OFFSET: &str = "dlq_offset";
 const MAX_BATCH: usize = 500;
 /// How long a blocking metadata, watermark or offset request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a consumer waits for an offset commit before reporting it failed.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long dropping a subscription waits for its consumer to leave the group.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the producer keeps trying to deliver a message before it fails the batch (the
@@ -587,17 +589,37 @@ impl Subscription for KafkaSubscription {
             delivery.partition,
             Offset::Offset(delivery.offset + 1),
         )?;
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-            .await
-            .context("committing a Kafka offset")?
-            .with_context(|| {
-                format!(
-                    "committing {}/{} offset {}",
-                    delivery.topic,
-                    delivery.partition,
-                    delivery.offset + 1
-                )
+        // librdkafka's synchronous commit waits as long as the group coordinator is away,
+        // with no deadline of its own. On a thread of its own (not the runtime's blocking
+        // pool, which a stopping runtime waits for) and with a deadline here, a commit during
+        // a broker outage is reported as failed — the events come again, and handlers
+        // tolerate repeats — instead of holding up the consumer or the process's shutdown.
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("kafka-commit".into())
+            .spawn(move || {
+                let _ = done.send(consumer.commit(&offsets, CommitMode::Sync));
             })
+            .context("starting a Kafka commit")?;
+        let what = || {
+            format!(
+                "committing {}/{} offset {}",
+                delivery.topic,
+                delivery.partition,
+                delivery.offset + 1
+            )
+        };
+        match tokio::time::timeout(COMMIT_TIMEOUT, result).await {
+            Ok(Ok(committed)) => committed.with_context(what),
+            Ok(Err(_)) => {
+                Err(anyhow::anyhow!("the commit thread ended without an answer")).with_context(what)
+            }
+            Err(_) => Err(anyhow::anyhow!(
+                "no answer within {} s (is the broker down?)",
+                COMMIT_TIMEOUT.as_secs()
+            ))
+            .with_context(what),
+        }
     }
 
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>> {
