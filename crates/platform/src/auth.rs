@@ -1,8 +1,9 @@
 //! Access tokens: EdDSA (Ed25519) JWTs signed by the users service and verified by every
 //! service with the public key. The algorithm is pinned; `none` or HMAC tokens are refused.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use axum::extract::{FromRef, FromRequestParts};
@@ -78,11 +79,22 @@ pub fn public_pem_from_private(private_pem: &str) -> anyhow::Result<String> {
 }
 
 /// Verifies access tokens. Held by every service.
+///
+/// A token whose signature checked out is remembered (bounded) until it expires, so the
+/// Ed25519 verification — the most expensive step of an authenticated request — runs once
+/// per token, not once per request. The cache is keyed by the whole token, so only the exact
+/// bytes that were verified are trusted; expiry is checked on every use.
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: Arc<DecodingKey>,
     validation: Arc<Validation>,
+    verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
+
+/// Tokens remembered as verified, at most (a few MB); beyond, the memory starts over.
+const VERIFIED_TOKENS_MAX: usize = 10_000;
+/// Seconds a token is still accepted after its `exp` (clock skew between services).
+const LEEWAY_SECS: i64 = 30;
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,10 +110,11 @@ impl TokenVerifier {
         validation.set_issuer(&[TOKEN_ISSUER]);
         validation.set_audience(&[TOKEN_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         Ok(Self {
             key: Arc::new(key),
             validation: Arc::new(validation),
+            verified: Arc::default(),
         })
     }
 
@@ -114,6 +127,29 @@ impl TokenVerifier {
 
     /// Checks the signature, algorithm, issuer, audience and expiry of `token`.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        {
+            let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(claims) = verified.get(token) {
+                if claims.exp + LEEWAY_SECS > now {
+                    return Ok(claims.clone());
+                }
+                verified.remove(token);
+                return Err(ApiError::Unauthorized(
+                    "The access token has expired; refresh it.".into(),
+                ));
+            }
+        }
+        let claims = self.verify_signature(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_TOKENS_MAX {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| {
@@ -280,6 +316,40 @@ mod tests {
         let other = generate_key_pair().unwrap();
         let other_verifier = TokenVerifier::from_public_pem(&other.public_pem).unwrap();
         assert!(other_verifier.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let pair = generate_key_pair().unwrap();
+        let verifier = TokenVerifier::from_public_pem(&pair.public_pem).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        // Valid for one more second, leeway included.
+        let claims = Claims {
+            sub: Uuid::now_v7(),
+            username: "brief".into(),
+            iat: now - 900,
+            exp: now - LEEWAY_SECS + 1,
+            iss: TOKEN_ISSUER.into(),
+            aud: TOKEN_AUDIENCE.into(),
+            jti: Uuid::now_v7(),
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            &EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().sub, claims.sub);
+        assert_eq!(
+            verifier.verify(&token).unwrap().sub,
+            claims.sub,
+            "from memory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert!(
+            verifier.verify(&token).is_err(),
+            "expired, remembered or not"
+        );
     }
 
     #[test]

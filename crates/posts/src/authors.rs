@@ -17,11 +17,18 @@ use uuid::Uuid;
 
 use crate::model::Author;
 
-/// Authors by id, in memory.
+/// Authors by id (and by username, which never changes), in memory.
 pub struct AuthorMemo {
-    entries: RwLock<HashMap<Uuid, (Author, Instant)>>,
+    entries: RwLock<Entries>,
     ttl: Duration,
     max: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_id: HashMap<Uuid, (Author, Instant)>,
+    /// Lowercased username → id.
+    by_name: HashMap<String, Uuid>,
 }
 
 impl Default for AuthorMemo {
@@ -34,7 +41,7 @@ impl AuthorMemo {
     /// A memo whose entries live `ttl`, holding at most `max`.
     pub fn new(ttl: Duration, max: usize) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries::default()),
             ttl,
             max: max.max(1),
         }
@@ -46,7 +53,7 @@ impl AuthorMemo {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
-            match entries.get(id) {
+            match entries.by_id.get(id) {
                 Some((author, at)) if at.elapsed() < self.ttl => found.push(author.clone()),
                 _ => missing.push(*id),
             }
@@ -54,15 +61,29 @@ impl AuthorMemo {
         (found, missing)
     }
 
+    /// The remembered author called `username` (any case), if still trusted.
+    pub fn by_username(&self, username: &str) -> Option<Author> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let id = entries.by_name.get(&username.to_lowercase())?;
+        match entries.by_id.get(id) {
+            Some((author, at)) if at.elapsed() < self.ttl => Some(author.clone()),
+            _ => None,
+        }
+    }
+
     /// Remembers `authors` as they are now.
     pub fn remember(&self, authors: impl IntoIterator<Item = Author>) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         for author in authors {
-            if entries.len() >= self.max && !entries.contains_key(&author.id) {
-                entries.clear();
+            if entries.by_id.len() >= self.max && !entries.by_id.contains_key(&author.id) {
+                entries.by_id.clear();
+                entries.by_name.clear();
             }
-            entries.insert(author.id, (author, now));
+            entries
+                .by_name
+                .insert(author.username.to_lowercase(), author.id);
+            entries.by_id.insert(author.id, (author, now));
         }
     }
 }
@@ -119,12 +140,17 @@ mod tests {
             ..a.clone()
         }]);
         assert_eq!(memo.lookup(&[a.id]).0[0].display_name, "A.");
+        assert_eq!(memo.by_username("B"), Some(b.clone()), "any case");
+        assert_eq!(memo.by_username("c"), None);
         memo.remember([c.clone()]);
-        assert_eq!(memo.lookup(&[c.id]).0, [c], "full: starts over");
+        assert_eq!(memo.lookup(&[c.id]).0, [c.clone()], "full: starts over");
         assert_eq!(memo.lookup(&[b.id]).1, [b.id]);
+        assert_eq!(memo.by_username("b"), None, "forgotten with its entry");
+        assert_eq!(memo.by_username("c"), Some(c));
 
         let expired = AuthorMemo::new(Duration::ZERO, 10);
         expired.remember([a.clone()]);
         assert_eq!(expired.lookup(&[a.id]).1, [a.id]);
+        assert_eq!(expired.by_username("a"), None);
     }
 }

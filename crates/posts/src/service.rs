@@ -353,15 +353,22 @@ impl PostsService {
             Some(raw) => {
                 let username =
                     Username::parse(raw).map_err(|e| ApiError::invalid("author", e.0))?;
-                let found = self
-                    .directory
-                    .authors_by_username(&[username.to_string()])
-                    .await
-                    .map_err(dependency_error)?;
-                let author = found
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ApiError::NotFound(format!("There is no user @{username}.")))?;
+                // Usernames never change: the memo answers most of these without a call.
+                let author = match self.memo.by_username(username.as_str()) {
+                    Some(author) => author,
+                    None => {
+                        let found = self
+                            .directory
+                            .authors_by_username(&[username.to_string()])
+                            .await
+                            .map_err(dependency_error)?;
+                        let author = found.into_iter().next().ok_or_else(|| {
+                            ApiError::NotFound(format!("There is no user @{username}."))
+                        })?;
+                        self.memo.remember([author.clone()]);
+                        author
+                    }
+                };
                 Some(author.id)
             }
         };
