@@ -55,6 +55,49 @@ impl LiveReceiver {
     }
 }
 
+/// Why a live stream (SSE) ends, as [`LiveReceiver::next_until`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The process is stopping.
+    Stopped,
+    /// The caller's access token expired: the client reconnects with a fresh one.
+    Expired,
+    /// The stream fell behind and was dropped: the client reloads, then reconnects.
+    Lagged,
+    /// The hub is gone.
+    Closed,
+}
+
+impl StreamEnd {
+    /// The event a stream sends its client before it ends, if any: `expired` or `resync`.
+    pub fn farewell(self) -> Option<&'static str> {
+        match self {
+            StreamEnd::Expired => Some("expired"),
+            StreamEnd::Lagged => Some("resync"),
+            StreamEnd::Stopped | StreamEnd::Closed => None,
+        }
+    }
+}
+
+impl LiveReceiver {
+    /// The next event, unless `stop` completes (the process stops) or `deadline` passes (the
+    /// access token expires) first, or the subscription ended.
+    pub async fn next_until<S: std::future::Future<Output = ()>>(
+        &mut self,
+        stop: std::pin::Pin<&mut S>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Arc<CloudEvent>, StreamEnd> {
+        tokio::select! {
+            () = stop => Err(StreamEnd::Stopped),
+            () = tokio::time::sleep_until(deadline) => Err(StreamEnd::Expired),
+            received = self.recv() => received.map_err(|ended| match ended {
+                Ended::Lagged => StreamEnd::Lagged,
+                Ended::Closed => StreamEnd::Closed,
+            }),
+        }
+    }
+}
+
 impl Drop for LiveReceiver {
     fn drop(&mut self) {
         self.hub.remove(self.id);
@@ -165,6 +208,35 @@ mod tests {
             n,
             serde_json::json!({ "n": n }),
         ))
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_for_the_first_reason_that_comes() {
+        let hub = LiveHub::new("test", 1);
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut receiver = hub.subscribe();
+        hub.publish(event(1));
+        let pending = std::future::pending::<()>();
+        tokio::pin!(pending);
+        assert!(receiver.next_until(pending.as_mut(), later).await.is_ok());
+        let now = tokio::time::Instant::now();
+        let end = receiver
+            .next_until(pending.as_mut(), now)
+            .await
+            .unwrap_err();
+        assert_eq!((end, end.farewell()), (StreamEnd::Expired, Some("expired")));
+        let stop = std::future::ready(());
+        tokio::pin!(stop);
+        let end = receiver.next_until(stop, later).await.unwrap_err();
+        assert_eq!((end, end.farewell()), (StreamEnd::Stopped, None));
+        hub.publish(event(2));
+        hub.publish(event(3)); // the queue holds one: this subscriber is dropped
+        assert!(receiver.next_until(pending.as_mut(), later).await.is_ok());
+        let end = receiver
+            .next_until(pending.as_mut(), later)
+            .await
+            .unwrap_err();
+        assert_eq!((end, end.farewell()), (StreamEnd::Lagged, Some("resync")));
     }
 
     #[tokio::test]

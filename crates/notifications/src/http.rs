@@ -12,7 +12,7 @@ use axum::Json;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use socialdevs_events::envelope;
-use socialdevs_events::hub::{Ended, LiveHub};
+use socialdevs_events::hub::LiveHub;
 use socialdevs_events::types::NotificationCreatedV1;
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
@@ -174,21 +174,14 @@ async fn stream(
         let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
-            let received = tokio::select! {
-                () = &mut stop => break,
-                () = tokio::time::sleep_until(expiry) => {
-                    yield Ok(Event::default().event("expired").data("{}"));
-                    break;
-                }
-                received = events.recv() => received,
-            };
-            let event = match received {
+            let event = match events.next_until(stop.as_mut(), expiry).await {
                 Ok(event) => event,
-                Err(Ended::Lagged) => {
-                    yield Ok(Event::default().event("resync").data("{}"));
+                Err(end) => {
+                    if let Some(farewell) = end.farewell() {
+                        yield Ok(Event::default().event(farewell).data("{}"));
+                    }
                     break;
                 }
-                Err(Ended::Closed) => break,
             };
             let Some(Ok(created)) = event.decode::<NotificationCreatedV1>() else {
                 continue;

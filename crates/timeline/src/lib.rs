@@ -21,7 +21,7 @@ use axum::response::Response;
 use futures::Stream;
 use socialdevs_api::internal::{OwnAfter, TimelinePage};
 use socialdevs_api::{Author, Post, PostPage};
-use socialdevs_events::hub::{Ended, LiveHub};
+use socialdevs_events::hub::LiveHub;
 use socialdevs_events::types::{PostCreatedV1, UserFollowedV1, UserUnfollowedV1};
 use socialdevs_events::{envelope, CloudEvent};
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
@@ -182,22 +182,15 @@ async fn home_stream(
         let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
-            let received = tokio::select! {
-                () = &mut stop => break,
-                () = tokio::time::sleep_until(expiry) => {
-                    yield Ok(Event::default().event("expired").data("{}"));
-                    break;
-                }
-                received = events.recv() => received,
-            };
-            let event = match received {
+            let event = match events.next_until(stop.as_mut(), expiry).await {
                 Ok(event) => event,
-                Err(Ended::Lagged) => {
-                    // Told rather than silently skipped: the client reloads and reconnects.
-                    yield Ok(Event::default().event("resync").data("{}"));
+                Err(end) => {
+                    // Told rather than silently ended: the client reloads or reconnects.
+                    if let Some(farewell) = end.farewell() {
+                        yield Ok(Event::default().event(farewell).data("{}"));
+                    }
                     break;
                 }
-                Err(Ended::Closed) => break,
             };
             for post in view.apply(&event) {
                 if !shown.insert(post.id) {
