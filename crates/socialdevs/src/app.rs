@@ -37,6 +37,9 @@ impl Application {
     /// Opens and migrates the database, loads keys, wires the selected services and binds
     /// the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The recorder first: services register their series (at zero) while they are wired,
+        // and a series registered before the recorder exists is lost.
+        metrics::handle();
         let db = Database::open(&settings).await?;
         let keys = keys::load(&settings)?;
         let (trigger, shutdown) = shutdown::channel();

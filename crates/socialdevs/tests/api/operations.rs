@@ -340,3 +340,45 @@ async fn healthcheck_command_reports_readiness() {
         .unwrap();
     assert!(!down.status.success());
 }
+
+/// A fresh process exposes the series its services register at start (at zero) from its
+/// first scrape: the recorder exists before they are wired, so alerts on them see 0, not
+/// "no data".
+#[tokio::test]
+async fn a_fresh_process_exposes_its_zero_series_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = socialdevs_testkit::postgres::free_port().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_socialdevs"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SOCIALDEVS_DATA_DIR", dir.path())
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exposed = loop {
+        if let Ok(r) = client.get(&metrics).send().await {
+            break r.text().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the server answers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server.start_kill().unwrap();
+    for series in [
+        "socialdevs_notifications_created_total{kind=\"liked\"} 0",
+        "socialdevs_live_dropped_total{hub=\"timeline\"} 0",
+        "socialdevs_notifications_streams_open 0",
+    ] {
+        assert!(
+            exposed.lines().any(|l| l == series),
+            "{series} in:\n{exposed}"
+        );
+    }
+}
