@@ -18,6 +18,11 @@ struct Subscriber {
     lagged: Arc<AtomicBool>,
 }
 
+/// How far a live subscriber may fall behind before it is dropped: well above the largest
+/// batch a transport hands over at once (Kafka: 500), so a burst — a consumer catching up
+/// after a pause — does not drop every open stream at once. Queues grow only as they fill.
+pub const LIVE_QUEUE: usize = 2048;
+
 /// A process-local fan-out of events.
 #[derive(Clone)]
 pub struct LiveHub {

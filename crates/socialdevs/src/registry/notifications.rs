@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use socialdevs_events::hub::LIVE_QUEUE;
 use socialdevs_events::types::NOTIFICATIONS_TOPIC;
 use socialdevs_events::worker::Worker;
 use socialdevs_events::LiveHub;
@@ -103,7 +104,7 @@ impl Entry for Notifications {
         };
         let service = NotificationsService::new(store.clone(), users, posts);
         let notifier = cx.durable_consumer(Notifier::consumer(store)).await;
-        let live = LiveHub::new(SERVICE, 256);
+        let live = LiveHub::new(SERVICE, LIVE_QUEUE);
         let live_feed = cx.live_feed(live.clone(), &[NOTIFICATIONS_TOPIC]).await;
         let settings = cx.settings;
         let router = socialdevs_notifications::router(NotificationsState {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use socialdevs_events::hub::LIVE_QUEUE;
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{Consumer, Durability, LiveHub, StartAt};
 use socialdevs_platform::health::ReadinessCheck;
@@ -120,7 +121,7 @@ impl Entry for Timeline {
                 handler: Arc::new(Fanout(timelines.clone())),
             })
             .await;
-        let live = LiveHub::new(SERVICE, 256);
+        let live = LiveHub::new(SERVICE, LIVE_QUEUE);
         let live_feed = cx
             .live_feed(live.clone(), &[USERS_TOPIC, POSTS_TOPIC])
             .await;
