@@ -34,7 +34,7 @@ mkdir -p "$results"
 bin="${SOCIALDEVS_BIN:-}"
 loadgen="${LOADGEN_BIN:-}"
 if [[ -z "$bin" || -z "$loadgen" ]]; then
-  cargo build --release --locked --bin socialdevs -p socialdevs-loadgen
+  cargo build --release --locked -p socialdevs -p socialdevs-loadgen --bins
   bin="${bin:-$root/target/release/socialdevs}"
   loadgen="${loadgen:-$root/target/release/socialdevs-loadgen}"
 fi
@@ -150,7 +150,7 @@ done
     echo
     echo "Ready ${ready_ms[$topology]} ms after start on the seeded database; idle memory: ${idle_rss[$topology]}."
     echo
-    sed -e '1{/^# /d}' "$results/sweep-$topology.md"
+    sed -e '1{/^# /d}' -e '/^!\[/d' "$results/sweep-$topology.md"
     echo
     echo "![p50 and p99 against the offered rate, $topology](../bench/results/sweep-$topology.png)"
     echo
