@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use axum::body::Bytes;
 use axum::extract::{FromRef, OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::Json;
@@ -222,12 +221,7 @@ fn sse_event(item: &Notification) -> Option<Event> {
 
 /// The notifications service's public routes, with their OpenAPI description.
 pub fn router(state: NotificationsState) -> OpenApiRouter {
-    routes()
-        .route_layer(middleware::from_fn_with_state(
-            SERVICE,
-            socialdevs_platform::metrics::track,
-        ))
-        .with_state(state)
+    socialdevs_platform::metrics::tracked(SERVICE, routes(), state)
 }
 
 /// The service's public operations, for the platform-wide OpenAPI document.

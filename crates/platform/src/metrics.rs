@@ -120,6 +120,18 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
+/// A service's public routes with their state and its RED metrics ([`track`]): what every
+/// service's `router` returns.
+pub fn tracked<S: Clone + Send + Sync + 'static>(
+    service: &'static str,
+    routes: utoipa_axum::router::OpenApiRouter<S>,
+    state: S,
+) -> utoipa_axum::router::OpenApiRouter {
+    routes
+        .route_layer(axum::middleware::from_fn_with_state(service, track))
+        .with_state(state)
+}
+
 /// Route layer recording RED metrics for one service's routes.
 pub async fn track(State(service): State<&'static str>, request: Request, next: Next) -> Response {
     let route = request

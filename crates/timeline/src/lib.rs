@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::extract::{FromRef, OriginalUri, State};
 use axum::http::HeaderMap;
-use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use futures::Stream;
@@ -279,12 +278,7 @@ impl HomeView {
 
 /// The timeline service's public routes, with their OpenAPI description.
 pub fn router(state: TimelineState) -> OpenApiRouter {
-    routes()
-        .route_layer(middleware::from_fn_with_state(
-            SERVICE,
-            socialdevs_platform::metrics::track,
-        ))
-        .with_state(state)
+    socialdevs_platform::metrics::tracked(SERVICE, routes(), state)
 }
 
 /// The service's public operations, for the platform-wide OpenAPI document.

@@ -4,7 +4,6 @@ pub mod internal;
 mod posts;
 
 use axum::extract::FromRef;
-use axum::middleware;
 use socialdevs_platform::auth::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,12 +33,7 @@ pub const POSTS_TAG: &str = "posts";
 
 /// The posts service's public routes, with their OpenAPI description.
 pub fn router(state: PostsState) -> OpenApiRouter {
-    routes()
-        .route_layer(middleware::from_fn_with_state(
-            SERVICE,
-            socialdevs_platform::metrics::track,
-        ))
-        .with_state(state)
+    socialdevs_platform::metrics::tracked(SERVICE, routes(), state)
 }
 
 /// The service's public operations, for the platform-wide OpenAPI document.

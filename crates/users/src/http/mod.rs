@@ -5,7 +5,6 @@ pub mod internal;
 mod users;
 
 use axum::extract::FromRef;
-use axum::middleware;
 use socialdevs_platform::auth::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,12 +34,7 @@ pub const USERS_TAG: &str = "users";
 
 /// The users service's public routes, with their OpenAPI description.
 pub fn router(state: UsersState) -> OpenApiRouter {
-    routes()
-        .route_layer(middleware::from_fn_with_state(
-            SERVICE,
-            socialdevs_platform::metrics::track,
-        ))
-        .with_state(state)
+    socialdevs_platform::metrics::tracked(SERVICE, routes(), state)
 }
 
 /// The service's public operations, for the platform-wide OpenAPI document.
