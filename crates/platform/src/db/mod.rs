@@ -6,7 +6,7 @@ mod postgres;
 mod sqlite;
 
 pub use postgres::{migrate_postgres, PgDb, PgPoolSettings};
-pub use sqlite::{migrate_sqlite, SqliteDb};
+pub use sqlite::{inline, migrate_sqlite, InlineReaders, SqliteDb};
 
 use std::time::Instant;
 

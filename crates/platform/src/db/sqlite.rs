@@ -12,18 +12,26 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
+pub mod inline;
+
+pub use inline::InlineReaders;
+
 use super::{publish_pool_sizes, timed_acquire, Migration};
 use crate::health::ReadinessCheck;
 use crate::metrics::{Collector, DB_POOL_ACQUIRE_DURATION_SECONDS};
 
 /// One embedded database: a single-connection writer pool (SQLite allows one writer; queuing
-/// here avoids `SQLITE_BUSY`) and a reader pool for concurrent reads (WAL mode).
+/// here avoids `SQLITE_BUSY`), a reader pool for concurrent reads (WAL mode), and read-only
+/// connections for the hot, short reads on the calling thread.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     /// Use for transactions and statements that write.
     pub writer: SqlitePool,
     /// Use for reads.
     pub reader: SqlitePool,
+    /// Use for the hot reads that are short and bounded (a page by an index with a `LIMIT`):
+    /// no hand-off to a connection thread ([`InlineReaders`]).
+    pub inline: Arc<InlineReaders>,
 }
 
 const READERS: u32 = 8;
@@ -48,19 +56,29 @@ impl SqliteDb {
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
         }
+        // No ping before each checkout (sqlx's default): an embedded connection cannot have
+        // gone away, and the ping is one more round trip to the connection's thread per
+        // statement.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("opening the database {url}"))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(false))
+            .connect_with(options.clone().read_only(false))
             .await
             .with_context(|| format!("opening the database {url}"))?;
-        Ok(Self { writer, reader })
+        let inline = Arc::new(InlineReaders::new(options.get_filename(), READERS as usize));
+        Ok(Self {
+            writer,
+            reader,
+            inline,
+        })
     }
 
     /// The default database file inside a data directory.

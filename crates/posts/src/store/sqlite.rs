@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, OptionalExtension};
+use socialdevs_platform::db::inline::{parsed, text};
 use socialdevs_platform::db::{self, SqliteDb};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -38,32 +40,42 @@ impl SqlitePostStore {
 
 use db::timestamp as ts;
 
-fn row_to_post(row: &SqliteRow) -> anyhow::Result<PostRow> {
-    let reply_to: Option<String> = row.try_get("reply_to")?;
-    let hashtags: String = row.try_get("hashtags")?;
-    let mentions: String = row.try_get("mentions")?;
-    let created_at: String = row.try_get("created_at")?;
+/// A post from the columns of [`POST_SELECT`], in its order.
+fn row_to_post(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
+    let reply_to = match row.get_ref(3)? {
+        ValueRef::Null => None,
+        _ => Some(parsed(row, 3, Uuid::parse_str)?),
+    };
     Ok(PostRow {
-        id: Uuid::parse_str(row.try_get("id")?)?,
-        author_id: Uuid::parse_str(row.try_get("author_id")?)?,
-        text: row.try_get("text")?,
-        reply_to: reply_to.as_deref().map(Uuid::parse_str).transpose()?,
-        hashtags: serde_json::from_str(&hashtags)?,
-        mentions: serde_json::from_str(&mentions)?,
-        created_at: db::parse_timestamp(&created_at)?,
-        like_count: row.try_get("like_count")?,
-        reply_count: row.try_get("reply_count")?,
-        liked_by_me: row.try_get("liked_by_me")?,
+        id: parsed(row, 0, Uuid::parse_str)?,
+        author_id: parsed(row, 1, Uuid::parse_str)?,
+        text: text(row, 2)?.to_owned(),
+        reply_to,
+        hashtags: parsed(row, 4, |s| serde_json::from_str(s))?,
+        mentions: parsed(row, 5, |s| serde_json::from_str(s))?,
+        created_at: parsed(row, 6, |s| {
+            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
+        })?,
+        like_count: row.get(7)?,
+        reply_count: row.get(8)?,
+        liked_by_me: row.get(9)?,
     })
 }
 
-/// Columns of a post with its counts; `?1` is the viewer id (or NULL).
-const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, p.mentions, \
-    p.created_at, \
-    (SELECT COUNT(*) FROM likes l WHERE l.post_id = p.id) AS like_count, \
-    (SELECT COUNT(*) FROM posts r WHERE r.reply_to = p.id) AS reply_count, \
-    EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me \
-    FROM posts p";
+/// Columns of a post with its counts; `?1` is the viewer id (or NULL). Read by the inline
+/// readers (on the calling thread: every use is an index walk with a `LIMIT`).
+macro_rules! post_select {
+    () => {
+        "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, p.mentions, p.created_at, \
+         (SELECT COUNT(*) FROM likes l WHERE l.post_id = p.id) AS like_count, \
+         (SELECT COUNT(*) FROM posts r WHERE r.reply_to = p.id) AS reply_count, \
+         EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me \
+         FROM posts p"
+    };
+}
+const POST_SELECT: &str = post_select!();
+/// One post by id (`?2`).
+const POST_BY_ID: &str = concat!(post_select!(), " WHERE p.id = ?2");
 
 /// The post's author, if the post exists.
 async fn post_author(conn: &mut sqlx::SqliteConnection, id: Uuid) -> StoreResult<Option<Uuid>> {
@@ -158,13 +170,13 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let row = sqlx::query(&format!("{POST_SELECT} WHERE p.id = ?2"))
-            .bind(viewer.map(|v| v.to_string()))
-            .bind(id.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(row.map(|r| row_to_post(&r)).transpose()?)
+        let viewer = viewer.map(|v| v.to_string());
+        let id = id.to_string();
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached(POST_BY_ID)?
+                .query_row(params![viewer, id], row_to_post)
+                .optional()
+        })?)
     }
 
     async fn list(
@@ -220,20 +232,17 @@ impl PostStore for SqlitePostStore {
         } else {
             ("DESC", "<")
         };
-        let mut conn = self.db.read(SERVICE).await?;
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "{POST_SELECT} WHERE ({condition}) AND (?3 IS NULL OR p.id {cmp} ?3) \
              ORDER BY p.id {order} LIMIT ?4"
-        ))
-        .bind(viewer.map(|v| v.to_string()))
-        .bind(arg)
-        .bind(after.map(|a| a.to_string()))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|r| row_to_post(r).map_err(StoreError::Other))
-            .collect()
+        );
+        let viewer = viewer.map(|v| v.to_string());
+        let after = after.map(|a| a.to_string());
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached(&sql)?
+                .query_map(params![viewer, arg, after, i64::from(limit)], row_to_post)?
+                .collect()
+        })?)
     }
 
     async fn delete_post(&self, id: Uuid, requester: Uuid) -> StoreResult<Deleted> {

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
+use socialdevs_platform::db::inline::parsed;
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -64,6 +66,19 @@ fn users_from_rows(rows: &[SqliteRow]) -> StoreResult<Vec<User>> {
 
 const USER_COLUMNS: &str = "id, username, display_name, bio, created_at";
 
+/// A user from the inline readers' row of [`USER_COLUMNS`], in their order.
+fn inline_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: parsed(row, 0, Uuid::parse_str)?,
+        username: row.get(1)?,
+        display_name: row.get(2)?,
+        bio: row.get(3)?,
+        created_at: parsed(row, 4, |s| {
+            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
+        })?,
+    })
+}
+
 #[async_trait]
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
@@ -111,27 +126,23 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        row.map(|r| user_from_row(&r))
-            .transpose()
-            .map_err(StoreError::Other)
+        let id = id.to_string();
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))?
+                .query_row([id], inline_user)
+                .optional()
+        })?)
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?"
-        ))
-        .bind(username.to_ascii_lowercase())
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|r| user_from_row(&r))
-            .transpose()
-            .map_err(StoreError::Other)
+        let username = username.to_ascii_lowercase();
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username_lower = ?"
+            ))?
+            .query_row([username], inline_user)
+            .optional()
+        })?)
     }
 
     async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
@@ -140,14 +151,13 @@ impl UserStore for SqliteUserStore {
         }
         let ids_json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
             .map_err(anyhow::Error::from)?;
-        let mut conn = self.db.read(SERVICE).await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        users_from_rows(&rows)
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?))"
+            ))?
+            .query_map([ids_json], inline_user)?
+            .collect()
+        })?)
     }
 
     async fn update_profile(
@@ -261,14 +271,11 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn is_following(&self, follower: Uuid, followee: Uuid) -> StoreResult<bool> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?")
-                .bind(follower.to_string())
-                .bind(followee.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(found.is_some())
+        let (follower, followee) = (follower.to_string(), followee.to_string());
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?")?
+                .exists([follower, followee])
+        })?)
     }
 
     async fn follow_counts(&self, user: Uuid) -> StoreResult<(i64, i64)> {
@@ -304,28 +311,23 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn following_ids(&self, user: Uuid) -> StoreResult<Vec<Uuid>> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT followee_id FROM follows WHERE follower_id = ?")
-                .bind(user.to_string())
-                .fetch_all(&mut *conn)
-                .await?;
-        ids.iter()
-            .map(|s| parse_id(s).map_err(StoreError::Other))
-            .collect()
+        let user = user.to_string();
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached("SELECT followee_id FROM follows WHERE follower_id = ?")?
+                .query_map([user], |row| parsed(row, 0, Uuid::parse_str))?
+                .collect()
+        })?)
     }
 
     async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>> {
-        let mut conn = self.db.read(SERVICE).await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = ? LIMIT ?")
-                .bind(user.to_string())
-                .bind(i64::from(limit))
-                .fetch_all(&mut *conn)
-                .await?;
-        ids.iter()
-            .map(|s| parse_id(s).map_err(StoreError::Other))
-            .collect()
+        let user = user.to_string();
+        Ok(self.db.inline.read(|conn| {
+            conn.prepare_cached("SELECT follower_id FROM follows WHERE followee_id = ? LIMIT ?")?
+                .query_map(rusqlite::params![user, i64::from(limit)], |row| {
+                    parsed(row, 0, Uuid::parse_str)
+                })?
+                .collect()
+        })?)
     }
 
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {

@@ -1,0 +1,188 @@
+//! Reads of the embedded database on the calling thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every statement, and
+//! every row of its answer, to that thread and back over channels. For the hot reads — a page
+//! of posts is tens of microseconds of SQLite — the hand-off costs more than the statement:
+//! the profile of the all-in-one mix (docs/benchmarks.md, "where the time goes") found half
+//! the server's CPU in those threads and another quarter in the kernel waking them. The
+//! connections here run the statement where the request already is, with no hand-off.
+//!
+//! For **short, bounded reads only** (an index walk with a `LIMIT`): the calling thread is an
+//! async runtime worker, which runs nothing else meanwhile. Writes, transactions and anything
+//! that could scan stay on the sqlx pools of [`super::SqliteDb`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags};
+
+/// Prepared statements each connection keeps (the hot reads are a handful of shapes).
+const STATEMENT_CACHE: usize = 64;
+
+/// Read-only connections to one database file, opened on first use, each used by one thread
+/// at a time. A read takes a free one (or waits for one when every connection is in use,
+/// which needs more threads reading at once than there are connections).
+pub struct InlineReaders {
+    path: PathBuf,
+    slots: Box<[Mutex<Option<Connection>>]>,
+    next: AtomicUsize,
+}
+
+impl fmt::Debug for InlineReaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InlineReaders")
+            .field("path", &self.path)
+            .field("connections", &self.slots.len())
+            .finish()
+    }
+}
+
+impl InlineReaders {
+    /// Up to `connections` (at least one) read-only connections to the database at `path`,
+    /// which must exist and be in WAL mode (the writer pool opens it first).
+    pub fn new(path: &Path, connections: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `read` on a connection, on this thread.
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut slot = self.slot();
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        Ok(read(conn)?)
+    }
+
+    /// A free connection slot, else (all busy) the next one in turn once it is free.
+    fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
+        let n = self.slots.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            match self.slots[(first + i) % n].try_lock() {
+                Ok(slot) => return slot,
+                // A read that panicked leaves nothing half-done: statements reset on drop.
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.slots[first % n]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(&self) -> anyhow::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to read", self.path.display()))?;
+        // Readers of a WAL database wait only in rare moments (recovery after a crash).
+        conn.busy_timeout(Duration::from_secs(1))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+}
+
+/// The text in column `idx` (borrowed from the row).
+pub fn text<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(idx)?.as_str().map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+/// The text in column `idx` parsed by `parse`, its failure reported as the column's.
+pub fn parsed<T, E>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> rusqlite::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    parse(text(row, idx)?).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::SqliteDb;
+
+    #[tokio::test]
+    async fn reads_what_the_writer_committed_on_the_calling_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        for (id, n) in [("a", 1), ("b", 2)] {
+            sqlx::query("INSERT INTO t (id, n) VALUES (?, ?)")
+                .bind(id)
+                .bind(n)
+                .execute(&db.writer)
+                .await
+                .unwrap();
+        }
+        let rows = db
+            .inline
+            .read(|conn| {
+                conn.prepare_cached("SELECT id, n FROM t ORDER BY id")?
+                    .query_map([], |row| Ok((text(row, 0)?.to_owned(), row.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, i64)>>>()
+            })
+            .unwrap();
+        assert_eq!(rows, vec![("a".into(), 1), ("b".into(), 2)]);
+    }
+
+    #[tokio::test]
+    async fn refuses_to_write_and_reports_bad_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (id) VALUES ('not a uuid')")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        let write = db
+            .inline
+            .read(|conn| conn.execute("INSERT INTO t (id) VALUES ('x')", []));
+        assert!(write.is_err(), "an inline reader must not write");
+        let bad = db.inline.read(|conn| {
+            conn.query_row("SELECT id FROM t", [], |row| {
+                parsed(row, 0, uuid::Uuid::parse_str)
+            })
+        });
+        let message = format!("{:#}", bad.unwrap_err());
+        assert!(message.contains("Conversion error"), "{message}");
+    }
+
+    #[test]
+    fn every_slot_is_used_before_any_is_waited_for() {
+        let readers = InlineReaders::new(Path::new("unused.db"), 3);
+        let held: Vec<_> = (0..3).map(|_| readers.slot()).collect();
+        // All three are held: the slots handed out were three different ones.
+        assert_eq!(held.len(), 3);
+        assert!(readers.slots.iter().all(|slot| slot.try_lock().is_err()));
+    }
+}
