@@ -122,12 +122,24 @@ macro_rules! execute_stamped {
     };
 }
 
+/// How many batches a relay in this process has marked, per service log: a subscription reads
+/// only the logs whose count moved since it last found them drained, instead of every log it
+/// follows whenever any of them moved.
+#[derive(Debug, Default, Clone)]
+struct Marked(HashMap<&'static str, u64>);
+
+impl Marked {
+    fn of(&self, service: &str) -> u64 {
+        self.0.get(service).copied().unwrap_or(0)
+    }
+}
+
 /// The embedded transport over one database.
 #[derive(Clone)]
 pub struct EmbeddedTransport {
     db: Db,
     /// Bumped whenever a relay in this process marks a batch.
-    wake: Arc<watch::Sender<u64>>,
+    wake: Arc<watch::Sender<Marked>>,
     batch: u32,
 }
 
@@ -149,7 +161,7 @@ impl EmbeddedTransport {
     }
 
     fn with(db: Db) -> Self {
-        let (wake, _) = watch::channel(0);
+        let (wake, _) = watch::channel(Marked::default());
         Self {
             db,
             wake: Arc::new(wake),
@@ -213,6 +225,17 @@ impl EmbeddedTransport {
                  ORDER BY position LIMIT {b}"
             )
         };
+        if let Db::Sqlite(db) = &self.db {
+            // A bounded walk of the position index: on the calling thread.
+            let sql = select("?1", "?2");
+            return db.inline.read(|conn| {
+                conn.prepare_cached(&sql)?
+                    .query_map([after, i64::from(limit)], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?
+                    .collect()
+            });
+        }
         Ok(with_conn!(
             &self.db,
             select("?1", "?2"),
@@ -227,7 +250,7 @@ impl EmbeddedTransport {
 }
 
 struct EmbeddedPublisher {
-    wake: Arc<watch::Sender<u64>>,
+    wake: Arc<watch::Sender<Marked>>,
     transport: EmbeddedTransport,
 }
 
@@ -242,8 +265,13 @@ impl Publisher for EmbeddedPublisher {
         Ok(())
     }
 
-    fn batch_committed(&self, _topic: &str) {
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+    fn batch_committed(&self, topic: &str) {
+        if let Some(service) = service_of_topic(topic) {
+            self.wake.send_modify(|marked| {
+                let n = marked.0.entry(service).or_default();
+                *n = n.wrapping_add(1);
+            });
+        }
     }
 
     async fn consumed_up_to(&self, topic: &str) -> anyhow::Result<Option<i64>> {
@@ -293,10 +321,14 @@ impl Transport for EmbeddedTransport {
                 (None, StartAt::Earliest) => 0,
                 (None, StartAt::Latest) => self.latest(&table).await?,
             };
+            let service = service_of_topic(topic)
+                .ok_or_else(|| anyhow::anyhow!("no service publishes the topic {topic}"))?;
             logs.push(Log {
                 topic: (*topic).to_owned(),
+                service,
                 table,
                 read: position,
+                drained_at: None,
             });
         }
         let listener = match &self.db {
@@ -357,9 +389,13 @@ impl Transport for EmbeddedTransport {
 
 struct Log {
     topic: String,
+    service: &'static str,
     table: String,
     /// Highest position handed out by `poll`.
     read: i64,
+    /// The log's [`Marked`] count when a read last found nothing more: while it stays there,
+    /// nothing new was marked (`None`: read it).
+    drained_at: Option<u64>,
 }
 
 struct EmbeddedSubscription {
@@ -367,7 +403,7 @@ struct EmbeddedSubscription {
     group: String,
     durability: Durability,
     logs: Vec<Log>,
-    wake: watch::Receiver<u64>,
+    wake: watch::Receiver<Marked>,
     listener: Option<PgListener>,
 }
 
@@ -380,13 +416,19 @@ impl Subscription for EmbeddedSubscription {
         loop {
             // Marks the current wake-up seen before reading, so a batch marked while we read
             // wakes the next wait instead of being missed.
-            self.wake.borrow_and_update();
+            let marked = self.wake.borrow_and_update().clone();
             let mut out = Vec::new();
             for log in &mut self.logs {
+                let count = marked.of(log.service);
+                if log.drained_at == Some(count) {
+                    continue;
+                }
                 let rows = self
                     .transport
                     .read(&log.table, log.read, self.transport.batch)
                     .await?;
+                // A short batch is the end of the log as of `count`; a full one may have more.
+                log.drained_at = (rows.len() < self.transport.batch as usize).then_some(count);
                 for (position, key, payload) in rows {
                     log.read = position;
                     out.push(Delivery {
@@ -402,19 +444,26 @@ impl Subscription for EmbeddedSubscription {
                 return Ok(out);
             }
             let wake = self.wake.changed();
-            match &mut self.listener {
+            // Woken by this process's relays, only the logs they marked are read again; by
+            // another process (`NOTIFY`) or the safety-net timer, every log is.
+            let local = match &mut self.listener {
                 Some(listener) => {
                     tokio::select! {
-                        _ = wake => {}
-                        notified = listener.recv() => { notified?; }
-                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                        _ = wake => true,
+                        notified = listener.recv() => { notified?; false }
+                        () = tokio::time::sleep(POLL_INTERVAL) => false,
                     }
                 }
                 None => {
                     tokio::select! {
-                        _ = wake => {}
-                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                        _ = wake => true,
+                        () = tokio::time::sleep(POLL_INTERVAL) => false,
                     }
+                }
+            };
+            if !local {
+                for log in &mut self.logs {
+                    log.drained_at = None;
                 }
             }
         }
