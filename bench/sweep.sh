@@ -27,6 +27,9 @@ ensure_command curl curl
 topologies="${TOPOLOGIES:-all-in-one distributed}"
 read -r -a sweep_args <<<"${SWEEP_ARGS:---start-rate 200 --factor 1.4 --duration 10s --warmup 2s}"
 read -r -a follow_args <<<"${FOLLOW_ARGS:---rate 200 --duration 10s}"
+# Seconds between the sweep and the post -> follower run, so the sweep's last (overloaded)
+# step has drained from the event pipeline and does not count as delivery latency.
+follow_pause="${FOLLOW_PAUSE:-20}"
 results="$root/bench/results"
 doc="$root/docs/benchmarks.md"
 mkdir -p "$results"
@@ -87,6 +90,7 @@ all_in_one() {
   idle_rss[all-in-one]="all-in-one $(($(rss_kib "$aio_pid") / 1024)) MiB"
   "$loadgen" sweep --base-url "$base" --state "$work/aio-state.json" --pid "$aio_pid" \
     --out "$results/sweep-all-in-one" "${sweep_args[@]}"
+  sleep "$follow_pause"
   "$loadgen" follow-latency --base-url "$base" --out "$results/follow-all-in-one" "${follow_args[@]}"
   kill "$aio_pid"; wait "$aio_pid" 2>/dev/null || true
   aio_pid=
@@ -123,6 +127,7 @@ distributed() {
   idle_rss[distributed]="${joined//,/, }"
   "$loadgen" sweep --base-url "$base" --state "$work/dist-state.json" "${pids[@]}" \
     --out "$results/sweep-distributed" "${sweep_args[@]}"
+  sleep "$follow_pause"
   "$loadgen" follow-latency --base-url "$base" --out "$results/follow-distributed" "${follow_args[@]}"
   bash deploy/local/distributed.sh down >/dev/null
 }
