@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use socialdevs_platform::db::inline::parsed;
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::{Row, SqliteConnection};
 
@@ -73,32 +74,30 @@ impl OutboxStore for SqliteOutbox {
     }
 
     async fn relay_batch(&self, publisher: &dyn Publisher, limit: u32) -> anyhow::Result<Cycle> {
-        // One process owns an embedded file, so it has the only relay. Read on a reader
-        // connection: the single writer stays free while the batch is published.
-        let rows = {
-            let mut conn = self.db.read(self.service).await?;
-            sqlx::query(&format!(
-                "SELECT seq, topic, event_key, event_type, payload, created_at FROM {} \
-                 WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
-                self.table
-            ))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?
-        };
-        let records = rows
-            .iter()
-            .map(|r| {
-                Ok(OutboxRecord {
-                    seq: r.try_get("seq")?,
-                    topic: r.try_get("topic")?,
-                    key: r.try_get("event_key")?,
-                    event_type: r.try_get("event_type")?,
-                    payload: r.try_get("payload")?,
-                    created_at: db::parse_timestamp(r.try_get("created_at")?)?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        // One process owns an embedded file, so it has the only relay. Read on an inline
+        // reader (a walk of the unsent rows' index with a LIMIT): the single writer stays free
+        // while the batch is published.
+        let sql = format!(
+            "SELECT seq, topic, event_key, event_type, payload, created_at FROM {} \
+             WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+            self.table
+        );
+        let records = self.db.inline.read(|conn| {
+            conn.prepare_cached(&sql)?
+                .query_map([i64::from(limit)], |r| {
+                    Ok(OutboxRecord {
+                        seq: r.get(0)?,
+                        topic: r.get(1)?,
+                        key: r.get(2)?,
+                        event_type: r.get(3)?,
+                        payload: r.get(4)?,
+                        created_at: parsed(r, 5, |s| {
+                            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
+                        })?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         if records.is_empty() {
             return Ok(Cycle::Published(0));
         }
