@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use socialdevs_platform::db::inline::parsed;
+use socialdevs_platform::db::inline::timestamp;
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::{Row, SqliteConnection};
 
@@ -91,9 +91,7 @@ impl OutboxStore for SqliteOutbox {
                         key: r.get(2)?,
                         event_type: r.get(3)?,
                         payload: r.get(4)?,
-                        created_at: parsed(r, 5, |s| {
-                            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
-                        })?,
+                        created_at: timestamp(r, 5)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()

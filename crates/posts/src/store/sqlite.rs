@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
-use socialdevs_platform::db::inline::{parsed, text};
+use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;
 use uuid::Uuid;
@@ -53,9 +53,7 @@ fn row_to_post(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
         reply_to,
         hashtags: parsed(row, 4, |s| serde_json::from_str(s))?,
         mentions: parsed(row, 5, |s| serde_json::from_str(s))?,
-        created_at: parsed(row, 6, |s| {
-            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
-        })?,
+        created_at: timestamp(row, 6)?,
         like_count: row.get(7)?,
         reply_count: row.get(8)?,
         liked_by_me: row.get(9)?,

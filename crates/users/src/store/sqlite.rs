@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
-use socialdevs_platform::db::inline::parsed;
+use socialdevs_platform::db::inline::{parsed, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -73,9 +73,7 @@ fn inline_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         username: row.get(1)?,
         display_name: row.get(2)?,
         bio: row.get(3)?,
-        created_at: parsed(row, 4, |s| {
-            DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
-        })?,
+        created_at: timestamp(row, 4)?,
     })
 }
 

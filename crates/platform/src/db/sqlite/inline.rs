@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 /// Prepared statements each connection keeps (the hot reads are a handful of shapes).
@@ -116,54 +117,65 @@ where
     })
 }
 
+/// The timestamp (RFC 3339 text, as the stores write them) in column `idx`.
+pub fn timestamp(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    parsed(row, idx, |s| {
+        DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&Utc))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::SqliteDb;
 
-    #[tokio::test]
-    async fn reads_what_the_writer_committed_on_the_calling_thread() {
+    /// A fresh database after `statements`, run on the writer.
+    async fn database(statements: &[&str]) -> (tempfile::TempDir, SqliteDb) {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)")
-            .execute(&db.writer)
-            .await
-            .unwrap();
-        for (id, n) in [("a", 1), ("b", 2)] {
-            sqlx::query("INSERT INTO t (id, n) VALUES (?, ?)")
-                .bind(id)
-                .bind(n)
-                .execute(&db.writer)
-                .await
-                .unwrap();
+        for statement in statements {
+            sqlx::query(statement).execute(&db.writer).await.unwrap();
         }
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn reads_what_the_writer_committed_on_the_calling_thread() {
+        let (_dir, db) = database(&[
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL, at TEXT NOT NULL)",
+            "INSERT INTO t VALUES ('a', 1, '2026-12-01T10:00:00.000001Z'), \
+             ('b', 2, '2026-12-01T11:00:00Z')",
+        ])
+        .await;
         let rows = db
             .inline
             .read(|conn| {
-                conn.prepare_cached("SELECT id, n FROM t ORDER BY id")?
-                    .query_map([], |row| Ok((text(row, 0)?.to_owned(), row.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<(String, i64)>>>()
+                conn.prepare_cached("SELECT id, n, at FROM t ORDER BY id")?
+                    .query_map([], |row| {
+                        Ok((text(row, 0)?.to_owned(), row.get(1)?, timestamp(row, 2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(String, i64, DateTime<Utc>)>>>()
             })
             .unwrap();
-        assert_eq!(rows, vec![("a".into(), 1), ("b".into(), 2)]);
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            rows,
+            vec![
+                ("a".into(), 1, at("2026-12-01T10:00:00.000001Z")),
+                ("b".into(), 2, at("2026-12-01T11:00:00Z")),
+            ]
+        );
     }
 
     #[tokio::test]
     async fn refuses_to_write_and_reports_bad_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteDb::open(&SqliteDb::default_url(dir.path()))
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (id TEXT)")
-            .execute(&db.writer)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES ('not a uuid')")
-            .execute(&db.writer)
-            .await
-            .unwrap();
+        let (_dir, db) = database(&[
+            "CREATE TABLE t (id TEXT)",
+            "INSERT INTO t (id) VALUES ('not a uuid')",
+        ])
+        .await;
         let write = db
             .inline
             .read(|conn| conn.execute("INSERT INTO t (id) VALUES ('x')", []));
