@@ -21,7 +21,7 @@ use futures::Stream;
 use socialdevs_api::internal::{OwnAfter, TimelinePage};
 use socialdevs_api::{Author, Post, PostPage};
 use socialdevs_events::hub::LiveHub;
-use socialdevs_events::types::{PostCreatedV1, UserFollowedV1, UserUnfollowedV1};
+use socialdevs_events::types::{EventType, PostCreatedV1, UserFollowedV1, UserUnfollowedV1};
 use socialdevs_events::{envelope, CloudEvent};
 use socialdevs_platform::auth::{AuthUser, TokenVerifier};
 use socialdevs_platform::error::{ApiResult, Problem};
@@ -210,10 +210,15 @@ async fn home_stream(
 /// lately. Events of different services may arrive in either order (Kafka orders a key's
 /// events, not a topic's against another's), so a post can come just before the follow that
 /// makes it visible: such posts are held briefly and shown when the follow arrives.
+///
+/// Every stream sees every post, and most are not for it: a post's author is read from the
+/// event before anything else, and a held post stays undecoded (the event is shared by all
+/// streams) until a follow shows it.
 struct HomeView {
     me: Uuid,
     following: HashSet<Uuid>,
-    held: VecDeque<(Instant, Post)>,
+    /// Posts of authors not followed: when they came, their author, the event.
+    held: VecDeque<(Instant, Uuid, Arc<CloudEvent>)>,
 }
 
 /// How long, and how many, posts of authors not followed are held for a follow to come.
@@ -222,58 +227,76 @@ const HOLD_AT_MOST: usize = 256;
 
 impl HomeView {
     /// The posts `event` makes visible on the stream, in order (none for most events).
-    fn apply(&mut self, event: &CloudEvent) -> Vec<Post> {
+    fn apply(&mut self, event: &Arc<CloudEvent>) -> Vec<Post> {
+        if event.kind == PostCreatedV1::TYPE {
+            let Some(author) = event
+                .data
+                .get("author_id")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|id| Uuid::parse_str(id).ok())
+            else {
+                return Vec::new();
+            };
+            if author == self.me || self.following.contains(&author) {
+                return post_of(event).into_iter().collect();
+            }
+            let now = Instant::now();
+            while self
+                .held
+                .front()
+                .is_some_and(|(at, _, _)| now.duration_since(*at) > HOLD_FOR)
+                || self.held.len() >= HOLD_AT_MOST
+            {
+                self.held.pop_front();
+            }
+            self.held.push_back((now, author, Arc::clone(event)));
+            return Vec::new();
+        }
         if let Some(Ok(followed)) = event.decode::<UserFollowedV1>() {
             if followed.follower_id != self.me {
                 return Vec::new();
             }
             self.following.insert(followed.followee_id);
-            let (shown, kept): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(_, post)| {
-                post.author.id == followed.followee_id && post.created_at >= followed.followed_at
-            });
+            // The followee's held posts from the follow on are shown; older ones never will be.
+            let (theirs, kept): (Vec<_>, Vec<_>) = self
+                .held
+                .drain(..)
+                .partition(|(_, author, _)| *author == followed.followee_id);
             self.held = kept.into();
-            return shown.into_iter().map(|(_, post)| post).collect();
+            return theirs
+                .iter()
+                .filter_map(|(_, _, event)| post_of(event))
+                .filter(|post| post.created_at >= followed.followed_at)
+                .collect();
         }
         if let Some(Ok(unfollowed)) = event.decode::<UserUnfollowedV1>() {
             if unfollowed.follower_id == self.me {
                 self.following.remove(&unfollowed.followee_id);
             }
-            return Vec::new();
         }
-        let Some(Ok(created)) = event.decode::<PostCreatedV1>() else {
-            return Vec::new();
-        };
-        let post = Post {
-            id: created.post_id,
-            author: Author {
-                id: created.author_id,
-                username: created.author_username,
-                display_name: created.author_display_name,
-            },
-            text: created.text,
-            created_at: created.created_at,
-            reply_to: created.reply_to,
-            like_count: 0,
-            reply_count: 0,
-            liked_by_me: false,
-            hashtags: created.hashtags,
-            mentions: created.mentions,
-        };
-        if post.author.id == self.me || self.following.contains(&post.author.id) {
-            return vec![post];
-        }
-        let now = Instant::now();
-        while self
-            .held
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > HOLD_FOR)
-            || self.held.len() >= HOLD_AT_MOST
-        {
-            self.held.pop_front();
-        }
-        self.held.push_back((now, post));
         Vec::new()
     }
+}
+
+/// The post a `post.created` event announces, as a new post looks to its author's followers.
+fn post_of(event: &CloudEvent) -> Option<Post> {
+    let created = event.decode::<PostCreatedV1>()?.ok()?;
+    Some(Post {
+        id: created.post_id,
+        author: Author {
+            id: created.author_id,
+            username: created.author_username,
+            display_name: created.author_display_name,
+        },
+        text: created.text,
+        created_at: created.created_at,
+        reply_to: created.reply_to,
+        like_count: 0,
+        reply_count: 0,
+        liked_by_me: false,
+        hashtags: created.hashtags,
+        mentions: created.mentions,
+    })
 }
 
 /// The timeline service's public routes, with their OpenAPI description.
@@ -296,13 +319,12 @@ fn routes() -> OpenApiRouter<TimelineState> {
 mod tests {
     use super::*;
     use chrono::{Duration as Span, Utc};
-    use socialdevs_events::types::EventType;
 
-    fn envelope<E: EventType>(event: &E) -> CloudEvent {
-        CloudEvent::of(event, Utc::now())
+    fn envelope<E: EventType>(event: &E) -> Arc<CloudEvent> {
+        Arc::new(CloudEvent::of(event, Utc::now()))
     }
 
-    fn created(author: Uuid, text: &str, at: chrono::DateTime<Utc>) -> CloudEvent {
+    fn created(author: Uuid, text: &str, at: chrono::DateTime<Utc>) -> Arc<CloudEvent> {
         envelope(&PostCreatedV1 {
             post_id: Uuid::now_v7(),
             author_id: author,
@@ -351,6 +373,10 @@ mod tests {
         assert_eq!(texts, ["after"], "only posts from the follow on");
         assert_eq!(view.apply(&created(author, "next", Utc::now())).len(), 1);
         assert_eq!(view.apply(&created(me, "mine", Utc::now())).len(), 1);
-        assert_eq!(view.held.len(), 2, "the others' posts stay held, bounded");
+        assert_eq!(
+            view.held.len(),
+            1,
+            "the others' posts stay held (the followee's older one, never to be shown, is not)"
+        );
     }
 }
