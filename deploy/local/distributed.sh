@@ -132,10 +132,16 @@ start_daemon() {
   mkdir -p "$state/$name"
   # exec: the recorded pid is the daemon's own.
   (cd "$state/$name" && exec nohup "$@" </dev/null >"$state/logs/$name.log" 2>&1) &
-  echo $! >"$state/pids/$name.pid"
+  local pid=$!
+  echo "$pid" >"$state/pids/$name.pid"
+  # Up to 30 s (a broker opening its storage on a busy machine is slow); at once if it exits.
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     tries=$((tries + 1))
-    ((tries > 100)) && die "$name did not listen on :$port; see $state/logs/$name.log"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 20 "$state/logs/$name.log" >&2 || true
+      die "$name exited before listening on :$port; see $state/logs/$name.log"
+    fi
+    ((tries > 300)) && die "$name did not listen on :$port within 30 s; see $state/logs/$name.log"
     sleep 0.1
   done
 }
