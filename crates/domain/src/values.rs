@@ -181,18 +181,24 @@ impl Email {
     }
 }
 
-/// A password: 8 to 128 characters, not only spaces. Never printed.
+/// A new password: 12 to 128 characters (OWASP ASVS 2.1.1), not only spaces. Never printed.
+/// Only passwords being chosen are checked: signing in accepts whatever was chosen before.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
+    /// The fewest characters a new password may have.
+    pub const MIN_CHARS: usize = 12;
+    /// The most characters a password may have (hashing cost stays bounded).
+    pub const MAX_CHARS: usize = 128;
+
     /// Checks the length rules; the password itself is kept exactly as typed.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let len = raw.chars().count();
-        if len < 8 {
-            return Err(Invalid::new("must be at least 8 characters long"));
+        if len < Self::MIN_CHARS {
+            return Err(Invalid::new("must be at least 12 characters long"));
         }
-        if len > 128 {
+        if len > Self::MAX_CHARS {
             return Err(Invalid::new("must be at most 128 characters long"));
         }
         if raw.trim().is_empty() {
@@ -365,8 +371,10 @@ mod tests {
     #[test]
     fn password_rules_and_secrecy() {
         assert!(Password::parse("short").is_err());
-        assert!(Password::parse("        ").is_err());
+        assert!(Password::parse("eleven char").is_err());
+        assert!(Password::parse(&" ".repeat(12)).is_err());
         assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert!(Password::parse(&"x".repeat(128)).is_ok());
         let p = Password::parse("correct horse").map_err(|e| e.0);
         assert_eq!(p.as_ref().map(|p| p.expose()), Ok("correct horse"));
         assert_eq!(format!("{:?}", p), "Ok(Password(***))");

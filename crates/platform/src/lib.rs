@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 pub mod pagination;

@@ -19,6 +19,11 @@ pub const SQLITE: &[Migration] = &[
         name: "authors cache",
         sql: include_str!("../migrations/sqlite/0003_authors.sql"),
     },
+    Migration {
+        version: 4,
+        name: "idempotency keys by age",
+        sql: include_str!("../migrations/sqlite/0004_idempotency_expiry.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, applied in order inside the service's own schema.
@@ -37,5 +42,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "authors cache",
         sql: include_str!("../migrations/postgres/0003_authors.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "idempotency keys by age",
+        sql: include_str!("../migrations/postgres/0004_idempotency_expiry.sql"),
     },
 ];

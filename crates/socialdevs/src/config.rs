@@ -155,6 +155,28 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_PASSWORD_HASH_QUEUE", default_value_t = 64)]
     pub password_hash_queue: usize,
 
+    /// Accounts one user may follow at most (422 beyond).
+    #[arg(long, env = "SOCIALDEVS_MAX_FOLLOWING", default_value_t = 5_000)]
+    pub max_following: u32,
+
+    /// Seconds between housekeeping runs (expired refresh tokens and idempotency keys are
+    /// deleted).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_HOUSEKEEPING_INTERVAL_SECS",
+        default_value_t = 3_600
+    )]
+    pub housekeeping_interval_secs: u64,
+
+    /// Hours an `Idempotency-Key` is remembered (a retry with it inside that time gets the
+    /// first post back).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_IDEMPOTENCY_KEY_RETENTION_HOURS",
+        default_value_t = 24
+    )]
+    pub idempotency_key_retention_hours: u32,
+
     /// MQTT broker the notifications service publishes to for devices, e.g.
     /// `mqtt://mosquitto:1883` or `mqtts://broker:8883` (credentials may be in the URL);
     /// unset means the bridge is off.
@@ -219,6 +241,11 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| socialdevs_platform::db::SqliteDb::default_url(&self.data_dir))
+    }
+
+    /// How often housekeeping runs.
+    pub fn housekeeping_interval(&self) -> Duration {
+        Duration::from_secs(self.housekeeping_interval_secs.max(1))
     }
 
     /// PostgreSQL pool settings.
@@ -305,6 +332,9 @@ impl Settings {
             timeline_streams_max: 10_000,
             password_hash_concurrency: None,
             password_hash_queue: 64,
+            max_following: 5_000,
+            housekeeping_interval_secs: 3_600,
+            idempotency_key_retention_hours: 24,
             mqtt_url: None,
             mqtt_username: None,
             mqtt_password: None,

@@ -14,6 +14,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transactional outbox",
         sql: include_str!("../migrations/sqlite/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "refresh tokens by expiry",
+        sql: include_str!("../migrations/sqlite/0003_token_expiry.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, applied in order inside the service's schema.
@@ -27,5 +32,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "transactional outbox",
         sql: include_str!("../migrations/postgres/0002_outbox.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "refresh tokens by expiry",
+        sql: include_str!("../migrations/postgres/0003_token_expiry.sql"),
     },
 ];

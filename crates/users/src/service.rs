@@ -87,7 +87,11 @@ pub struct UsersService {
     issuer: TokenIssuer,
     post_counts: Arc<dyn PostCounts>,
     passwords: Passwords,
+    max_following: u32,
 }
+
+/// How many accounts one user may follow unless configured otherwise.
+pub const MAX_FOLLOWING: u32 = 5_000;
 
 fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -135,7 +139,14 @@ impl UsersService {
             issuer,
             post_counts,
             passwords: Passwords::new(HashingLimits::default()),
+            max_following: MAX_FOLLOWING,
         }
+    }
+
+    /// Lets each user follow at most `max` accounts.
+    pub fn with_max_following(mut self, max: u32) -> Self {
+        self.max_following = max;
+        self
     }
 
     /// Bounds concurrent password hashing (memory) to `limits`.
@@ -274,6 +285,68 @@ impl UsersService {
         Ok(())
     }
 
+    /// Signs out every session of `user` (every refresh token; access tokens already issued
+    /// stay valid until they expire, at most [`ACCESS_TOKEN_TTL_SECS`]).
+    pub async fn sign_out_everywhere(&self, user: Uuid) -> Result<(), ApiError> {
+        let revoked = store_call(
+            "users.revoke_user_tokens",
+            self.store.revoke_user_tokens(user, Utc::now()),
+        )
+        .await?;
+        tracing::info!(user_id = %user, revoked, "signed out everywhere");
+        Ok(())
+    }
+
+    /// Changes `user`'s password when `current` is right, signs out every session (every
+    /// refresh token) and signs in anew: the answer is the caller's new session.
+    pub async fn change_password(
+        &self,
+        user: Uuid,
+        current: &str,
+        new: &str,
+    ) -> Result<AuthSession, ApiError> {
+        let mut errors = Vec::new();
+        if current.is_empty() {
+            errors.push(FieldError::new("current_password", "is required"));
+        }
+        let new = collect("new_password", Password::parse(new), &mut errors);
+        if new.as_ref().is_some_and(|new| new.expose() == current) {
+            errors.push(FieldError::new(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let (Some(new), true) = (new, errors.is_empty()) else {
+            return Err(ApiError::Validation(errors));
+        };
+        let account = self.user(user).await?;
+        let credentials = store_call(
+            "users.credentials",
+            self.store.credentials(&account.username.to_lowercase()),
+        )
+        .await?;
+        let hash = credentials.map(|c| c.password_hash);
+        if !self.passwords.verify(current.to_owned(), hash).await? {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "current_password",
+                "is not your current password",
+            )]));
+        }
+        let hash = self.passwords.hash(new).await?;
+        store_call(
+            "users.change_password",
+            self.store.change_password(user, &hash, Utc::now()),
+        )
+        .await?;
+        tracing::info!(user_id = %user, "password changed; every other session signed out");
+        self.session(account, None).await
+    }
+
+    /// Deletes the refresh tokens that have expired (housekeeping); how many.
+    pub async fn purge_expired_tokens(&self) -> anyhow::Result<u64> {
+        Ok(self.store.purge_expired_tokens(Utc::now()).await?)
+    }
+
     /// The user with this id.
     pub async fn user(&self, id: Uuid) -> Result<User, ApiError> {
         store_call("users.user_by_id", self.store.user_by_id(id))
@@ -373,6 +446,21 @@ impl UsersService {
         let followee = self.by_username(username).await?;
         if followee.id == follower {
             return Err(ApiError::invalid("username", "you cannot follow yourself"));
+        }
+        // The cap is checked before the insert, not in it: concurrent follows by one user may
+        // pass it by as many as run at once.
+        let (_, following) =
+            store_call("users.follow_counts", self.store.follow_counts(follower)).await?;
+        if following >= i64::from(self.max_following)
+            && !self.is_following(follower, followee.id).await?
+        {
+            return Err(ApiError::invalid(
+                "username",
+                format!(
+                    "you follow {following} accounts, the most allowed is {}: unfollow some first",
+                    self.max_following
+                ),
+            ));
         }
         store_call(
             "users.follow",

@@ -825,6 +825,161 @@ async fn revoke_family_of_revokes_every_token_of_the_family(h: &Harness) {
     );
 }
 
+async fn revoke_user_tokens_signs_out_every_family_of_that_user_only(h: &Harness) {
+    let user = h.user("everywhere").await;
+    let other = h.user("bystander").await;
+    let store = h.store();
+    for (hash, owner) in [("phone", &user), ("laptop", &user), ("theirs", &other)] {
+        store
+            .insert_refresh_token(&token(hash, Uuid::now_v7(), owner.id, at(86_400)))
+            .await
+            .unwrap();
+    }
+    // A family with history: only its current token is live.
+    assert!(matches!(
+        store
+            .rotate_refresh_token("phone", &next_token("phone2"), at(10))
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    // The used "phone" token is revoked too (three rows): presenting it later is invalid,
+    // like the live ones.
+    assert_eq!(store.revoke_user_tokens(user.id, at(20)).await.unwrap(), 3);
+    for presented in ["phone2", "laptop", "phone"] {
+        assert_eq!(
+            store
+                .rotate_refresh_token(presented, &next_token("x"), at(30))
+                .await
+                .unwrap(),
+            Rotation::Invalid,
+            "{presented}"
+        );
+    }
+    assert!(matches!(
+        store
+            .rotate_refresh_token("theirs", &next_token("theirs2"), at(30))
+            .await
+            .unwrap(),
+        Rotation::Rotated { user_id } if user_id == other.id
+    ));
+    // Nothing left to revoke; signing in again still works.
+    assert_eq!(store.revoke_user_tokens(user.id, at(40)).await.unwrap(), 0);
+    store
+        .insert_refresh_token(&token("fresh", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .rotate_refresh_token("fresh", &next_token("fresh2"), at(50))
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+}
+
+async fn change_password_replaces_the_hash_and_revokes_every_token(h: &Harness) {
+    let user = h.user("rotator").await;
+    let store = h.store();
+    store
+        .insert_refresh_token(&token("t1", Uuid::now_v7(), user.id, at(86_400)))
+        .await
+        .unwrap();
+    store
+        .change_password(user.id, "$argon2id$new-hash", at(10))
+        .await
+        .unwrap();
+    let credentials = store.credentials("rotator").await.unwrap().unwrap();
+    assert_eq!(credentials.password_hash, "$argon2id$new-hash");
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", &next_token("t2"), at(20))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert!(matches!(
+        store
+            .change_password(Uuid::now_v7(), "$argon2id$x", at(10))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn purge_deletes_only_expired_tokens(h: &Harness) {
+    let user = h.user("tidy").await;
+    let store = h.store();
+    for (hash, expires) in [("gone", 100), ("edge", 200), ("kept", 300)] {
+        store
+            .insert_refresh_token(&token(hash, Uuid::now_v7(), user.id, at(expires)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_expired_tokens(at(200)).await.unwrap(), 2);
+    assert_eq!(store.purge_expired_tokens(at(200)).await.unwrap(), 0);
+    assert!(matches!(
+        store
+            .rotate_refresh_token("kept", &next_token("kept2"), at(250))
+            .await
+            .unwrap(),
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(
+        store
+            .rotate_refresh_token("gone", &next_token("x"), at(50))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+}
+
+async fn sign_out_everywhere_racing_a_rotation_leaves_no_live_token(h: &Harness) {
+    const ROUNDS: usize = 25;
+    let user = h.user("racing").await;
+    for round in 0..ROUNDS {
+        let (presented, next) = (format!("old{round}"), format!("new{round}"));
+        h.store()
+            .insert_refresh_token(&token(&presented, Uuid::now_v7(), user.id, at(86_400)))
+            .await
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let rotate = {
+            let (store, barrier, presented, next) = (
+                h.store.clone(),
+                barrier.clone(),
+                presented.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                store.user_by_id(user.id).await.unwrap();
+                barrier.wait().await;
+                store
+                    .rotate_refresh_token(&presented, &next_token(&next), at(10))
+                    .await
+                    .unwrap()
+            })
+        };
+        let revoke = {
+            let store = h.store.clone();
+            tokio::spawn(async move {
+                store.user_by_id(user.id).await.unwrap();
+                barrier.wait().await;
+                store.revoke_user_tokens(user.id, at(10)).await.unwrap();
+            })
+        };
+        let rotation = rotate.await.unwrap();
+        revoke.await.unwrap();
+        assert_eq!(
+            h.store()
+                .rotate_refresh_token(&next, &next_token("later"), at(20))
+                .await
+                .unwrap(),
+            Rotation::Invalid,
+            "round {round}: {rotation:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Concurrency and migrations
 // ---------------------------------------------------------------------------------------------
@@ -1145,4 +1300,8 @@ conformance!(
     every_change_writes_its_event_in_the_same_transaction,
     refused_changes_write_no_event,
     follower_ids_lists_followers_up_to_the_limit,
+    revoke_user_tokens_signs_out_every_family_of_that_user_only,
+    change_password_replaces_the_hash_and_revokes_every_token,
+    purge_deletes_only_expired_tokens,
+    sign_out_everywhere_racing_a_rotation_leaves_no_live_token,
 );

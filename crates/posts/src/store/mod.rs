@@ -104,4 +104,7 @@ pub trait PostStore: Send + Sync {
     async fn upsert_author(&self, author: &Author, at: DateTime<Utc>) -> StoreResult<bool>;
     /// The remembered authors among `ids` (unknown ids are left out).
     async fn cached_authors(&self, ids: &[Uuid]) -> StoreResult<Vec<Author>>;
+    /// Deletes the idempotency keys stored before `before` (housekeeping: a key is honoured
+    /// for its retention, then forgotten). Returns how many.
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

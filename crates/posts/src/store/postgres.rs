@@ -333,6 +333,15 @@ impl PostStore for PgPostStore {
         Ok(removed)
     }
 
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {
         let mut conn = self.db.acquire(SERVICE).await?;
         Ok(

@@ -319,6 +319,16 @@ impl PostStore for SqlitePostStore {
         Ok(removed)
     }
 
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(ts(before))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     async fn count_by_author(&self, author: Uuid) -> StoreResult<i64> {
         let mut conn = self.db.read(SERVICE).await?;
         Ok(

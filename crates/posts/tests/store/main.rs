@@ -46,6 +46,7 @@ macro_rules! conformance {
                     reused_key_with_different_request_is_a_mismatch,
                     different_users_may_reuse_a_key,
                     failed_create_does_not_use_up_its_key,
+                    purged_keys_are_forgotten_and_newer_ones_kept,
                     key_check_comes_before_the_reply_check,
                     key_replays_its_post_even_after_the_post_is_deleted,
                     count_by_author_counts_posts_and_replies,

@@ -714,6 +714,48 @@ pub async fn different_users_may_reuse_a_key(store: Store) {
     assert_eq!(store.count_by_author(bob).await.unwrap(), 1);
 }
 
+pub async fn purged_keys_are_forgotten_and_newer_ones_kept(store: Store) {
+    let author = Uuid::now_v7();
+    let now = Utc::now();
+    let old = NewPost {
+        created_at: now - Duration::hours(2),
+        ..post(author, "long ago")
+    };
+    let recent = post(author, "just now");
+    store
+        .create_post(&old, Some(&key("old", "hash-old")))
+        .await
+        .unwrap();
+    store
+        .create_post(&recent, Some(&key("recent", "hash-recent")))
+        .await
+        .unwrap();
+    let cutoff = now - Duration::hours(1);
+    assert_eq!(store.purge_idempotency_keys(cutoff).await.unwrap(), 1);
+    assert_eq!(store.purge_idempotency_keys(cutoff).await.unwrap(), 0);
+    // The purged key is free again (a new request); the recent one still replays. The
+    // posts themselves stay.
+    let again = post(author, "long ago");
+    assert_eq!(
+        store
+            .create_post(&again, Some(&key("old", "hash-old")))
+            .await
+            .unwrap(),
+        Created::New(again.id)
+    );
+    assert_eq!(
+        store
+            .create_post(
+                &post(author, "just now"),
+                Some(&key("recent", "hash-recent"))
+            )
+            .await
+            .unwrap(),
+        Created::Replayed(recent.id)
+    );
+    assert!(store.post(old.id, None).await.unwrap().is_some());
+}
+
 pub async fn failed_create_does_not_use_up_its_key(store: Store) {
     let author = Uuid::now_v7();
     let k = key("k", "hash");

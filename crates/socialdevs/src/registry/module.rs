@@ -9,6 +9,7 @@ use socialdevs_events::worker::Worker;
 use socialdevs_events::{Consumer, LiveHub, Transport};
 use socialdevs_platform::auth::{TokenIssuer, TokenVerifier};
 use socialdevs_platform::health::ReadinessCheck;
+use socialdevs_platform::housekeeping;
 use socialdevs_platform::metrics::Collector;
 use socialdevs_platform::remote::{ClientSettings, ServiceClient};
 use socialdevs_platform::shutdown::Shutdown;
@@ -132,6 +133,24 @@ impl StartContext<'_> {
     /// Starts a durable consumer of this service (named `<service>-<group>`).
     pub async fn durable_consumer(&self, consumer: Consumer) -> Worker {
         events::durable(self.service.name(), consumer, self.transport, self.shutdown).await
+    }
+
+    /// Starts a housekeeping job of this service (named `<service>-housekeeping-<job>`): `run`
+    /// deletes what has expired and says how many rows, every `SOCIALDEVS_HOUSEKEEPING_INTERVAL_SECS`.
+    pub fn housekeeping<F, Fut>(&self, job: &'static str, run: F) -> Worker
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<u64>> + Send + 'static,
+    {
+        Worker::spawn(
+            format!("{}-housekeeping-{job}", self.service.name()),
+            housekeeping::run(
+                job,
+                self.settings.housekeeping_interval(),
+                self.shutdown.clone(),
+                run,
+            ),
+        )
     }
 
     /// Starts the live consumer feeding `hub` with every event of `topics` from now on

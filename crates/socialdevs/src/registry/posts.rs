@@ -58,6 +58,18 @@ impl Entry for Posts {
                 Some(users) => Arc::new(InProcessAuthors(users)),
                 None => Arc::new(RemoteAuthors(cx.client(socialdevs_users::SERVICE)?)),
             };
+        let retention = chrono::Duration::hours(i64::from(
+            cx.settings.idempotency_key_retention_hours.max(1),
+        ));
+        let keys_store = store.clone();
+        let keys = cx.housekeeping("idempotency-keys", move || {
+            let store = keys_store.clone();
+            async move {
+                Ok(store
+                    .purge_idempotency_keys(chrono::Utc::now() - retention)
+                    .await?)
+            }
+        });
         let posts = PostsService::new(store, directory);
         let memo = cx
             .durable_consumer(Consumer {
@@ -77,6 +89,7 @@ impl Entry for Posts {
             .internal(socialdevs_posts::http::internal::router(posts.clone()))
             .worker(authors)
             .worker(memo)
+            .worker(keys)
             .export(posts))
     }
 }

@@ -70,7 +70,13 @@ impl Entry for Users {
                     .password_hash_concurrency
                     .unwrap_or(defaults.concurrent),
                 waiting: cx.settings.password_hash_queue,
-            });
+            })
+            .with_max_following(cx.settings.max_following);
+        let purge = users.clone();
+        let tokens = cx.housekeeping("refresh-tokens", move || {
+            let users = purge.clone();
+            async move { users.purge_expired_tokens().await }
+        });
         let router = socialdevs_users::router(UsersState {
             service: users.clone(),
             verifier: cx.verifier.clone(),
@@ -78,6 +84,7 @@ impl Entry for Users {
         Ok(cx
             .module(router)
             .internal(socialdevs_users::http::internal::router(users.clone()))
+            .worker(tokens)
             .export(users))
     }
 }

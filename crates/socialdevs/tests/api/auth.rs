@@ -234,3 +234,271 @@ async fn parallel_sign_ins_beyond_the_hashing_bound_get_503_not_memory() {
         "the others are refused, not queued without bound"
     );
 }
+
+#[tokio::test]
+async fn new_passwords_need_twelve_characters() {
+    let app = spawn_app().await;
+    let eleven = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "eleven", "email": "eleven@example.com", "password": "abcdefghijk"}),
+        )
+        .await;
+    let problem = assert_problem(eleven, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(failing_fields(&problem), ["password"]);
+    let twelve = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "twelve", "email": "twelve@example.com", "password": "abcdefghijkl"}),
+        )
+        .await;
+    assert_eq!(twelve.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn changing_the_password_signs_out_every_other_session() {
+    let app = spawn_app().await;
+    let phone = app.register("changer").await;
+    let laptop = session(
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "changer", "password": "correct horse battery"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    // Needs a signed-in caller; a wrong current password, a short or unchanged new one: 422.
+    let anonymous = app
+        .post(
+            "/api/v1/auth/password",
+            None,
+            change("correct horse battery", "a brand new passphrase"),
+        )
+        .await;
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    for (body, field) in [
+        (
+            change("not my password", "a brand new passphrase"),
+            "current_password",
+        ),
+        (change("correct horse battery", "too short"), "new_password"),
+        (
+            change("correct horse battery", "correct horse battery"),
+            "new_password",
+        ),
+    ] {
+        let refused = app
+            .post("/api/v1/auth/password", Some(&phone.access), body)
+            .await;
+        let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+        assert_eq!(failing_fields(&problem), [field]);
+    }
+    // Nothing changed by those: the laptop still refreshes.
+    let laptop = session(
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": laptop.refresh}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+
+    let changed = app
+        .post(
+            "/api/v1/auth/password",
+            Some(&phone.access),
+            change("correct horse battery", "a brand new passphrase"),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let fresh = session(changed.json().await.unwrap());
+    assert_eq!(fresh.username, "changer");
+
+    // Every earlier session's refresh token is dead; the new session's works.
+    for old in [&phone.refresh, &laptop.refresh] {
+        let refused = app
+            .post("/api/v1/auth/refresh", None, json!({"refresh_token": old}))
+            .await;
+        assert_problem(refused, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": fresh.refresh}),
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+
+    // The old password no longer signs in; the new one does.
+    let old_password = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "changer", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_problem(old_password, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let new_password = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "changer", "password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(new_password.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_that_user_only() {
+    let app = spawn_app().await;
+    let first = app.register("roamer").await;
+    let second = session(
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "roamer", "password": "correct horse battery"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+    let other = app.register("homebody").await;
+
+    let anonymous = app.post("/api/v1/auth/logout-all", None, json!({})).await;
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let done = app
+        .post("/api/v1/auth/logout-all", Some(&first.access), json!({}))
+        .await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    for refresh in [&first.refresh, &second.refresh] {
+        let refused = app
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": refresh}),
+            )
+            .await;
+        assert_problem(refused, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let theirs = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": other.refresh}),
+        )
+        .await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+    // Signing in again works.
+    let again = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": "roamer", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// Housekeeping deletes expired refresh tokens in the running platform and leaves live ones.
+#[tokio::test]
+async fn expired_refresh_tokens_are_purged() {
+    let app = spawn_app_with(|s| s.housekeeping_interval_secs = 1).await;
+    let keeper = app.register("keeper").await;
+    let tokens = RefreshTokens::open(app.database_url()).await;
+    tokens.insert_expired(&keeper.id).await;
+    assert_eq!(tokens.count().await, 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while tokens.count().await > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired token is still there after 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The live one stayed: it still refreshes.
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": keeper.refresh}),
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+}
+
+/// The users service's refresh-token table, read and written around the service.
+enum RefreshTokens {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl RefreshTokens {
+    async fn open(database_url: &str) -> Self {
+        if database_url.starts_with("postgres") {
+            Self::Postgres(sqlx::PgPool::connect(database_url).await.unwrap())
+        } else {
+            Self::Sqlite(sqlx::SqlitePool::connect(database_url).await.unwrap())
+        }
+    }
+
+    async fn insert_expired(&self, user_id: &str) {
+        let expired = chrono::Utc::now() - chrono::Duration::days(1);
+        let family = uuid::Uuid::now_v7();
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO users.refresh_tokens \
+                     (token_hash, family_id, user_id, created_at, expires_at) \
+                     VALUES ('stale', $1, $2::uuid, $3, $3)",
+                )
+                .bind(family)
+                .bind(user_id)
+                .bind(expired)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            Self::Sqlite(pool) => {
+                let at = expired.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                sqlx::query(
+                    "INSERT INTO refresh_tokens \
+                     (token_hash, family_id, user_id, created_at, expires_at) \
+                     VALUES ('stale', ?1, ?2, ?3, ?3)",
+                )
+                .bind(family.to_string())
+                .bind(user_id)
+                .bind(at)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    async fn count(&self) -> i64 {
+        match self {
+            Self::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM users.refresh_tokens")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Self::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+}

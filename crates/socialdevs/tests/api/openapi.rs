@@ -11,6 +11,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/logout-all"),
+    ("post", "/api/v1/auth/password"),
     ("get", "/api/v1/auth/me"),
     ("get", "/api/v1/users"),
     ("get", "/api/v1/users/suggestions"),

@@ -112,6 +112,14 @@ impl Distributed {
                     settings.password_hash_queue.to_string(),
                 )
                 .env(
+                    "SOCIALDEVS_HOUSEKEEPING_INTERVAL_SECS",
+                    settings.housekeeping_interval_secs.to_string(),
+                )
+                .env(
+                    "SOCIALDEVS_MAX_FOLLOWING",
+                    settings.max_following.to_string(),
+                )
+                .env(
                     "SOCIALDEVS_REQUEST_TIMEOUT_SECS",
                     settings.request_timeout_secs.to_string(),
                 )

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, failing_fields, spawn_app};
+use crate::helpers::{assert_problem, failing_fields, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn profile_counts_follow_and_unfollow() {
@@ -197,4 +197,31 @@ async fn user_lists_link_to_their_next_page() {
         .get("/api/v1/users/linkfan1/following?limit=5", None)
         .await;
     assert!(following.headers().get("link").is_none(), "a single page");
+}
+
+#[tokio::test]
+async fn follows_are_capped_per_user() {
+    let app = spawn_app_with(|s| s.max_following = 2).await;
+    let fan = app.register("fan").await;
+    for name in ["idol1", "idol2", "idol3"] {
+        app.register(name).await;
+    }
+    app.follow(&fan, "idol1").await;
+    app.follow(&fan, "idol2").await;
+    let third = app.put("/api/v1/users/idol3/follow", &fan.access).await;
+    let problem = assert_problem(third, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(failing_fields(&problem), ["username"]);
+    // At the cap, following someone already followed is still the no-op it always was.
+    app.follow(&fan, "idol2").await;
+    // Unfollowing makes room.
+    let r = app.delete("/api/v1/users/idol1/follow", &fan.access).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.follow(&fan, "idol3").await;
+    let profile: Value = app
+        .get("/api/v1/users/fan", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["following_count"], 2, "{profile}");
 }

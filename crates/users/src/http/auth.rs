@@ -1,4 +1,4 @@
-//! `/api/v1/auth/*`: register, login, refresh, logout, me.
+//! `/api/v1/auth/*`: register, login, refresh, logout, sign out everywhere, change password, me.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,7 +20,7 @@ pub struct RegisterBody {
     username: String,
     /// E-mail address.
     email: String,
-    /// 8–128 characters.
+    /// 12–128 characters.
     password: String,
     /// Optional; defaults to the username.
     display_name: Option<String>,
@@ -40,6 +40,15 @@ pub struct LoginBody {
 pub struct RefreshBody {
     /// The refresh token from the last sign-in or refresh.
     refresh_token: String,
+}
+
+/// Body of `POST /api/v1/auth/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordBody {
+    /// The password in use now.
+    current_password: String,
+    /// The new one: 12–128 characters, not the current one.
+    new_password: String,
 }
 
 /// Create an account and sign in.
@@ -107,6 +116,46 @@ pub async fn logout(
 ) -> ApiResult<StatusCode> {
     state.service.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign out everywhere: every refresh token of the caller stops working (each device signs
+/// in again once its access token, valid for at most 15 minutes, expires).
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = AUTH_TAG,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session signed out"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn logout_all(
+    State(state): State<UsersState>,
+    caller: AuthUser,
+) -> ApiResult<StatusCode> {
+    state.service.sign_out_everywhere(caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password: every session is signed out (every refresh token stops working) and
+/// the answer is a new session for the caller.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = AUTH_TAG, request_body = ChangePasswordBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuthSession),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password, or the new one breaks the rules", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    State(state): State<UsersState>,
+    caller: AuthUser,
+    ApiJson(body): ApiJson<ChangePasswordBody>,
+) -> ApiResult<Json<AuthSession>> {
+    Ok(Json(
+        state
+            .service
+            .change_password(caller.id, &body.current_password, &body.new_password)
+            .await?,
+    ))
 }
 
 /// The signed-in user.

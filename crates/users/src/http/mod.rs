@@ -48,6 +48,8 @@ fn routes() -> OpenApiRouter<UsersState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::change_password))
         .routes(routes!(auth::me))
         .routes(routes!(users::search))
         .routes(routes!(users::suggestions))

@@ -165,4 +165,19 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Rotation>;
     /// Revokes the family of the token with this hash, if any.
     async fn revoke_family_of(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes every live refresh token of `user` ("sign out everywhere"). A rotation racing
+    /// it either finishes first (and its new token is revoked too) or finds its token revoked.
+    /// Returns how many tokens were revoked.
+    async fn revoke_user_tokens(&self, user: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Replaces `user`'s password hash and revokes every refresh token of theirs, in one
+    /// transaction; `NotFound` for an unknown user.
+    async fn change_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes the refresh tokens that expired at or before `now` (housekeeping: presenting
+    /// one is `Invalid` whether it is still stored or not). Returns how many.
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -451,6 +451,73 @@ impl UserStore for PgUserStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn revoke_user_tokens(&self, user: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let revoked = revoke_all(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn change_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(now)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        revoke_all(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Revokes every live refresh token of `user`. Each of their families is locked first, as a
+/// rotation locks it: a rotation that got there first has committed its new token, which the
+/// update (a statement started after the locks) then sees and revokes; one that comes later
+/// reads its token revoked.
+async fn revoke_all(
+    tx: &mut Transaction<'static, Postgres>,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let families: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT family_id FROM refresh_tokens \
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY family_id",
+    )
+    .bind(user)
+    .fetch_all(&mut **tx)
+    .await?;
+    for family in families {
+        lock_family(tx, family).await?;
+    }
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 impl PgUserStore {

@@ -415,6 +415,60 @@ impl UserStore for SqliteUserStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn revoke_user_tokens(&self, user: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let revoked = revoke_all(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn change_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(ts(now))
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        revoke_all(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Revokes every live refresh token of `user` (SQLite has one writer: nothing races this).
+async fn revoke_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(ts(now))
+    .bind(user.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 async fn insert_token(
