@@ -36,7 +36,7 @@ test('the sign-up form explains bad input before asking the server', async ({ pa
   await page.getByRole('button', { name: 'Create account' }).click()
   await expect(page.getByText('Usernames are 3–30 characters')).toBeVisible()
   await expect(page.getByText('Enter a valid email address.')).toBeVisible()
-  await expect(page.getByText('Use at least 8 characters.')).toBeVisible()
+  await expect(page.getByText('Use at least 12 characters.')).toBeVisible()
 })
 
 test('a wrong password says so clearly and keeps the user on the login page', async ({ page, request }) => {

@@ -68,6 +68,56 @@ test('settings change the display name and bio shown on the profile', async ({ b
   await context.close()
 })
 
+test('changing the password keeps this session and signs out the others', async ({ browser, baseURL, request }) => {
+  const user = account('newpass')
+  const session = await registerViaApi(request, user)
+  const elsewhere = await request.post('/api/v1/auth/login', { data: { login: user.username, password: user.password } })
+  expect(elsewhere.status()).toBe(200)
+  const other = (await elsewhere.json()) as { refresh_token: string }
+  const context = await browser.newContext({ baseURL })
+  await signedInContext(context, session)
+  const page = await context.newPage()
+  await page.goto('/settings')
+
+  // A wrong current password is named on its field; nothing changes.
+  await page.getByLabel('Current password').fill('not-my-password-at-all')
+  await page.getByLabel('New password').fill('a-much-better-passphrase')
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await expect(page.getByText('Current password is not your current password.')).toBeVisible()
+
+  await page.getByLabel('Current password').fill(user.password)
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await expect(page.getByText('Password changed. Other sessions are signed out.')).toBeVisible()
+  // This tab goes on with its new session; the other session's refresh token is dead.
+  await page.goto('/notifications')
+  await expect(page).toHaveURL(/\/notifications$/)
+  const refused = await request.post('/api/v1/auth/refresh', { data: { refresh_token: other.refresh_token } })
+  expect(refused.status()).toBe(401)
+  const oldPassword = await request.post('/api/v1/auth/login', { data: { login: user.username, password: user.password } })
+  expect(oldPassword.status()).toBe(401)
+  const newPassword = await request.post('/api/v1/auth/login', { data: { login: user.username, password: 'a-much-better-passphrase' } })
+  expect(newPassword.status()).toBe(200)
+  await context.close()
+})
+
+test('signing out everywhere ends every session and returns to the login page', async ({ browser, baseURL, request }) => {
+  const user = account('everywhere')
+  const session = await registerViaApi(request, user)
+  const elsewhere = await request.post('/api/v1/auth/login', { data: { login: user.username, password: user.password } })
+  const other = (await elsewhere.json()) as { refresh_token: string }
+  const context = await browser.newContext({ baseURL })
+  await signedInContext(context, session)
+  const page = await context.newPage()
+  await page.goto('/settings')
+  await page.getByRole('button', { name: 'Sign out everywhere' }).click()
+  await expect(page).toHaveURL(/\/login$/)
+  for (const token of [session.refresh_token, other.refresh_token]) {
+    const refused = await request.post('/api/v1/auth/refresh', { data: { refresh_token: token } })
+    expect(refused.status()).toBe(401)
+  }
+  await context.close()
+})
+
 test('the home timeline pages in older posts as the reader scrolls', async ({ browser, baseURL, request }) => {
   const reader = await registerViaApi(request, account('reader'))
   const writer = account('writer')

@@ -2,6 +2,7 @@ import { ApiError, networkError, toProblem } from './problem'
 import { fillPath, splitRoute, type Route } from './routes'
 import type {
   AuthSession,
+  ChangePasswordRequest,
   CreatePostRequest,
   LoginRequest,
   Notification,
@@ -186,6 +187,14 @@ export class ApiClient {
   }
   logout(refreshToken: string) {
     return this.call<void>('POST /api/v1/auth/logout', { body: { refresh_token: refreshToken } })
+  }
+  /** Signs out every session of the caller (every refresh token). */
+  logoutAll() {
+    return this.call<void>('POST /api/v1/auth/logout-all')
+  }
+  /** Changes the password; every session is signed out and a new one comes back. */
+  changePassword(body: ChangePasswordRequest) {
+    return this.call<AuthSession>('POST /api/v1/auth/password', { body })
   }
   me() {
     return this.call<User>('GET /api/v1/auth/me')

@@ -5,6 +5,8 @@ export const ROUTES = [
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
   'POST /api/v1/auth/logout',
+  'POST /api/v1/auth/logout-all',
+  'POST /api/v1/auth/password',
   'GET /api/v1/auth/me',
   'GET /api/v1/users',
   'GET /api/v1/users/suggestions',

@@ -77,6 +77,12 @@ export interface LoginRequest {
   password: string
 }
 
+export interface ChangePasswordRequest {
+  current_password: string
+  /** 12–128 characters, not the current one. */
+  new_password: string
+}
+
 export interface UpdateProfileRequest {
   display_name?: string
   bio?: string

@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError, onSessionExpired, useApi } from '@/api'
 import { localSession } from '@/api/session'
-import type { AuthSession, LoginRequest, RegisterRequest, UpdateProfileRequest, User } from '@/api'
+import type { AuthSession, ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateProfileRequest, User } from '@/api'
 
 /** The signed-in user and the session's life cycle. */
 export const useAuthStore = defineStore('auth', () => {
@@ -58,6 +58,19 @@ export const useAuthStore = defineStore('auth', () => {
     }
   }
 
+  /** Signs out every session, this one included. */
+  async function logoutEverywhere() {
+    await useApi().logoutAll()
+    localSession.clear()
+    user.value = null
+    expired.value = false
+  }
+
+  /** Changes the password: every other session ends, this one continues with new tokens. */
+  async function changePassword(request: ChangePasswordRequest) {
+    adopt(await useApi().changePassword(request))
+  }
+
   async function updateProfile(request: UpdateProfileRequest) {
     const updated = await useApi().updateMe(request)
     user.value = updated
@@ -73,5 +86,5 @@ export const useAuthStore = defineStore('auth', () => {
 
   onSessionExpired(sessionExpired)
 
-  return { user, expired, isLoggedIn, login, register, restore, logout, updateProfile, sessionExpired }
+  return { user, expired, isLoggedIn, login, register, restore, logout, logoutEverywhere, changePassword, updateProfile, sessionExpired }
 })
