@@ -100,6 +100,26 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_KAFKA_PARTITIONS", default_value_t = 3)]
     pub kafka_partitions: i32,
 
+    /// Kafka: the longest the broker may hold a fetch of a subscription people watch (live
+    /// streams), in milliseconds.
+    #[arg(long, env = "SOCIALDEVS_KAFKA_FETCH_WAIT_MS", default_value_t = 10)]
+    pub kafka_fetch_wait_ms: u64,
+
+    /// Kafka: the same for background subscriptions (fan-out, caches, stored notifications,
+    /// devices), in milliseconds.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_KAFKA_BACKGROUND_FETCH_WAIT_MS",
+        default_value_t = 100
+    )]
+    pub kafka_background_fetch_wait_ms: u64,
+
+    /// Kafka: the message headers each event carries, `all` (`content-type`, `ce_type`,
+    /// `ce_id`, `traceparent`, `tracestate`) or `content-type` (the event is the payload
+    /// either way).
+    #[arg(long, env = "SOCIALDEVS_KAFKA_HEADERS", default_value = "all")]
+    pub kafka_headers: String,
+
     /// Redis for the timeline cache and rate limits; unset means in memory.
     #[arg(long, env = "SOCIALDEVS_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -156,7 +176,7 @@ pub struct Settings {
     pub password_hash_queue: usize,
 
     /// Accounts one user may follow at most (422 beyond).
-    #[arg(long, env = "SOCIALDEVS_MAX_FOLLOWING", default_value_t = 5_000)]
+    #[arg(long, env = "SOCIALDEVS_MAX_FOLLOWING", default_value_t = 7_500)]
     pub max_following: u32,
 
     /// Seconds between housekeeping runs (expired refresh tokens and idempotency keys are
@@ -323,6 +343,9 @@ impl Settings {
             auth_rate_limit_per_minute: 0,
             kafka_brokers: None,
             kafka_partitions: 3,
+            kafka_fetch_wait_ms: 10,
+            kafka_background_fetch_wait_ms: 100,
+            kafka_headers: "all".into(),
             redis_url: None,
             redis_namespace: "socialdevs".into(),
             timeline_cap: 800,
@@ -332,7 +355,7 @@ impl Settings {
             timeline_streams_max: 10_000,
             password_hash_concurrency: None,
             password_hash_queue: 64,
-            max_following: 5_000,
+            max_following: 7_500,
             housekeeping_interval_secs: 3_600,
             idempotency_key_retention_hours: 24,
             mqtt_url: None,

@@ -90,8 +90,8 @@ pub struct UsersService {
     max_following: u32,
 }
 
-/// How many accounts one user may follow unless configured otherwise.
-pub const MAX_FOLLOWING: u32 = 5_000;
+/// How many accounts one user may follow unless configured otherwise (Mastodon's limit).
+pub const MAX_FOLLOWING: u32 = 7_500;
 
 fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
