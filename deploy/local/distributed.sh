@@ -170,8 +170,42 @@ prepare_kafka() {
     --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
     --storage-engine sqlite://tansu.db
+  index_tansu_headers "$state/kafka/tansu.db"
   export SOCIALDEVS_KAFKA_BROKERS="127.0.0.1:$kafka_port"
+  # tansu (0.6, SQLite storage) works through one request at a time, answers every fetch only
+  # after fetch.wait.max.ms, and pays the same for an empty fetch of a partition as for a full
+  # one, each header a row of its own. What suits it on one machine (measured with
+  # `socialdevs-loadgen follow-latency`; docs/benchmarks.md): one partition per topic, the
+  # content-type header only, live streams' subscriptions polled every 20 ms and background
+  # ones every 250 ms. Set any of these to override; a real Kafka keeps the services' defaults.
+  export SOCIALDEVS_KAFKA_PARTITIONS="${SOCIALDEVS_KAFKA_PARTITIONS:-1}"
+  export SOCIALDEVS_KAFKA_HEADERS="${SOCIALDEVS_KAFKA_HEADERS:-content-type}"
+  export SOCIALDEVS_KAFKA_FETCH_WAIT_MS="${SOCIALDEVS_KAFKA_FETCH_WAIT_MS:-20}"
+  export SOCIALDEVS_KAFKA_BACKGROUND_FETCH_WAIT_MS="${SOCIALDEVS_KAFKA_BACKGROUND_FETCH_WAIT_MS:-250}"
   log "broker (tansu) on :$kafka_port"
+}
+
+# tansu reads a fetched record's headers by (partition, offset) without an index on them, so
+# every record it serves scans every header stored: slower with each event ever published.
+# Its tables are created with `if not exists`, so an index of ours stays out of its way.
+index_tansu_headers() {
+  python3 - "$1" <<'PY' || log "warning: could not index tansu's header table (fetches slow down as it grows)"
+import sqlite3, sys, time
+deadline = time.time() + 10
+while True:
+    try:
+        db = sqlite3.connect(sys.argv[1], timeout=5)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'header'").fetchone():
+            db.execute("CREATE INDEX IF NOT EXISTS socialdevs_header_by_record ON header (topition, offset_id)")
+            db.commit()
+            break
+        db.close()
+    except sqlite3.OperationalError:
+        pass
+    if time.time() > deadline:
+        sys.exit(1)
+    time.sleep(0.1)
+PY
 }
 
 # Points SOCIALDEVS_REDIS_URL at a Redis: the configured one, else a private redis-server.

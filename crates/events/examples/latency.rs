@@ -24,7 +24,7 @@ use socialdevs_events::outbox::sqlite::{append_envelope, SqliteOutbox};
 use socialdevs_events::outbox::OutboxSignal;
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::types::USERS_TOPIC;
-use socialdevs_events::{CloudEvent, Durability, StartAt, Transport};
+use socialdevs_events::{CloudEvent, Durability, Latency, StartAt, Transport};
 use socialdevs_platform::db::{migrate_sqlite, Migration, SqliteDb};
 use socialdevs_platform::shutdown;
 use socialdevs_testkit::kafka::KafkaBroker;
@@ -147,6 +147,7 @@ async fn measure(
             topics: vec![USERS_TOPIC],
             start: StartAt::Earliest,
             durability: Durability::Durable,
+            latency: Latency::Interactive,
             handler: clock.clone(),
         },
         stopped,

@@ -22,7 +22,7 @@ use crate::metrics::{
     CONSUMED_TOTAL, CONSUMER_LAG, DELIVERY_LATENCY_SECONDS, HANDLER_DURATION_SECONDS,
     HANDLER_RETRIES_TOTAL,
 };
-use crate::transport::{Delivery, Durability, StartAt, Subscription, Transport};
+use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
 
 /// Why a handler could not apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub struct Consumer {
     pub start: StartAt,
     /// Durable group or process-local live reader.
     pub durability: Durability,
+    /// How soon it needs what is published.
+    pub latency: Latency,
     /// The handler.
     pub handler: Arc<dyn Handler>,
 }
@@ -74,11 +76,12 @@ pub async fn subscribe(
     consumer: &Consumer,
 ) -> Option<Box<dyn Subscription>> {
     match transport
-        .subscribe(
+        .subscribe_with(
             &consumer.group,
             &consumer.topics,
             consumer.start,
             consumer.durability,
+            consumer.latency,
         )
         .await
     {

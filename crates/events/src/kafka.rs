@@ -20,8 +20,11 @@
 //! Broker notes, tansu 0.6 with SQLite storage (librdkafka 2.12): the idempotent producer,
 //! consumer groups, manual commits, offset fetches, watermarks and headers work with the
 //! default client settings (no `api.version.request` tweaks). Two differences from Apache
-//! Kafka: a fetch is always answered only after `fetch.wait.max.ms`, data or not (hence the
-//! short wait below), and creating a topic that exists logs an error on the broker (the
+//! Kafka: a fetch is always answered only after `fetch.wait.max.ms`, data or not, and every
+//! fetch costs it a fixed amount of work (with SQLite storage it plans each statement anew:
+//! seven subscriptions polling every 10 ms kept it above one core with nothing to deliver).
+//! Hence two waits: short for [`Latency::Interactive`] subscriptions, longer for
+//! [`Latency::Background`] ones. Creating a topic that exists logs an error on the broker (the
 //! client gets `TopicAlreadyExists`, which `connect` accepts). Its `memory://` storage loses
 //! committed offsets: use `sqlite://` (or PostgreSQL). Topic auto-creation is off.
 
@@ -43,7 +46,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 
 use crate::outbox::{OutboxRecord, Publisher};
-use crate::transport::{Delivery, Durability, StartAt, Subscription, Transport};
+use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
 use crate::types::TOPICS;
 
 /// Where consumers put what they cannot handle.
@@ -83,6 +86,38 @@ pub struct KafkaSettings {
     pub replication: i32,
     /// The clients' `client.id` (broker logs and quotas).
     pub client_id: String,
+    /// How long the broker may hold an interactive subscription's fetch
+    /// ([`Latency::Interactive`]; `fetch.wait.max.ms`).
+    pub fetch_wait: Duration,
+    /// The same for background subscriptions ([`Latency::Background`]).
+    pub background_fetch_wait: Duration,
+    /// Which message headers each event carries besides its payload.
+    pub headers: EventHeaders,
+}
+
+/// The message headers of a published event. The CloudEvent itself (id, type, trace
+/// context) is always the whole payload (structured mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventHeaders {
+    /// `content-type`, `ce_type`, `ce_id`, `traceparent`, `tracestate`: tools that read
+    /// headers and not payloads can route and trace by them.
+    All,
+    /// `content-type` only (what structured mode requires): for brokers that pay per header
+    /// stored — tansu on SQLite writes each header as a row of its own and reads them back
+    /// without an index.
+    ContentType,
+}
+
+impl std::str::FromStr for EventHeaders {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.trim() {
+            "all" => Ok(Self::All),
+            "content-type" => Ok(Self::ContentType),
+            other => anyhow::bail!("unknown Kafka event headers {other:?}: all or content-type"),
+        }
+    }
 }
 
 impl Default for KafkaSettings {
@@ -92,6 +127,9 @@ impl Default for KafkaSettings {
             partitions: 3,
             replication: 1,
             client_id: "socialdevs".into(),
+            fetch_wait: Duration::from_millis(10),
+            background_fetch_wait: Duration::from_millis(100),
+            headers: EventHeaders::All,
         }
     }
 }
@@ -130,7 +168,11 @@ impl KafkaSettings {
         config
     }
 
-    fn consumer_config(&self, group: &str, start: StartAt) -> ClientConfig {
+    fn consumer_config(&self, group: &str, start: StartAt, latency: Latency) -> ClientConfig {
+        let wait = match latency {
+            Latency::Interactive => self.fetch_wait,
+            Latency::Background => self.background_fetch_wait,
+        };
         let mut config = self.client_config();
         config
             .set("group.id", group)
@@ -146,9 +188,9 @@ impl KafkaSettings {
             .set("enable.partition.eof", "false")
             // The longest a broker holds a fetch. Apache Kafka answers as soon as data
             // arrives; tansu (0.6) always waits this long, so it bounds delivery latency
-            // (about 1.5 times it end to end). 10 ms: p50 ~18 ms on tansu instead of ~160 ms
-            // at 100 ms, for about 100 idle fetches a second per consumer.
-            .set("fetch.wait.max.ms", "10");
+            // (about 1.5 times it per hop), and every fetch costs the broker the same work
+            // whether data came or not: short for what people watch, longer for the rest.
+            .set("fetch.wait.max.ms", wait.as_millis().max(1).to_string());
         config
     }
 }
@@ -246,19 +288,21 @@ struct HeaderFields {
     tracestate: Option<String>,
 }
 
-fn headers_of(record: &OutboxRecord) -> OwnedHeaders {
+fn headers_of(record: &OutboxRecord, which: EventHeaders) -> OwnedHeaders {
+    let headers = OwnedHeaders::new_with_capacity(5).insert(Header {
+        key: "content-type",
+        value: Some("application/cloudevents+json; charset=UTF-8"),
+    });
+    if which == EventHeaders::ContentType {
+        return headers;
+    }
     // A payload that is not a CloudEvent is published all the same (its consumers
     // dead-letter it); it just has fewer headers.
     let fields: HeaderFields = serde_json::from_str(&record.payload).unwrap_or_default();
-    let mut headers = OwnedHeaders::new_with_capacity(5)
-        .insert(Header {
-            key: "content-type",
-            value: Some("application/cloudevents+json; charset=UTF-8"),
-        })
-        .insert(Header {
-            key: "ce_type",
-            value: Some(record.event_type.as_str()),
-        });
+    let mut headers = headers.insert(Header {
+        key: "ce_type",
+        value: Some(record.event_type.as_str()),
+    });
     for (key, value) in [
         ("ce_id", fields.id),
         ("traceparent", fields.traceparent),
@@ -318,7 +362,7 @@ impl Publisher for KafkaPublisher {
             let message = FutureRecord::to(&record.topic)
                 .key(record.key.as_bytes())
                 .payload(record.payload.as_bytes())
-                .headers(headers_of(record));
+                .headers(headers_of(record, self.settings.headers));
             match producer.send_result(message) {
                 Ok(delivery) => pending.push((record, delivery)),
                 Err((err, _)) => {
@@ -380,6 +424,18 @@ impl Transport for KafkaTransport {
         start: StartAt,
         durability: Durability,
     ) -> anyhow::Result<Box<dyn Subscription>> {
+        self.subscribe_with(group, topics, start, durability, Latency::Interactive)
+            .await
+    }
+
+    async fn subscribe_with(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+        latency: Latency,
+    ) -> anyhow::Result<Box<dyn Subscription>> {
         let group_id = match durability {
             Durability::Durable => group.to_owned(),
             // Its own group: every process (and every live subscription) sees every event.
@@ -387,7 +443,7 @@ impl Transport for KafkaTransport {
         };
         let consumer: Arc<StreamConsumer> = Arc::new(
             self.settings
-                .consumer_config(&group_id, start)
+                .consumer_config(&group_id, start, latency)
                 .create()
                 .with_context(|| format!("creating the Kafka consumer of {group_id}"))?,
         );
@@ -723,7 +779,7 @@ mod tests {
             .to_string(),
             created_at: chrono::Utc::now(),
         };
-        let headers = headers_of(&record);
+        let headers = headers_of(&record, EventHeaders::All);
         let map: HashMap<String, String> = headers
             .iter()
             .map(|h| {
@@ -745,7 +801,28 @@ mod tests {
             payload: "not json".into(),
             ..record
         };
-        let headers = headers_of(&garbage);
+        let headers = headers_of(&garbage, EventHeaders::All);
         assert_eq!(headers.count(), 2, "content type and type only");
+    }
+
+    #[test]
+    fn content_type_only_leaves_the_rest_to_the_payload() {
+        let record = OutboxRecord {
+            seq: 1,
+            topic: crate::types::POSTS_TOPIC.into(),
+            key: "p1".into(),
+            event_type: "dev.socialdevs.post.created.v1".into(),
+            payload: serde_json::json!({"id": "x", "traceparent": "y"}).to_string(),
+            created_at: chrono::Utc::now(),
+        };
+        let headers = headers_of(&record, EventHeaders::ContentType);
+        assert_eq!(headers.count(), 1);
+        assert_eq!(headers.get(0).key, "content-type");
+        assert_eq!(
+            "content-type".parse::<EventHeaders>().unwrap(),
+            EventHeaders::ContentType
+        );
+        assert_eq!(" all ".parse::<EventHeaders>().unwrap(), EventHeaders::All);
+        assert!("some".parse::<EventHeaders>().is_err());
     }
 }

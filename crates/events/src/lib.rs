@@ -26,5 +26,5 @@ pub use consumer::{Consumer, Handler, HandlerError};
 pub use envelope::CloudEvent;
 pub use hub::LiveHub;
 pub use outbox::{OutboxSignal, OutboxStore, Publisher};
-pub use transport::{Delivery, Durability, StartAt, Subscription, Transport};
+pub use transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
 pub use types::EventType;

@@ -52,6 +52,18 @@ pub enum Durability {
     Live,
 }
 
+/// How soon a subscription needs what is published: how often a transport that polls its
+/// broker asks (Kafka's `fetch.wait.max.ms`). Transports that hand events over at once (the
+/// embedded one) ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// Someone is watching: live streams of home timelines and notifications.
+    Interactive,
+    /// Caches, fan-out, stored notifications, devices: a fraction of a second is fine, and
+    /// the broker is asked several times less often.
+    Background,
+}
+
 /// An open subscription to some topics.
 #[async_trait]
 pub trait Subscription: Send {
@@ -70,7 +82,7 @@ pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
     /// The publisher the relays use.
     fn publisher(&self) -> Arc<dyn Publisher>;
-    /// Opens a subscription of `group` to `topics`.
+    /// Opens a subscription of `group` to `topics`, for interactive use.
     async fn subscribe(
         &self,
         group: &str,
@@ -78,6 +90,20 @@ pub trait Transport: Send + Sync {
         start: StartAt,
         durability: Durability,
     ) -> anyhow::Result<Box<dyn Subscription>>;
+    /// Opens a subscription of `group` to `topics` that needs events within `latency` (a
+    /// transport that polls its broker asks less often for background work). By default the
+    /// same as [`subscribe`](Transport::subscribe).
+    async fn subscribe_with(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+        latency: Latency,
+    ) -> anyhow::Result<Box<dyn Subscription>> {
+        let _ = latency;
+        self.subscribe(group, topics, start, durability).await
+    }
     /// Keeps a message that cannot be handled, with why, so the consumer can move on.
     async fn dead_letter(
         &self,

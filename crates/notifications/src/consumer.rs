@@ -9,7 +9,9 @@ use socialdevs_events::types::{
     PostCreatedV1, PostDeletedV1, PostLikedV1, PostUnlikedV1, UserFollowedV1, POSTS_TOPIC,
     USERS_TOPIC,
 };
-use socialdevs_events::{CloudEvent, Consumer, Durability, Handler, HandlerError, StartAt};
+use socialdevs_events::{
+    CloudEvent, Consumer, Durability, Handler, HandlerError, Latency, StartAt,
+};
 use uuid::Uuid;
 
 use crate::model::{Kind, NewNotification};
@@ -39,6 +41,7 @@ impl Notifier {
             topics: vec![USERS_TOPIC, POSTS_TOPIC],
             start: StartAt::Earliest,
             durability: Durability::Durable,
+            latency: Latency::Background,
             handler: Arc::new(Self(store)),
         }
     }

@@ -19,7 +19,9 @@ use rumqttc::{
     AsyncClient, ClientError, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 use socialdevs_events::types::{NotificationCreatedV1, NOTIFICATIONS_TOPIC};
-use socialdevs_events::{CloudEvent, Consumer, Durability, Handler, HandlerError, StartAt};
+use socialdevs_events::{
+    CloudEvent, Consumer, Durability, Handler, HandlerError, Latency, StartAt,
+};
 use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_platform::shutdown::Shutdown;
 use uuid::Uuid;
@@ -257,6 +259,7 @@ impl MqttFeed {
             topics: vec![NOTIFICATIONS_TOPIC],
             start: StartAt::Latest,
             durability: Durability::Durable,
+            latency: Latency::Background,
             handler: Arc::new(self),
         }
     }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use socialdevs_events::types::{UserRegisteredV1, UserUpdatedV1, USERS_TOPIC};
-use socialdevs_events::{CloudEvent, Consumer, Durability, Handler, HandlerError, StartAt};
+use socialdevs_events::{
+    CloudEvent, Consumer, Durability, Handler, HandlerError, Latency, StartAt,
+};
 
 use crate::model::Author;
 use crate::store::{PostStore, StoreError};
@@ -24,6 +26,7 @@ impl AuthorCache {
             topics: vec![USERS_TOPIC],
             start: StartAt::Earliest,
             durability: Durability::Durable,
+            latency: Latency::Background,
             handler: Arc::new(Self(store)),
         }
     }

@@ -16,7 +16,9 @@ use socialdevs_events::outbox::sqlite::{append_envelope, SqliteOutbox};
 use socialdevs_events::outbox::{Backlog, OutboxSignal, OutboxStore};
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
-use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt, Subscription, Transport};
+use socialdevs_events::{
+    CloudEvent, Delivery, Durability, Latency, StartAt, Subscription, Transport,
+};
 use socialdevs_platform::db::{migrate_sqlite, Migration, SqliteDb};
 use socialdevs_platform::shutdown::{self, ShutdownTrigger};
 use socialdevs_testkit::kafka::KafkaBroker;
@@ -76,6 +78,7 @@ impl Fixture {
             partitions: 3,
             replication: 1,
             client_id: "socialdevs-test".into(),
+            ..KafkaSettings::default()
         })
         .await
         .unwrap();
@@ -215,6 +218,7 @@ impl Fixture {
                 topics: topics.to_vec(),
                 start: StartAt::Earliest,
                 durability: Durability::Durable,
+                latency: Latency::Interactive,
                 handler,
             },
             shutdown,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use socialdevs_events::types::USERS_TOPIC;
-use socialdevs_events::{Consumer, Durability, StartAt};
+use socialdevs_events::{Consumer, Durability, Latency, StartAt};
 use socialdevs_posts::authors::AuthorMemoFeed;
 use socialdevs_posts::consumers::AuthorCache;
 use socialdevs_posts::store::{PgPostStore, PostStore, SqlitePostStore};
@@ -77,6 +77,7 @@ impl Entry for Posts {
                 topics: vec![USERS_TOPIC],
                 start: StartAt::Latest,
                 durability: Durability::Live,
+                latency: Latency::Background,
                 handler: Arc::new(AuthorMemoFeed(posts.author_memo())),
             })
             .await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use socialdevs_events::hub::LIVE_QUEUE;
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
-use socialdevs_events::{Consumer, Durability, LiveHub, StartAt};
+use socialdevs_events::{Consumer, Durability, Latency, LiveHub, StartAt};
 use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_platform::streams::{OpenStreams, StreamLimits};
 use socialdevs_posts::PostsService;
@@ -118,6 +118,7 @@ impl Entry for Timeline {
                 topics: vec![USERS_TOPIC, POSTS_TOPIC],
                 start,
                 durability,
+                latency: Latency::Background,
                 handler: Arc::new(Fanout(timelines.clone())),
             })
             .await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use socialdevs_events::consumer::{self, Consumer};
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::worker::Worker;
-use socialdevs_events::{Durability, LiveHub, StartAt, Transport};
+use socialdevs_events::{Durability, Latency, LiveHub, StartAt, Transport};
 use socialdevs_platform::shutdown::Shutdown;
 
 use crate::config::Settings;
@@ -27,10 +27,19 @@ pub async fn transport(settings: &Settings, db: &Database) -> anyhow::Result<Arc
 
 #[cfg(feature = "kafka")]
 async fn kafka(settings: &Settings, brokers: &str) -> anyhow::Result<Arc<dyn Transport>> {
+    use anyhow::Context as _;
     use socialdevs_events::kafka::{KafkaSettings, KafkaTransport};
     let transport = KafkaTransport::connect(KafkaSettings {
         brokers: brokers.to_owned(),
         partitions: settings.kafka_partitions,
+        fetch_wait: std::time::Duration::from_millis(settings.kafka_fetch_wait_ms.max(1)),
+        background_fetch_wait: std::time::Duration::from_millis(
+            settings.kafka_background_fetch_wait_ms.max(1),
+        ),
+        headers: settings
+            .kafka_headers
+            .parse()
+            .context("SOCIALDEVS_KAFKA_HEADERS")?,
         client_id: format!(
             "socialdevs-{}",
             settings.services.to_string().replace(',', "-")
@@ -83,6 +92,8 @@ pub async fn live_feed(
         topics: topics.to_vec(),
         start: StartAt::Latest,
         durability: Durability::Live,
+        // People watch these streams.
+        latency: Latency::Interactive,
         handler: Arc::new(hub),
     };
     let subscription = consumer::subscribe(transport.as_ref(), &consumer).await;
