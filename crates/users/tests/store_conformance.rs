@@ -934,50 +934,10 @@ async fn purge_deletes_only_expired_tokens(h: &Harness) {
 }
 
 async fn sign_out_everywhere_racing_a_rotation_leaves_no_live_token(h: &Harness) {
-    const ROUNDS: usize = 25;
-    let user = h.user("racing").await;
-    for round in 0..ROUNDS {
-        let (presented, next) = (format!("old{round}"), format!("new{round}"));
-        h.store()
-            .insert_refresh_token(&token(&presented, Uuid::now_v7(), user.id, at(86_400)))
-            .await
-            .unwrap();
-        let barrier = Arc::new(Barrier::new(2));
-        let rotate = {
-            let (store, barrier, presented, next) = (
-                h.store.clone(),
-                barrier.clone(),
-                presented.clone(),
-                next.clone(),
-            );
-            tokio::spawn(async move {
-                store.user_by_id(user.id).await.unwrap();
-                barrier.wait().await;
-                store
-                    .rotate_refresh_token(&presented, &next_token(&next), at(10))
-                    .await
-                    .unwrap()
-            })
-        };
-        let revoke = {
-            let store = h.store.clone();
-            tokio::spawn(async move {
-                store.user_by_id(user.id).await.unwrap();
-                barrier.wait().await;
-                store.revoke_user_tokens(user.id, at(10)).await.unwrap();
-            })
-        };
-        let rotation = rotate.await.unwrap();
-        revoke.await.unwrap();
-        assert_eq!(
-            h.store()
-                .rotate_refresh_token(&next, &next_token("later"), at(20))
-                .await
-                .unwrap(),
-            Rotation::Invalid,
-            "round {round}: {rotation:?}"
-        );
-    }
+    race_revocation_with_rotation(h, "racing", |store, user, _presented| async move {
+        store.revoke_user_tokens(user, at(10)).await.unwrap();
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,8 +1016,21 @@ async fn concurrent_rotations_of_one_token_have_one_winner(h: &Harness) {
 }
 
 async fn revocation_racing_a_rotation_leaves_no_live_token(h: &Harness) {
+    race_revocation_with_rotation(h, "logout", |store, _user, presented| async move {
+        store.revoke_family_of(&presented, at(10)).await.unwrap();
+    })
+    .await;
+}
+
+/// Races `revoke` (given the store, the user and the presented token) against a rotation of
+/// that token, 25 times: whichever goes first, the token the rotation may have made is dead.
+async fn race_revocation_with_rotation<F, Fut>(h: &Harness, username: &str, revoke: F)
+where
+    F: Fn(Arc<dyn UserStore>, Uuid, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     const ROUNDS: usize = 25;
-    let user = h.user("logout").await;
+    let user = h.user(username).await;
     for round in 0..ROUNDS {
         let (presented, next) = (format!("old{round}"), format!("new{round}"));
         h.store()
@@ -1081,21 +1054,21 @@ async fn revocation_racing_a_rotation_leaves_no_live_token(h: &Harness) {
                     .unwrap()
             })
         };
-        let revoke = {
-            let (store, presented) = (h.store.clone(), presented.clone());
+        let revocation = {
+            let (store, revoke) = (h.store.clone(), revoke.clone());
             tokio::spawn(async move {
                 store.user_by_id(user.id).await.unwrap();
                 barrier.wait().await;
-                store.revoke_family_of(&presented, at(10)).await.unwrap();
+                revoke(store, user.id, presented).await;
             })
         };
         let rotation = rotate.await.unwrap();
-        revoke.await.unwrap();
+        revocation.await.unwrap();
         assert!(
             matches!(rotation, Rotation::Rotated { .. } | Rotation::Invalid),
             "{rotation:?}"
         );
-        // Whichever went first, the family is revoked: the new token (if any) too.
+        // Whichever went first, the new token (if any) is revoked too.
         assert_eq!(
             h.store()
                 .rotate_refresh_token(&next, &next_token("later"), at(20))
