@@ -806,6 +806,23 @@ mod tests {
     }
 
     #[test]
+    fn background_subscriptions_let_the_broker_wait_longer() {
+        let settings = KafkaSettings {
+            fetch_wait: Duration::from_millis(20),
+            background_fetch_wait: Duration::from_millis(250),
+            ..KafkaSettings::default()
+        };
+        let wait = |latency| {
+            settings
+                .consumer_config("g", StartAt::Latest, latency)
+                .get("fetch.wait.max.ms")
+                .map(str::to_owned)
+        };
+        assert_eq!(wait(Latency::Interactive).as_deref(), Some("20"));
+        assert_eq!(wait(Latency::Background).as_deref(), Some("250"));
+    }
+
+    #[test]
     fn content_type_only_leaves_the_rest_to_the_payload() {
         let record = OutboxRecord {
             seq: 1,
