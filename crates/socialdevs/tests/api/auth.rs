@@ -261,17 +261,7 @@ async fn new_passwords_need_twelve_characters() {
 async fn changing_the_password_signs_out_every_other_session() {
     let app = spawn_app().await;
     let phone = app.register("changer").await;
-    let laptop = session(
-        app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"login": "changer", "password": "correct horse battery"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap(),
-    );
+    let laptop = app.sign_in("changer").await;
     let change =
         |current: &str, new: &str| json!({"current_password": current, "new_password": new});
 
@@ -342,21 +332,9 @@ async fn changing_the_password_signs_out_every_other_session() {
     assert_eq!(refreshed.status(), StatusCode::OK);
 
     // The old password no longer signs in; the new one does.
-    let old_password = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"login": "changer", "password": "correct horse battery"}),
-        )
-        .await;
+    let old_password = app.login("changer", "correct horse battery").await;
     assert_problem(old_password, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let new_password = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"login": "changer", "password": "a brand new passphrase"}),
-        )
-        .await;
+    let new_password = app.login("changer", "a brand new passphrase").await;
     assert_eq!(new_password.status(), StatusCode::OK);
 }
 
@@ -364,17 +342,7 @@ async fn changing_the_password_signs_out_every_other_session() {
 async fn signing_out_everywhere_ends_every_session_of_that_user_only() {
     let app = spawn_app().await;
     let first = app.register("roamer").await;
-    let second = session(
-        app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"login": "roamer", "password": "correct horse battery"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap(),
-    );
+    let second = app.sign_in("roamer").await;
     let other = app.register("homebody").await;
 
     let anonymous = app.post("/api/v1/auth/logout-all", None, json!({})).await;
@@ -403,14 +371,7 @@ async fn signing_out_everywhere_ends_every_session_of_that_user_only() {
         .await;
     assert_eq!(theirs.status(), StatusCode::OK);
     // Signing in again works.
-    let again = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"login": "roamer", "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(again.status(), StatusCode::OK);
+    app.sign_in("roamer").await;
 }
 
 /// Housekeeping deletes expired refresh tokens in the running platform and leaves live ones.

@@ -169,6 +169,23 @@ impl TestApp {
         session(response.json().await.expect("json"))
     }
 
+    /// `POST /api/v1/auth/login` with these credentials.
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"login": login, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs `username` in again (password `correct horse battery`): another session.
+    pub async fn sign_in(&self, username: &str) -> Session {
+        let response = self.login(username, "correct horse battery").await;
+        assert_eq!(response.status(), StatusCode::OK, "signing {username} in");
+        session(response.json().await.expect("json"))
+    }
+
     /// Publishes a post and returns it.
     pub async fn create_post(&self, who: &Session, text: &str, reply_to: Option<&str>) -> Value {
         let response = self
