@@ -24,6 +24,11 @@ pub const SQLITE: &[Migration] = &[
         name: "idempotency keys by age",
         sql: include_str!("../migrations/sqlite/0004_idempotency_expiry.sql"),
     },
+    Migration {
+        version: 5,
+        name: "like and reply counts on the post row",
+        sql: include_str!("../migrations/sqlite/0005_counts.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, applied in order inside the service's own schema.
@@ -47,5 +52,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "idempotency keys by age",
         sql: include_str!("../migrations/postgres/0004_idempotency_expiry.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "like and reply counts on the post row",
+        sql: include_str!("../migrations/postgres/0005_counts.sql"),
     },
 ];

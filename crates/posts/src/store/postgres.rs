@@ -58,11 +58,10 @@ fn row_to_post(row: &PgRow) -> Result<PostRow, sqlx::Error> {
     })
 }
 
-/// Columns of a post with its counts; `$1` is the viewer id (or NULL).
+/// Columns of a post with its counts (kept on the row by triggers); `$1` is the viewer id (or
+/// NULL).
 const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, p.mentions, \
-    p.created_at, \
-    (SELECT COUNT(*) FROM likes l WHERE l.post_id = p.id) AS like_count, \
-    (SELECT COUNT(*) FROM posts r WHERE r.reply_to = p.id) AS reply_count, \
+    p.created_at, p.like_count, p.reply_count, \
     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1) AS liked_by_me \
     FROM posts p";
 

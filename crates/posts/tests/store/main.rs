@@ -39,6 +39,7 @@ macro_rules! conformance {
                     someone_else_cannot_delete_a_post,
                     deleting_unknown_post_is_not_found,
                     deleting_a_parent_keeps_its_replies,
+                    deleting_a_reply_lowers_its_parents_count,
                     like_is_idempotent,
                     unlike_is_idempotent,
                     like_and_unlike_unknown_post_are_not_found,
@@ -67,6 +68,7 @@ macro_rules! conformance {
                 conformance!(@backend $backend;
                     deleting_cascades_likes_and_tags,
                     migrations_are_idempotent,
+                    counts_migration_recounts_existing_likes_and_replies,
                     every_change_writes_its_event_in_the_same_transaction,
                     refused_and_failed_changes_write_no_event,
                 );

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use socialdevs_posts::model::{NewPost, PostFilter};
+use socialdevs_posts::model::{NewPost, PostFilter, PostRow};
 use socialdevs_posts::store::{Created, Deleted, PostStore, StoreError};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
@@ -547,6 +547,31 @@ pub async fn deleting_cascades_likes_and_tags(backend: &Backend) {
     );
 }
 
+pub async fn deleting_a_reply_lowers_its_parents_count(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(&*store, post(alice, "parent")).await;
+    let r1 = create(&*store, reply(bob, parent, "r1")).await;
+    let r2 = create(&*store, reply(alice, parent, "r2")).await;
+    let nested = create(&*store, reply(alice, r1, "nested")).await;
+    assert!(store.like(r1, &liker(alice), Utc::now()).await.unwrap());
+    assert_eq!(
+        store.post(parent, None).await.unwrap().unwrap().reply_count,
+        2
+    );
+    assert_eq!(
+        store.delete_post(r2, alice).await.unwrap(),
+        Deleted::Deleted
+    );
+    let row = store.post(parent, None).await.unwrap().unwrap();
+    assert_eq!(row.reply_count, 1, "r2 no longer counts");
+    // Deleting r1 (liked, replied to) changes no other post's like count.
+    assert_eq!(store.delete_post(r1, bob).await.unwrap(), Deleted::Deleted);
+    let row = store.post(parent, None).await.unwrap().unwrap();
+    assert_eq!((row.reply_count, row.like_count), (0, 0));
+    let row = store.post(nested, None).await.unwrap().unwrap();
+    assert_eq!((row.reply_count, row.like_count), (0, 0));
+}
+
 pub async fn deleting_a_parent_keeps_its_replies(store: Store) {
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let parent = create(&*store, post(alice, "parent")).await;
@@ -1019,6 +1044,44 @@ pub async fn migrations_are_idempotent(backend: &Backend) {
     let row = backend.store.post(id, None).await.unwrap().unwrap();
     assert_eq!(row.hashtags, ["kept"]);
     assert_eq!(backend.store.count_by_author(author).await.unwrap(), 1);
+}
+
+pub async fn counts_migration_recounts_existing_likes_and_replies(backend: &Backend) {
+    let store = &backend.store;
+    let (alice, bob, carol) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let parent = create(&**store, post(alice, "parent")).await;
+    let quiet = create(&**store, post(alice, "quiet")).await;
+    let r1 = create(&**store, reply(bob, parent, "r1")).await;
+    create(&**store, reply(carol, parent, "r2")).await;
+    create(&**store, reply(alice, r1, "nested")).await;
+    for user in [alice, bob, carol] {
+        assert!(store.like(parent, &liker(user), Utc::now()).await.unwrap());
+    }
+    assert!(store.like(r1, &liker(carol), Utc::now()).await.unwrap());
+    // The database as the release before the counts left it: the migration runs on it again.
+    backend.probe.undo_last_migration().await;
+    assert_eq!(backend.probe.migrate_again().await, 1);
+    let counts = |row: PostRow| (row.like_count, row.reply_count);
+    assert_eq!(
+        counts(store.post(parent, None).await.unwrap().unwrap()),
+        (3, 2)
+    );
+    assert_eq!(counts(store.post(r1, None).await.unwrap().unwrap()), (1, 1));
+    assert_eq!(
+        counts(store.post(quiet, None).await.unwrap().unwrap()),
+        (0, 0)
+    );
+    // And the triggers keep them from then on.
+    assert!(store.unlike(parent, bob, Utc::now()).await.unwrap());
+    create(&**store, reply(bob, quiet, "late")).await;
+    assert_eq!(
+        counts(store.post(parent, None).await.unwrap().unwrap()),
+        (2, 2)
+    );
+    assert_eq!(
+        counts(store.post(quiet, None).await.unwrap().unwrap()),
+        (0, 1)
+    );
 }
 
 // ---- the transactional outbox ----

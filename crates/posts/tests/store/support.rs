@@ -21,6 +21,9 @@ pub trait Probe: Send + Sync {
     async fn rows(&self, table: &str) -> i64;
     /// Runs the posts migrations again; how many were applied.
     async fn migrate_again(&self) -> usize;
+    /// Takes back the last migration (the counts on the post row), as if the database had been
+    /// left by the release before it.
+    async fn undo_last_migration(&self);
     /// Every event in the service's outbox, in write order.
     async fn outbox(&self) -> Vec<CloudEvent>;
 }
@@ -53,6 +56,19 @@ impl Probe for SqliteProbe {
 
     async fn migrate_again(&self) -> usize {
         migrate_sqlite(&self.0, SERVICE, SQLITE).await.unwrap()
+    }
+
+    async fn undo_last_migration(&self) {
+        assert_eq!(SQLITE.last().unwrap().version, 5, "this undoes migration 5");
+        sqlx::raw_sql(
+            "DROP TRIGGER likes_count_insert; DROP TRIGGER likes_count_delete; \
+             DROP TRIGGER replies_count_insert; DROP TRIGGER replies_count_delete; \
+             ALTER TABLE posts DROP COLUMN like_count; ALTER TABLE posts DROP COLUMN reply_count; \
+             DELETE FROM posts_schema_migrations WHERE version = 5;",
+        )
+        .execute(&self.0.writer)
+        .await
+        .unwrap();
     }
 
     async fn outbox(&self) -> Vec<CloudEvent> {
@@ -94,6 +110,24 @@ impl Probe for PgProbe {
 
     async fn migrate_again(&self) -> usize {
         migrate_postgres(&self.0, POSTGRES).await.unwrap()
+    }
+
+    async fn undo_last_migration(&self) {
+        assert_eq!(
+            POSTGRES.last().unwrap().version,
+            5,
+            "this undoes migration 5"
+        );
+        sqlx::raw_sql(
+            "DROP TRIGGER likes_count ON likes; DROP FUNCTION likes_count(); \
+             DROP TRIGGER replies_count_insert ON posts; DROP TRIGGER replies_count_delete ON posts; \
+             DROP FUNCTION replies_count(); \
+             ALTER TABLE posts DROP COLUMN like_count, DROP COLUMN reply_count; \
+             DELETE FROM schema_migrations WHERE version = 5;",
+        )
+        .execute(self.0.pool())
+        .await
+        .unwrap();
     }
 
     async fn outbox(&self) -> Vec<CloudEvent> {
