@@ -112,11 +112,12 @@ pub async fn run_subscribed(
         Some(subscription) => subscription,
         None => loop {
             match transport
-                .subscribe(
+                .subscribe_with(
                     &group,
                     &consumer.topics,
                     consumer.start,
                     consumer.durability,
+                    consumer.latency,
                 )
                 .await
             {

@@ -8,6 +8,7 @@
 //! - [`hub`]: process-local fan-out to live streams.
 //! - [`transport`]: the port both transports implement — [`embedded`] (the outbox tables are
 //!   the log; all-in-one) and `kafka` (feature `kafka`; `SOCIALDEVS_KAFKA_BROKERS`).
+//! - [`live`]: live subscriptions over Redis pub/sub beside the broker (distributed).
 
 pub mod consumer;
 pub mod embedded;
@@ -15,6 +16,7 @@ pub mod envelope;
 pub mod hub;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod live;
 pub mod metrics;
 pub mod outbox;
 pub mod relay;

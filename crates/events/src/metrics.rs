@@ -25,6 +25,9 @@ pub const LIVE_SUBSCRIBERS: &str = "socialdevs_live_subscribers";
 /// Live subscriptions dropped because their client read too slowly, per `hub`.
 pub const LIVE_DROPPED_TOTAL: &str = "socialdevs_live_dropped_total";
 
+/// Batches of live events (Redis pub/sub) that could not be published, so streams missed them.
+pub const LIVE_PUBLISH_FAILURES_TOTAL: &str = "socialdevs_live_publish_failures_total";
+
 /// Every name above, for the dashboards' metric-name test.
 pub const ALL: &[&str] = &[
     OUTBOX_PENDING,
@@ -38,6 +41,7 @@ pub const ALL: &[&str] = &[
     CONSUMER_LAG,
     LIVE_SUBSCRIBERS,
     LIVE_DROPPED_TOTAL,
+    LIVE_PUBLISH_FAILURES_TOTAL,
 ];
 
 /// Describes the metrics (HELP lines); call once after the recorder is installed.
@@ -74,4 +78,10 @@ pub fn describe() {
         LIVE_DROPPED_TOTAL,
         "Live subscriptions dropped for lagging."
     );
+    metrics::describe_counter!(
+        LIVE_PUBLISH_FAILURES_TOTAL,
+        "Batches of live events not published (streams missed them)."
+    );
+    // Zero until a relay fails to publish live (or forever, without live events over Redis).
+    metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(0);
 }

@@ -124,6 +124,13 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// How live streams get their events with a broker (`SOCIALDEVS_KAFKA_BROKERS`): `redis`
+    /// (pub/sub on `SOCIALDEVS_REDIS_URL`: pushed at once), `broker` (a live reader per process
+    /// polling the broker), or `auto` (redis when a Redis is configured). Every process of a
+    /// deployment must agree: relays publish live where the subscribers read.
+    #[arg(long, env = "SOCIALDEVS_LIVE_EVENTS", default_value = "auto")]
+    pub live_events: String,
+
     /// First part of every Redis key, so deployments (or tests) can share a server.
     #[arg(long, env = "SOCIALDEVS_REDIS_NAMESPACE", default_value = "socialdevs")]
     pub redis_namespace: String,
@@ -347,6 +354,7 @@ impl Settings {
             kafka_background_fetch_wait_ms: 100,
             kafka_headers: "all".into(),
             redis_url: None,
+            live_events: "auto".into(),
             redis_namespace: "socialdevs".into(),
             timeline_cap: 800,
             timeline_fanout_max_followers: 10_000,

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use socialdevs_events::consumer::{self, Consumer, Handler, HandlerError};
 use socialdevs_events::embedded::EmbeddedTransport;
 use socialdevs_events::kafka::{KafkaSettings, KafkaTransport};
+use socialdevs_events::live::RedisLive;
 use socialdevs_events::outbox::sqlite::{append_envelope, SqliteOutbox};
 use socialdevs_events::outbox::{Backlog, OutboxSignal, OutboxStore};
 use socialdevs_events::relay::{self, RelaySettings};
@@ -22,6 +23,7 @@ use socialdevs_events::{
 use socialdevs_platform::db::{migrate_sqlite, Migration, SqliteDb};
 use socialdevs_platform::shutdown::{self, ShutdownTrigger};
 use socialdevs_testkit::kafka::KafkaBroker;
+use socialdevs_testkit::redis::RedisServer;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -46,8 +48,10 @@ pub struct Fixture {
     /// The services' database (their outboxes; the embedded transport's log and offsets).
     pub db: SqliteDb,
     pub transport: Arc<dyn Transport>,
-    /// The Kafka broker, for the Kafka fixture.
+    /// The Kafka broker, for the Kafka fixtures.
     pub broker: Option<KafkaBroker>,
+    /// The Redis whose pub/sub carries live subscriptions, for the Kafka + Redis fixtures.
+    pub redis: Option<RedisServer>,
     signals: HashMap<&'static str, OutboxSignal>,
     relays: Vec<(ShutdownTrigger, JoinHandle<()>)>,
 }
@@ -69,6 +73,31 @@ impl Fixture {
     /// The Kafka transport on a tansu broker of its own, which the test may kill.
     pub async fn kafka_local() -> Self {
         Self::kafka_on(KafkaBroker::start_local()).await
+    }
+
+    /// Kafka for the log, with live subscriptions on Redis pub/sub (`SOCIALDEVS_TEST_REDIS_URL`,
+    /// else a `redis-server` of its own): the distributed topology's transport.
+    pub async fn kafka_redis_live() -> Self {
+        Self::kafka_redis_live_on(RedisServer::start()).await
+    }
+
+    /// The same on a `redis-server` of its own, which the test may kill.
+    pub async fn kafka_redis_live_local() -> Self {
+        Self::kafka_redis_live_on(RedisServer::start_local()).await
+    }
+
+    async fn kafka_redis_live_on(redis: RedisServer) -> Self {
+        let mut fx = Self::kafka_on(KafkaBroker::start()).await;
+        for (trigger, task) in fx.relays.drain(..) {
+            trigger.trigger();
+            task.await.unwrap();
+        }
+        let live = RedisLive::new(fx.transport.clone(), redis.url(), redis.namespace()).unwrap();
+        fx.name = "kafka+redis-live";
+        fx.transport = Arc::new(live);
+        fx.redis = Some(redis);
+        fx.start_relays();
+        fx
     }
 
     async fn kafka_on(broker: KafkaBroker) -> Self {
@@ -98,6 +127,7 @@ impl Fixture {
             db,
             transport,
             broker,
+            redis: None,
             signals: SERVICES
                 .iter()
                 .map(|(service, _)| (*service, OutboxSignal::default()))

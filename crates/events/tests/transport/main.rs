@@ -1,12 +1,14 @@
 //! The transport conformance suite: every test runs on the embedded transport (a temporary
-//! SQLite file) and on Kafka (a tansu broker of its own, or `SOCIALDEVS_TEST_KAFKA_BROKERS`),
-//! with the services' outboxes in SQLite and the real relays publishing them. Events go the
+//! SQLite file), on Kafka (a tansu broker of its own, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), and
+//! on Kafka with live subscriptions on Redis pub/sub (a `redis-server` of its own, or
+//! `SOCIALDEVS_TEST_REDIS_URL`), with the services' outboxes in SQLite and the real relays
+//! publishing them. Events go the
 //! production path: written to an outbox in a write transaction, relayed, consumed by
 //! `consumer::run` or by subscriptions directly.
 //!
 //! Tests wait on conditions with deadlines (never on a sleep that hopes something happened),
 //! and each works whatever else is on the broker: they only look at the events they wrote,
-//! and use groups of their own. The broker outage test is Kafka only.
+//! and use groups of their own. The broker and Redis outage tests are Kafka only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,7 +28,8 @@ use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt};
 use uuid::Uuid;
 
-/// Runs `$test(fixture)` once per transport, as `$test::embedded` and `$test::kafka`.
+/// Runs `$test(fixture)` once per transport, as `$test::embedded`, `$test::kafka` and
+/// `$test::kafka_redis_live`.
 macro_rules! on_both_transports {
     ($($test:ident),* $(,)?) => {$(
         mod $test {
@@ -38,6 +41,11 @@ macro_rules! on_both_transports {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn kafka() {
                 super::$test(super::harness::Fixture::kafka().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kafka_redis_live() {
+                super::$test(super::harness::Fixture::kafka_redis_live().await).await;
             }
         }
     )*};
@@ -432,7 +440,8 @@ async fn an_undecodable_message_is_dead_lettered_and_the_consumer_moves_on(fx: F
 
 async fn the_transport_answers_pings(fx: Fixture) {
     fx.transport.ping().await.unwrap();
-    assert_eq!(fx.transport.name(), fx.name);
+    // Live events over Redis keep the broker's name (the durable log, in metrics and logs).
+    assert_eq!(fx.transport.name(), fx.name.trim_end_matches("+redis-live"));
 }
 
 /// A dead letter as the transport kept it.
@@ -696,4 +705,72 @@ enum Phase {
     Up,
     Killed,
     Restarted,
+}
+
+/// Kafka with live subscriptions on Redis: Redis is killed (SIGKILL) and restarted. While it is
+/// down the relays go on publishing to the broker (a durable consumer gets every event, the
+/// backlog drains); afterwards the live subscription opened before the crash reconnects by
+/// itself and gets what is published from then on, in per-key order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_live_subscriptions_resume_and_the_log_loses_nothing() {
+    let mut fx = Fixture::kafka_redis_live_local().await;
+    let topics = [USERS_TOPIC, POSTS_TOPIC];
+    let mut live = fx
+        .subscribe(&group("live"), &topics, StartAt::Latest, Durability::Live)
+        .await;
+    let first = write_interleaved(&fx, &keys(4), 3).await;
+    poll_until(live.as_mut(), "live events before the crash", |d| {
+        has_all(d, &ids(&first))
+    })
+    .await;
+
+    fx.redis.as_mut().unwrap().kill();
+    let during = write_interleaved(&fx, &keys(4), 3).await;
+    fx.drained().await;
+    let recorder = Recorder::of_keys(during.iter().map(|e| &e.subject));
+    let (stop, task) = fx.run_consumer(&group("durable"), &topics, recorder.clone());
+    recorder
+        .wait_for_all("the events written while Redis was down", &ids(&during))
+        .await;
+    stop.trigger();
+    task.await.unwrap();
+    let lost = tokio::time::timeout(DEADLINE, live.poll())
+        .await
+        .expect("a live poll returns once Redis is gone");
+    assert!(
+        lost.is_err(),
+        "the live subscription reports its lost connection"
+    );
+
+    fx.redis.as_mut().unwrap().restart();
+    // Polling reconnects by itself; events are published meanwhile, a round every 200 ms.
+    let keys = keys(4);
+    let mut after: Vec<CloudEvent> = Vec::new();
+    let mut got = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while seen_of(&got, &ids(&after)).len() < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the live subscription is back within {DEADLINE:?} after Redis restarted"
+        );
+        tokio::select! {
+            _ = tick.tick() => after.extend(write_interleaved(&fx, &keys, 1).await),
+            polled = live.poll() => match polled {
+                Ok(batch) => got.extend(batch),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
+        }
+    }
+    let seen = seen_of(&got, &ids(&after));
+    assert!(
+        seen_of(&got, &ids(&during)).is_empty(),
+        "nothing published while Redis was down is delivered live"
+    );
+    eprintln!(
+        "kafka+redis-live: Redis killed and restarted; {} events durable meanwhile, {} live \
+         after it came back",
+        during.len(),
+        seen.len()
+    );
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use socialdevs_events::consumer::{self, Consumer};
+use socialdevs_events::live::RedisLive;
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::worker::Worker;
 use socialdevs_events::{Durability, Latency, LiveHub, StartAt, Transport};
@@ -20,9 +21,38 @@ pub async fn transport(settings: &Settings, db: &Database) -> anyhow::Result<Arc
         .as_deref()
         .filter(|b| !b.trim().is_empty())
     {
-        return kafka(settings, brokers).await;
+        let broker = kafka(settings, brokers).await?;
+        return live_over_redis(settings, broker);
     }
     Ok(Arc::new(db.embedded_transport().await?))
+}
+
+/// With a broker, live subscriptions read Redis pub/sub when `SOCIALDEVS_LIVE_EVENTS` says so
+/// (`auto`: when a Redis is configured); see `socialdevs_events::live`.
+fn live_over_redis(
+    settings: &Settings,
+    broker: Arc<dyn Transport>,
+) -> anyhow::Result<Arc<dyn Transport>> {
+    let redis = settings
+        .redis_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty());
+    let url = match (settings.live_events.as_str(), redis) {
+        ("broker", _) | ("auto", None) => return Ok(broker),
+        ("redis" | "auto", Some(url)) => url,
+        ("redis", None) => {
+            anyhow::bail!("SOCIALDEVS_LIVE_EVENTS=redis needs SOCIALDEVS_REDIS_URL")
+        }
+        (other, _) => {
+            anyhow::bail!("SOCIALDEVS_LIVE_EVENTS is auto, redis or broker, not {other:?}")
+        }
+    };
+    tracing::info!("live events over Redis pub/sub");
+    Ok(Arc::new(RedisLive::new(
+        broker,
+        url,
+        &settings.redis_namespace,
+    )?))
 }
 
 #[cfg(feature = "kafka")]

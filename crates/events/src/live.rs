@@ -1,0 +1,312 @@
+//! Live events over Redis pub/sub, beside a broker that keeps the durable log.
+//!
+//! What people watch (home timeline and notification streams) needs each event in every
+//! process at once, once, from now on — not a durable log read by polling: a broker answers a
+//! poll only after its fetch wait, so every live delivery paid one or two waits, and every
+//! process's live reader kept the broker busy polling. [`RedisLive`] wraps the broker's
+//! transport: its relays publish each outbox batch to Redis channels (`PUBLISH
+//! <namespace>:live:<topic>`, the CloudEvent JSON as the message) and then to the broker;
+//! [`Durability::Live`] subscriptions read the channels, and durable ones the broker, as
+//! before.
+//!
+//! Guarantees of a live subscription are those of a live feed: what is published while it is
+//! connected arrives once, in publish order; what is published while Redis is unreachable is
+//! not delivered live (the stores and timelines still have it, through the broker). The relay
+//! retries a batch the broker refused, so each topic remembers the highest outbox position it
+//! sent live and a retried batch goes out live only once.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures::{FutureExt, Stream, StreamExt};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::metrics::LIVE_PUBLISH_FAILURES_TOTAL;
+use crate::outbox::{OutboxRecord, Publisher};
+use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
+
+/// How long publishing or subscribing waits for Redis before giving up.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most messages handed over by one poll.
+const MAX_BATCH: usize = 512;
+
+/// A transport whose live subscriptions read Redis pub/sub, everything else the wrapped one.
+pub struct RedisLive {
+    inner: Arc<dyn Transport>,
+    client: redis::Client,
+    prefix: String,
+    publisher: Arc<LivePublisher>,
+}
+
+impl RedisLive {
+    /// Wraps `inner`; channels are named `<namespace>:live:<topic>` on the Redis at `url`.
+    pub fn new(inner: Arc<dyn Transport>, url: &str, namespace: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("parsing SOCIALDEVS_REDIS_URL")?;
+        let prefix = format!("{namespace}:live:");
+        let publisher = Arc::new(LivePublisher {
+            inner: inner.publisher(),
+            client: client.clone(),
+            prefix: prefix.clone(),
+            conn: AsyncMutex::new(None),
+            sent: Mutex::new(HashMap::new()),
+        });
+        Ok(Self {
+            inner,
+            client,
+            prefix,
+            publisher,
+        })
+    }
+
+    /// The channel `topic`'s events go to.
+    pub fn channel(&self, topic: &str) -> String {
+        format!("{}{topic}", self.prefix)
+    }
+}
+
+/// Publishes each batch live (Redis), then durably (the wrapped publisher).
+struct LivePublisher {
+    inner: Arc<dyn Publisher>,
+    client: redis::Client,
+    prefix: String,
+    /// Opened on first use and after a failure, so a Redis down at start delays nothing.
+    conn: AsyncMutex<Option<ConnectionManager>>,
+    /// Per topic, the highest outbox position already sent live.
+    sent: Mutex<HashMap<String, i64>>,
+}
+
+impl LivePublisher {
+    /// The records of `records` not sent live before, marking them sent.
+    fn unsent<'a>(&self, records: &'a [OutboxRecord]) -> Vec<&'a OutboxRecord> {
+        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        records
+            .iter()
+            .filter(|r| {
+                let last = sent.entry(r.topic.clone()).or_insert(i64::MIN);
+                if r.seq > *last {
+                    *last = r.seq;
+                    true
+                } else {
+                    false
+                }
+            })
+            .collect()
+    }
+
+    async fn publish_live(&self, records: &[&OutboxRecord]) -> anyhow::Result<()> {
+        let mut guard = self.conn.lock().await;
+        let conn = match guard.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(REDIS_TIMEOUT))
+                    .set_connection_timeout(Some(REDIS_TIMEOUT))
+                    .set_number_of_retries(1);
+                let fresh = tokio::time::timeout(
+                    REDIS_TIMEOUT.saturating_mul(2),
+                    ConnectionManager::new_with_config(self.client.clone(), config),
+                )
+                .await
+                .context("connecting to Redis timed out")?
+                .context("connecting to Redis")?;
+                guard.insert(fresh)
+            }
+        };
+        let mut pipe = redis::pipe();
+        for record in records {
+            pipe.cmd("PUBLISH")
+                .arg(format!("{}{}", self.prefix, record.topic))
+                .arg(record.payload.as_bytes())
+                .ignore();
+        }
+        let outcome = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn)).await;
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                *guard = None;
+                Err(err).context("publishing to Redis")
+            }
+            Err(_) => {
+                *guard = None;
+                anyhow::bail!("publishing to Redis timed out")
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for LivePublisher {
+    async fn publish(&self, records: &[OutboxRecord]) -> anyhow::Result<()> {
+        // Live first: the events are committed, and people are waiting for them; the broker's
+        // acknowledgement can take a fetch wait of its own.
+        let unsent = self.unsent(records);
+        if !unsent.is_empty() {
+            if let Err(err) = self.publish_live(&unsent).await {
+                metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
+                tracing::warn!(error = %format!("{err:#}"), events = unsent.len(),
+                    "live events not published (streams miss them; stores get them)");
+            }
+        }
+        self.inner.publish(records).await
+    }
+
+    async fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.inner.flush(timeout).await
+    }
+
+    fn batch_committed(&self, topic: &str) {
+        self.inner.batch_committed(topic);
+    }
+
+    async fn consumed_up_to(&self, topic: &str) -> anyhow::Result<Option<i64>> {
+        self.inner.consumed_up_to(topic).await
+    }
+}
+
+type Messages = Pin<Box<dyn Stream<Item = redis::Msg> + Send>>;
+
+/// A live subscription: the channels of its topics, on a connection of its own.
+struct LiveSubscription {
+    client: redis::Client,
+    /// Channel name → topic.
+    topics: HashMap<String, String>,
+    messages: Option<Messages>,
+    /// Delivery positions (per subscription; nothing is committed).
+    next: i64,
+}
+
+impl LiveSubscription {
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        let channels: Vec<&String> = self.topics.keys().collect();
+        let client = self.client.clone();
+        let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
+            .await
+            .context("connecting to Redis for live events timed out")?
+            .context("connecting to Redis for live events")?;
+        tokio::time::timeout(REDIS_TIMEOUT, pubsub.subscribe(channels))
+            .await
+            .context("subscribing to live events timed out")?
+            .context("subscribing to live events")?;
+        self.messages = Some(Box::pin(pubsub.into_on_message()));
+        Ok(())
+    }
+
+    fn delivery(&mut self, msg: &redis::Msg) -> Option<Delivery> {
+        let topic = self.topics.get(msg.get_channel_name())?.clone();
+        let offset = self.next;
+        self.next += 1;
+        Some(Delivery {
+            topic,
+            partition: 0,
+            offset,
+            key: None,
+            payload: msg.get_payload_bytes().to_vec(),
+        })
+    }
+}
+
+#[async_trait]
+impl Subscription for LiveSubscription {
+    async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        if self.messages.is_none() {
+            // Lost (Redis restarted): subscribe again; what was published meanwhile is gone.
+            self.connect().await?;
+        }
+        let Some(messages) = self.messages.as_mut() else {
+            anyhow::bail!("no live subscription");
+        };
+        let Some(first) = messages.next().await else {
+            self.messages = None;
+            anyhow::bail!("the Redis connection for live events closed");
+        };
+        let mut batch = vec![first];
+        // Whatever else has already arrived goes in the same batch.
+        while batch.len() < MAX_BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(msg)) => batch.push(msg),
+                Some(None) => {
+                    self.messages = None;
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batch.iter().filter_map(|m| self.delivery(m)).collect())
+    }
+
+    async fn commit(&mut self, _delivery: &Delivery) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>> {
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl Transport for RedisLive {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn publisher(&self) -> Arc<dyn Publisher> {
+        self.publisher.clone()
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+    ) -> anyhow::Result<Box<dyn Subscription>> {
+        self.subscribe_with(group, topics, start, durability, Latency::Interactive)
+            .await
+    }
+
+    async fn subscribe_with(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
+        latency: Latency,
+    ) -> anyhow::Result<Box<dyn Subscription>> {
+        if durability == Durability::Durable || start == StartAt::Earliest {
+            return self
+                .inner
+                .subscribe_with(group, topics, start, durability, latency)
+                .await;
+        }
+        let mut subscription = LiveSubscription {
+            client: self.client.clone(),
+            topics: topics
+                .iter()
+                .map(|t| (self.channel(t), (*t).to_owned()))
+                .collect(),
+            messages: None,
+            next: 0,
+        };
+        // Subscribed before returning, so everything published from here on arrives.
+        subscription.connect().await?;
+        Ok(Box::new(subscription))
+    }
+
+    async fn dead_letter(
+        &self,
+        group: &str,
+        delivery: &Delivery,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        self.inner.dead_letter(group, delivery, error).await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.inner.ping().await
+    }
+}
