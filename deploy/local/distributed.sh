@@ -298,6 +298,12 @@ down() {
       log "stopping $service (pid $pid)"
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # Still there after 10 s (tansu may ignore SIGTERM): its port must be free for the next up.
+      if kill -0 "$pid" 2>/dev/null; then
+        log "$service did not stop; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
     fi
     rm -f "$state/pids/$service.pid"
   done

@@ -4,10 +4,11 @@
 //! process at once, once, from now on — not a durable log read by polling: a broker answers a
 //! poll only after its fetch wait, so every live delivery paid one or two waits, and every
 //! process's live reader kept the broker busy polling. [`RedisLive`] wraps the broker's
-//! transport: its relays publish each outbox batch to Redis channels (`PUBLISH
-//! <namespace>:live:<topic>`, the CloudEvent JSON as the message) and then to the broker;
-//! [`Durability::Live`] subscriptions read the channels, and durable ones the broker, as
-//! before.
+//! transport: its relays hand each outbox batch to a live sender, which publishes it to Redis
+//! channels (`PUBLISH <namespace>:live:<topic>`, the CloudEvent JSON as the message), then
+//! publish it to the broker; [`Durability::Live`] subscriptions read the channels, and durable
+//! ones the broker, as before. A slow or unreachable Redis never holds up the broker: the
+//! live sender is a task of its own behind a bounded queue.
 //!
 //! Guarantees of a live subscription are those of a live feed: what is published while it is
 //! connected arrives once, in publish order; what is published while Redis is unreachable is
@@ -24,7 +25,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use futures::{FutureExt, Stream, StreamExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::mpsc;
 
 use crate::metrics::LIVE_PUBLISH_FAILURES_TOTAL;
 use crate::outbox::{OutboxRecord, Publisher};
@@ -32,8 +33,10 @@ use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Tra
 
 /// How long publishing or subscribing waits for Redis before giving up.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most messages handed over by one poll.
+/// Most messages handed over by one poll, or published in one round trip.
 const MAX_BATCH: usize = 512;
+/// Batches that may wait for the live sender before new ones are not sent live.
+const LIVE_QUEUE: usize = 256;
 
 /// A transport whose live subscriptions read Redis pub/sub, everything else the wrapped one.
 pub struct RedisLive {
@@ -45,16 +48,15 @@ pub struct RedisLive {
 
 impl RedisLive {
     /// Wraps `inner`; channels are named `<namespace>:live:<topic>` on the Redis at `url`.
+    /// Starts the live sender on the current Tokio runtime.
     pub fn new(inner: Arc<dyn Transport>, url: &str, namespace: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing SOCIALDEVS_REDIS_URL")?;
         let prefix = format!("{namespace}:live:");
-        let publisher = Arc::new(LivePublisher {
-            inner: inner.publisher(),
-            client: client.clone(),
-            prefix: prefix.clone(),
-            conn: AsyncMutex::new(None),
-            sent: Mutex::new(HashMap::new()),
-        });
+        let publisher = Arc::new(LivePublisher::start(
+            inner.publisher(),
+            client.clone(),
+            prefix.clone(),
+        ));
         Ok(Self {
             inner,
             client,
@@ -69,20 +71,36 @@ impl RedisLive {
     }
 }
 
-/// Publishes each batch live (Redis), then durably (the wrapped publisher).
+/// One message for a live channel.
+type LiveMessage = (String, Vec<u8>);
+
+/// Hands each batch to the live sender (Redis), then publishes it durably (the wrapped
+/// publisher). The live sender is a task of its own behind a bounded queue, so a slow or
+/// unreachable Redis never holds up the durable path: when the queue is full, batches are
+/// not sent live (and counted).
 struct LivePublisher {
     inner: Arc<dyn Publisher>,
-    client: redis::Client,
     prefix: String,
-    /// Opened on first use and after a failure, so a Redis down at start delays nothing.
-    conn: AsyncMutex<Option<ConnectionManager>>,
+    queue: mpsc::Sender<Vec<LiveMessage>>,
     /// Per topic, the highest outbox position already sent live.
     sent: Mutex<HashMap<String, i64>>,
 }
 
 impl LivePublisher {
-    /// The records of `records` not sent live before, marking them sent.
-    fn unsent<'a>(&self, records: &'a [OutboxRecord]) -> Vec<&'a OutboxRecord> {
+    /// Starts the live sender (on the current Tokio runtime).
+    fn start(inner: Arc<dyn Publisher>, client: redis::Client, prefix: String) -> Self {
+        let (queue, batches) = mpsc::channel(LIVE_QUEUE);
+        tokio::spawn(send_live(client, batches));
+        Self {
+            inner,
+            prefix,
+            queue,
+            sent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The messages for the records of `records` not sent live before, marking them sent.
+    fn unsent(&self, records: &[OutboxRecord]) -> Vec<LiveMessage> {
         let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
         records
             .iter()
@@ -95,48 +113,67 @@ impl LivePublisher {
                     false
                 }
             })
+            .map(|r| {
+                (
+                    format!("{}{}", self.prefix, r.topic),
+                    r.payload.as_bytes().to_vec(),
+                )
+            })
             .collect()
     }
+}
 
-    async fn publish_live(&self, records: &[&OutboxRecord]) -> anyhow::Result<()> {
-        let mut guard = self.conn.lock().await;
-        let conn = match guard.as_mut() {
-            Some(conn) => conn,
-            None => {
-                let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(REDIS_TIMEOUT))
-                    .set_connection_timeout(Some(REDIS_TIMEOUT))
-                    .set_number_of_retries(1);
-                let fresh = tokio::time::timeout(
-                    REDIS_TIMEOUT.saturating_mul(2),
-                    ConnectionManager::new_with_config(self.client.clone(), config),
-                )
-                .await
-                .context("connecting to Redis timed out")?
-                .context("connecting to Redis")?;
-                guard.insert(fresh)
+/// Publishes the queued batches in order, several per round trip, reconnecting after a
+/// failure; a batch that fails is dropped (live events are not worth delivering late).
+async fn send_live(client: redis::Client, mut batches: mpsc::Receiver<Vec<LiveMessage>>) {
+    let mut conn: Option<ConnectionManager> = None;
+    while let Some(first) = batches.recv().await {
+        let mut messages = first;
+        while messages.len() < MAX_BATCH {
+            match batches.try_recv() {
+                Ok(more) => messages.extend(more),
+                Err(_) => break,
             }
-        };
-        let mut pipe = redis::pipe();
-        for record in records {
-            pipe.cmd("PUBLISH")
-                .arg(format!("{}{}", self.prefix, record.topic))
-                .arg(record.payload.as_bytes())
-                .ignore();
         }
-        let outcome = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn)).await;
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => {
-                *guard = None;
-                Err(err).context("publishing to Redis")
-            }
-            Err(_) => {
-                *guard = None;
-                anyhow::bail!("publishing to Redis timed out")
-            }
+        if let Err(err) = publish_live(&client, &mut conn, &messages).await {
+            conn = None;
+            metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
+            tracing::warn!(error = %format!("{err:#}"), events = messages.len(),
+                "live events not published (streams miss them; stores get them)");
         }
     }
+}
+
+async fn publish_live(
+    client: &redis::Client,
+    conn: &mut Option<ConnectionManager>,
+    messages: &[LiveMessage],
+) -> anyhow::Result<()> {
+    let conn = match conn {
+        Some(conn) => conn,
+        None => {
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(REDIS_TIMEOUT))
+                .set_connection_timeout(Some(REDIS_TIMEOUT))
+                .set_number_of_retries(1);
+            let fresh = tokio::time::timeout(
+                REDIS_TIMEOUT.saturating_mul(2),
+                ConnectionManager::new_with_config(client.clone(), config),
+            )
+            .await
+            .context("connecting to Redis timed out")?
+            .context("connecting to Redis")?;
+            conn.insert(fresh)
+        }
+    };
+    let mut pipe = redis::pipe();
+    for (channel, payload) in messages {
+        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+    }
+    tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn))
+        .await
+        .context("publishing to Redis timed out")?
+        .context("publishing to Redis")
 }
 
 #[async_trait]
@@ -146,10 +183,13 @@ impl Publisher for LivePublisher {
         // acknowledgement can take a fetch wait of its own.
         let unsent = self.unsent(records);
         if !unsent.is_empty() {
-            if let Err(err) = self.publish_live(&unsent).await {
+            let count = unsent.len();
+            if self.queue.try_send(unsent).is_err() {
                 metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
-                tracing::warn!(error = %format!("{err:#}"), events = unsent.len(),
-                    "live events not published (streams miss them; stores get them)");
+                tracing::warn!(
+                    events = count,
+                    "live events not published: Redis is behind (streams miss them; stores get them)"
+                );
             }
         }
         self.inner.publish(records).await
