@@ -58,11 +58,23 @@ trap cleanup EXIT
 # Milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 
-# wait_ready URL: polls until it answers 200; prints how long that took, in ms.
+# wait_ready URL [PID]: polls until it answers 200; prints how long that took, in ms. Fails
+# when PID exits first or after a minute (a server that cannot start must not hang the run).
 wait_ready() {
   local start
   start="$(now_ms)"
-  until curl -fsS -o /dev/null "$1" 2>/dev/null; do sleep 0.01; done
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    if [[ -n "${2:-}" ]] && ! kill -0 "$2" 2>/dev/null; then
+      echo "the server (pid $2) exited before $1 answered:" >&2
+      tail -n 5 "$work/aio.log" >&2
+      return 1
+    fi
+    if (($(now_ms) - start > 60000)); then
+      echo "$1 did not answer within a minute" >&2
+      return 1
+    fi
+    sleep 0.01
+  done
   echo $(($(now_ms) - start))
 }
 
@@ -80,12 +92,12 @@ all_in_one() {
   local base="http://127.0.0.1:$aio_port"
   echo "== all-in-one (SQLite)"
   start_aio
-  wait_ready "$base/readyz" >/dev/null
+  wait_ready "$base/readyz" "$aio_pid" >/dev/null
   "$loadgen" -q seed --base-url "$base" --state "$work/aio-state.json" --fresh
   kill "$aio_pid"; wait "$aio_pid" 2>/dev/null || true
   # Restarted on the seeded database: ready time and idle memory as in production.
   start_aio
-  ready_ms[all-in-one]="$(wait_ready "$base/readyz")"
+  ready_ms[all-in-one]="$(wait_ready "$base/readyz" "$aio_pid")"
   sleep 2
   idle_rss[all-in-one]="all-in-one $(($(rss_kib "$aio_pid") / 1024)) MiB"
   "$loadgen" sweep --base-url "$base" --state "$work/aio-state.json" --pid "$aio_pid" \
