@@ -214,8 +214,14 @@ impl PostStore for PgPostStore {
             PostFilter::Author(_) => ("p.author_id = $3", 4),
             PostFilter::Authors(_) => ("p.author_id = ANY($3)", 4),
             PostFilter::Ids(_) => ("p.id = ANY($3)", 4),
+            // Two index lookups whatever the plan: the page's ids by primary key, and a range
+            // of the author index for the reader's own newer posts (an `OR` of both made
+            // the generic plan scan the table).
             PostFilter::IdsOrOwn { .. } => (
-                "p.id = ANY($3) OR (p.author_id = $4 AND ($5::uuid IS NULL OR p.id > $5))",
+                "p.id IN (SELECT UNNEST($3::uuid[]) UNION ALL \
+                 (SELECT o.id FROM posts o WHERE o.author_id = $4 \
+                  AND o.id > COALESCE($5::uuid, '00000000-0000-0000-0000-000000000000') \
+                  ORDER BY o.id DESC LIMIT $2))",
                 6,
             ),
             PostFilter::Tag(_) => (

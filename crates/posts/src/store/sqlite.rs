@@ -212,9 +212,12 @@ impl PostStore for SqlitePostStore {
                 ),
             ),
             PostFilter::IdsOrOwn { ids, author, after } => (
+                // The own branch is a range of the author index (`id > after`, or every id
+                // when there is no `after`: '' sorts before any), not a walk of every post
+                // the reader ever wrote.
                 "p.id IN (SELECT value FROM json_each(?2, '$.ids')) OR \
                  (p.author_id = json_extract(?2, '$.author') AND \
-                  (json_extract(?2, '$.after') IS NULL OR p.id > json_extract(?2, '$.after')))",
+                  p.id > coalesce(json_extract(?2, '$.after'), ''))",
                 Some(
                     serde_json::json!({
                         "ids": ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
