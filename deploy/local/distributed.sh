@@ -248,6 +248,9 @@ up() {
   "$bin" keygen --out "$state/keys" >/dev/null
   export SOCIALDEVS_JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem"
   export SOCIALDEVS_JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
+  # Every request reaches the services through the edge on this machine: its X-Forwarded-For
+  # names the client (per-client sign-in limits).
+  export SOCIALDEVS_TRUSTED_PROXIES="${SOCIALDEVS_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
   export SOCIALDEVS_USERS_URL="http://127.0.0.1:${ports[users]}"
   export SOCIALDEVS_POSTS_URL="http://127.0.0.1:${ports[posts]}"
   export SOCIALDEVS_LOG_FORMAT="${SOCIALDEVS_LOG_FORMAT:-json}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use socialdevs_platform::health::Readiness;
-use socialdevs_platform::ratelimit::{self, RateLimiter};
+use socialdevs_platform::ratelimit::{self, RateLimiter, TrustedProxies};
 use socialdevs_platform::shutdown::{self, ShutdownTrigger};
 use socialdevs_platform::{health, http, metrics};
 use tokio::net::TcpListener;
@@ -80,9 +80,11 @@ impl Application {
         } else {
             router.fallback(http::not_found)
         };
+        let proxies = TrustedProxies::parse(&settings.trusted_proxies)
+            .map_err(|err| anyhow::anyhow!("SOCIALDEVS_TRUSTED_PROXIES: {err}"))?;
         let router =
             http::harden(router, &settings.http()).layer(axum::middleware::from_fn_with_state(
-                RateLimiter::per_minute(settings.auth_rate_limit_per_minute),
+                RateLimiter::per_minute(settings.auth_rate_limit_per_minute).behind(proxies),
                 ratelimit::limit_auth,
             ));
 

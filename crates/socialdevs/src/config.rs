@@ -91,6 +91,12 @@ pub struct Settings {
     )]
     pub auth_rate_limit_per_minute: u32,
 
+    /// Reverse proxies in front of this process (comma list of networks or addresses, e.g.
+    /// `10.0.0.0/8,127.0.0.1`): for requests from them the client address (rate limits) is
+    /// read from `X-Forwarded-For`. Empty: the client is whoever connects.
+    #[arg(long, env = "SOCIALDEVS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
     /// Kafka bootstrap servers; unset means the embedded transport (the outbox tables are
     /// the log, in the database).
     #[arg(long, env = "SOCIALDEVS_KAFKA_BROKERS")]
@@ -348,6 +354,7 @@ impl Settings {
             request_timeout_secs: 30,
             shutdown_grace_secs: 5,
             auth_rate_limit_per_minute: 0,
+            trusted_proxies: Vec::new(),
             kafka_brokers: None,
             kafka_partitions: 3,
             kafka_fetch_wait_ms: 10,

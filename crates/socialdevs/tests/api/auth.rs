@@ -191,6 +191,63 @@ async fn sign_in_is_rate_limited_per_client() {
     assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
 }
 
+/// Signs in (with a wrong password) as the client `forwarded_for` claims to be.
+async fn login_as(app: &crate::helpers::TestApp, forwarded_for: &str) -> StatusCode {
+    app.client
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"login": "x", "password": "y"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Behind a trusted proxy (the edge, or the test itself) the limit counts per forwarded
+/// client: one client's tries do not use up another's.
+#[tokio::test]
+async fn sign_in_limits_count_the_forwarded_client_behind_trusted_proxies() {
+    let app = spawn_app_with(|s| {
+        s.auth_rate_limit_per_minute = 2;
+        s.trusted_proxies = vec!["127.0.0.1".into(), "::1".into()];
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_as(&app, "203.0.113.1").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_as(&app, "203.0.113.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_as(&app, "203.0.113.2").await,
+        StatusCode::UNAUTHORIZED,
+        "another client has a count of its own"
+    );
+}
+
+/// Without trusted proxies `X-Forwarded-For` is anyone's to write, so it is ignored: a client
+/// cannot dodge the limit by claiming new addresses.
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app_with(|s| s.auth_rate_limit_per_minute = 2).await;
+    assert_eq!(
+        login_as(&app, "203.0.113.1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_as(&app, "203.0.113.2").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_as(&app, "203.0.113.3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 /// Password hashing is bounded: beyond the hashes running and waiting, sign-ins are refused
 /// at once with 503 and `Retry-After` (memory stays bounded), and none fails otherwise.
 #[tokio::test]

@@ -106,6 +106,11 @@ impl Distributed {
                     "SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE",
                     settings.auth_rate_limit_per_minute.to_string(),
                 )
+                // As the test configures it: the edge and the test's client share 127.0.0.1.
+                .env(
+                    "SOCIALDEVS_TRUSTED_PROXIES",
+                    settings.trusted_proxies.join(","),
+                )
                 .env("SOCIALDEVS_CORS_ORIGINS", settings.cors_origins.join(","))
                 .env(
                     "SOCIALDEVS_PASSWORD_HASH_QUEUE",
