@@ -302,9 +302,13 @@ def event_pipeline(g: Layout, outbox: str = "", of_process: str = "") -> list:
         [target(f"sum by (hub) (socialdevs_live_subscribers{of})", "{{hub}}")],
         "short", minimum=0), 8, 8))
     p.append(g.place(timeseries(
-        "Live subscribers dropped by hub", "Streams dropped per second because their client "
-        "read too slowly; the client reconnects and resynchronises.",
-        [target(f"sum by (hub) (rate(socialdevs_live_dropped_total[{RATE}]){of})", "{{hub}}")],
+        "Live subscribers dropped by hub, live batches missed",
+        "Streams dropped per second because their client read too slowly (the client "
+        "reconnects and resynchronises), and batches of live events a relay could not publish "
+        "to Redis (the streams missed them; the broker has them).",
+        [target(f"sum by (hub) (rate(socialdevs_live_dropped_total[{RATE}]){of})", "{{hub}}"),
+         target(f"sum(rate(socialdevs_live_publish_failures_total[{RATE}]){of})",
+                "live batches missed", ref="B")],
         "short", minimum=0), 8, 8))
     return p
 
