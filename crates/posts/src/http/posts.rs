@@ -53,6 +53,7 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
     responses(
         (status = 201, body = Post),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The post an earlier request with this Idempotency-Key created has been deleted since", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid text or reply_to", body = Problem, content_type = "application/problem+json"),
     ))]
