@@ -17,7 +17,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use crate::outbox::{OutboxRecord, Publisher};
-use crate::transport::{Delivery, Durability, StartAt, Subscription, Transport};
+use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
 use crate::types::service_of_topic;
 
 /// The schema (PostgreSQL) or table prefix (SQLite) of the transport's own tables.
@@ -302,12 +302,14 @@ impl Transport for EmbeddedTransport {
         })
     }
 
-    async fn subscribe(
+    /// Events are handed over as soon as a relay marks them: `latency` changes nothing.
+    async fn subscribe_with(
         &self,
         group: &str,
         topics: &[&str],
         start: StartAt,
         durability: Durability,
+        _latency: Latency,
     ) -> anyhow::Result<Box<dyn Subscription>> {
         let mut logs = Vec::new();
         for topic in topics {

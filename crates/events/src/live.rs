@@ -298,17 +298,6 @@ impl Transport for RedisLive {
         self.publisher.clone()
     }
 
-    async fn subscribe(
-        &self,
-        group: &str,
-        topics: &[&str],
-        start: StartAt,
-        durability: Durability,
-    ) -> anyhow::Result<Box<dyn Subscription>> {
-        self.subscribe_with(group, topics, start, durability, Latency::Interactive)
-            .await
-    }
-
     async fn subscribe_with(
         &self,
         group: &str,

@@ -82,17 +82,9 @@ pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
     /// The publisher the relays use.
     fn publisher(&self) -> Arc<dyn Publisher>;
-    /// Opens a subscription of `group` to `topics`, for interactive use.
-    async fn subscribe(
-        &self,
-        group: &str,
-        topics: &[&str],
-        start: StartAt,
-        durability: Durability,
-    ) -> anyhow::Result<Box<dyn Subscription>>;
     /// Opens a subscription of `group` to `topics` that needs events within `latency` (a
-    /// transport that polls its broker asks less often for background work). By default the
-    /// same as [`subscribe`](Transport::subscribe).
+    /// transport that polls its broker asks less often for background work; one that hands
+    /// events over at once ignores it).
     async fn subscribe_with(
         &self,
         group: &str,
@@ -100,9 +92,17 @@ pub trait Transport: Send + Sync {
         start: StartAt,
         durability: Durability,
         latency: Latency,
+    ) -> anyhow::Result<Box<dyn Subscription>>;
+    /// [`subscribe_with`](Transport::subscribe_with) for interactive use.
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+        start: StartAt,
+        durability: Durability,
     ) -> anyhow::Result<Box<dyn Subscription>> {
-        let _ = latency;
-        self.subscribe(group, topics, start, durability).await
+        self.subscribe_with(group, topics, start, durability, Latency::Interactive)
+            .await
     }
     /// Keeps a message that cannot be handled, with why, so the consumer can move on.
     async fn dead_letter(
