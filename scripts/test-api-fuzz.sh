@@ -40,7 +40,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/socialdevs-fuzz.XXXXXX")"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 SOCIALDEVS_LISTEN="127.0.0.1:$port" SOCIALDEVS_DATA_DIR="$work/data" RUST_LOG=warn \
-  SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE=0 "$bin" serve >"$work/server.log" 2>&1 &
+  SOCIALDEVS_RATE_LIMITS=off "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {

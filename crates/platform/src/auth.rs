@@ -249,6 +249,10 @@ fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
 }
 
 fn authenticate(parts: &Parts, verifier: &TokenVerifier) -> Result<Option<AuthUser>, ApiError> {
+    // Verified already, by the rate limits in front of the handler.
+    if let Some(user) = parts.extensions.get::<AuthUser>() {
+        return Ok(Some(user.clone()));
+    }
     let Some(token) = bearer_token(parts)? else {
         return Ok(None);
     };
@@ -261,6 +265,16 @@ fn authenticate(parts: &Parts, verifier: &TokenVerifier) -> Result<Option<AuthUs
         username: claims.username,
         expires_at: claims.exp,
     }))
+}
+
+/// The id of the user whose valid token the request carries; the caller is kept in the
+/// request so the handler's [`AuthUser`] does not verify the token again. `None` without a
+/// token or with a bad one (the handler answers that).
+pub fn verified_caller(parts: &mut Parts, verifier: &TokenVerifier) -> Option<Uuid> {
+    let user = authenticate(parts, verifier).ok().flatten()?;
+    let id = user.id;
+    parts.extensions.insert(user);
+    Some(id)
 }
 
 impl<S> FromRequestParts<S> for AuthUser

@@ -87,6 +87,8 @@ pub enum ApiError {
     RateLimited {
         /// Seconds until the client may retry.
         retry_after_secs: u64,
+        /// The budget that ran out, for the `RateLimit-*` headers.
+        budget: Option<Budget>,
     },
     /// A dependency (database, another service) is unavailable (503).
     #[error("{detail}")]
@@ -102,6 +104,30 @@ pub enum ApiError {
     /// A bug or an unexpected failure; logged, never shown (500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// A rate limit budget, as the `RateLimit-*` response headers tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests per window (and the largest burst).
+    pub limit: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
+    /// Seconds until the budget is whole again.
+    pub reset_secs: u64,
+}
+
+impl Budget {
+    /// Writes `RateLimit-Limit`, `-Remaining`, `-Reset` and `-Policy`.
+    pub fn write_headers(&self, headers: &mut axum::http::HeaderMap, remaining: u32) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+        if let Ok(policy) = HeaderValue::from_str(&format!("{};w={}", self.limit, self.window_secs))
+        {
+            headers.insert("ratelimit-policy", policy);
+        }
+    }
 }
 
 impl ApiError {
@@ -186,7 +212,9 @@ impl ApiError {
                 )
             }
             Self::Conflict { detail, errors } => (detail.clone(), errors.clone()),
-            Self::RateLimited { retry_after_secs } => (
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => (
                 format!("Too many requests; retry in {retry_after_secs} s."),
                 vec![],
             ),
@@ -217,8 +245,17 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Self::RateLimited {
+            budget: Some(budget),
+            ..
+        } = &self
+        {
+            budget.write_headers(headers, 0);
+        }
         match &self {
-            Self::RateLimited { retry_after_secs }
+            Self::RateLimited {
+                retry_after_secs, ..
+            }
             | Self::Unavailable {
                 retry_after_secs, ..
             } => {
@@ -272,12 +309,22 @@ mod tests {
     fn rate_limited_sets_retry_after() {
         let response = ApiError::RateLimited {
             retry_after_secs: 7,
+            budget: Some(Budget {
+                limit: 25,
+                window_secs: 300,
+                reset_secs: 290,
+            }),
         }
         .into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
         assert_eq!(
-            response.headers().get(header::RETRY_AFTER),
+            headers.get(header::RETRY_AFTER),
             Some(&HeaderValue::from(7u64))
         );
+        assert_eq!(headers["ratelimit-limit"], "25");
+        assert_eq!(headers["ratelimit-remaining"], "0");
+        assert_eq!(headers["ratelimit-reset"], "290");
+        assert_eq!(headers["ratelimit-policy"], "25;w=300");
     }
 }

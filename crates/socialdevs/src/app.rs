@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use socialdevs_platform::health::Readiness;
-use socialdevs_platform::ratelimit::{self, RateLimiter, TrustedProxies};
+use socialdevs_platform::ratelimit::{self, Quotas, RateLimits, TrustedProxies};
 use socialdevs_platform::shutdown::{self, ShutdownTrigger};
 use socialdevs_platform::{health, http, metrics};
 use tokio::net::TcpListener;
@@ -80,13 +80,11 @@ impl Application {
         } else {
             router.fallback(http::not_found)
         };
-        let proxies = TrustedProxies::parse(&settings.trusted_proxies)
-            .map_err(|err| anyhow::anyhow!("SOCIALDEVS_TRUSTED_PROXIES: {err}"))?;
-        let router =
-            http::harden(router, &settings.http()).layer(axum::middleware::from_fn_with_state(
-                RateLimiter::per_minute(settings.auth_rate_limit_per_minute).behind(proxies),
-                ratelimit::limit_auth,
-            ));
+        let limits = rate_limits(&settings, &keys)?;
+        limits.describe();
+        let router = http::harden(router, &settings.http()).layer(
+            axum::middleware::from_fn_with_state(limits, ratelimit::limit),
+        );
 
         let addr = settings.listen_addr();
         let listener = TcpListener::bind(&addr)
@@ -170,6 +168,24 @@ impl Application {
         }
         served
     }
+}
+
+/// The process's rate limits: counted on Redis when one is configured (every replica shares
+/// the budget), else in memory.
+fn rate_limits(settings: &Settings, keys: &keys::Keys) -> anyhow::Result<RateLimits> {
+    let quotas = Quotas::parse(&settings.rate_limits)
+        .map_err(|err| anyhow::anyhow!("SOCIALDEVS_RATE_LIMITS: {err}"))?;
+    let proxies = TrustedProxies::parse(&settings.trusted_proxies)
+        .map_err(|err| anyhow::anyhow!("SOCIALDEVS_TRUSTED_PROXIES: {err}"))?;
+    let limits = match &settings.redis_url {
+        Some(url) => {
+            let store =
+                ratelimit::redis::RedisRateStore::new(url, &settings.redis_namespace, &quotas)?;
+            RateLimits::new(quotas, std::sync::Arc::new(store))
+        }
+        None => RateLimits::in_memory(quotas),
+    };
+    Ok(limits.behind(proxies).verifying(keys.verifier.clone()))
 }
 
 /// A database URL without its password, for logs.

@@ -83,13 +83,13 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 
-    /// Sign-ups and sign-ins allowed per client address per minute (0 = unlimited).
-    #[arg(
-        long,
-        env = "SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE",
-        default_value_t = 60
-    )]
-    pub auth_rate_limit_per_minute: u32,
+    /// Rate limits, changing the defaults (comma list): `CLASS=N/PERIOD` (`login=25/5m`),
+    /// `CLASS=off`, `*=N/PERIOD` for every class, or `off` for none. Classes: `login` and
+    /// `register` and `refresh` per client address, `login-account` per account name,
+    /// `posts` and `api` per user, `anonymous` per client address. Counted on Redis when
+    /// `SOCIALDEVS_REDIS_URL` is set (shared by every replica), else in the process.
+    #[arg(long, env = "SOCIALDEVS_RATE_LIMITS", value_delimiter = ',')]
+    pub rate_limits: Vec<String>,
 
     /// Reverse proxies in front of this process (comma list of networks or addresses, e.g.
     /// `10.0.0.0/8,127.0.0.1`): for requests from them the client address (rate limits) is
@@ -353,7 +353,7 @@ impl Settings {
             cors_origins: Vec::new(),
             request_timeout_secs: 30,
             shutdown_grace_secs: 5,
-            auth_rate_limit_per_minute: 0,
+            rate_limits: vec!["off".into()],
             trusted_proxies: Vec::new(),
             kafka_brokers: None,
             kafka_partitions: 3,

@@ -2,8 +2,10 @@
 //! the whole document, whichever services it runs, so the edge can route it anywhere.
 
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -52,16 +54,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
         doc.merge(entry.openapi());
     }
     for (path, item) in doc.paths.paths.iter_mut() {
-        for (method, operation) in [
-            ("GET", item.get.as_mut()),
-            ("PUT", item.put.as_mut()),
-            ("POST", item.post.as_mut()),
-            ("DELETE", item.delete.as_mut()),
-            ("PATCH", item.patch.as_mut()),
-        ] {
-            if let Some(operation) = operation {
-                add_common_errors(method, path, operation);
-            }
+        for operation in [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_common_errors(path, operation);
         }
     }
     doc
@@ -71,9 +74,21 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// operation already says more about them: a JSON body that is not JSON (400), too large
 /// (413), of another content type (415) or without the fields needed (422); query or header
 /// parameters out of range, a bad cursor or event id (422); a missing or expired token (401);
-/// sign-up and sign-in beyond the rate limit (429); a database or service this one needs
+/// beyond a rate limit (429, with `Retry-After` and `RateLimit-*`); a database or service this one needs
 /// being down (503, with `Retry-After`).
-fn add_common_errors(method: &str, path: &str, operation: &mut Operation) {
+/// The headers of a 429.
+const RATE_LIMIT_HEADERS: [(&str, &str); 5] = [
+    ("Retry-After", "Seconds until one more request is allowed"),
+    (
+        "RateLimit-Limit",
+        "Requests per window (and the largest burst)",
+    ),
+    ("RateLimit-Remaining", "Requests left now (0)"),
+    ("RateLimit-Reset", "Seconds until the whole budget is back"),
+    ("RateLimit-Policy", "`<limit>;w=<window seconds>`"),
+];
+
+fn add_common_errors(path: &str, operation: &mut Operation) {
     let mut errors: Vec<(u16, &str)> = Vec::new();
     if operation.request_body.is_some() {
         errors.push((400, "The body is not valid JSON for this operation"));
@@ -99,10 +114,11 @@ fn add_common_errors(method: &str, path: &str, operation: &mut Operation) {
     if operation.security.is_some() {
         errors.push((401, "Missing, invalid or expired access token"));
     }
-    if method == "POST" && path.starts_with("/api/v1/auth/") && !path.ends_with("/logout") {
+    if path.starts_with("/api/") {
         errors.push((
             429,
-            "Too many sign-ups or sign-ins from this client; see `Retry-After`",
+            "Over a rate limit of this kind of request, this account or this client; see \
+             `Retry-After` and the `RateLimit-*` headers",
         ));
     }
     errors.push((
@@ -115,17 +131,30 @@ fn add_common_errors(method: &str, path: &str, operation: &mut Operation) {
             .responses
             .entry(status.to_string())
             .or_insert_with(|| {
-                RefOr::T(
-                    ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            "application/problem+json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("Problem")))
-                                .build(),
-                        )
+                let mut response = ResponseBuilder::new().description(description).content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
                         .build(),
-                )
+                );
+                if status == 429 {
+                    for (name, description) in RATE_LIMIT_HEADERS {
+                        response = response.header(
+                            name,
+                            HeaderBuilder::new()
+                                .schema(ObjectBuilder::new().schema_type(
+                                    if name == "RateLimit-Policy" {
+                                        Type::String
+                                    } else {
+                                        Type::Integer
+                                    },
+                                ))
+                                .description(Some(description))
+                                .build(),
+                        );
+                    }
+                }
+                RefOr::T(response.build())
             });
     }
 }

@@ -24,7 +24,7 @@ fn start(data: &Path, port: u16) -> Child {
         .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{port}"))
         .env("SOCIALDEVS_DATA_DIR", data)
         .env("SOCIALDEVS_WEB_DIR", data.join("no-web"))
-        .env("SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE", "0")
+        .env("SOCIALDEVS_RATE_LIMITS", "off")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

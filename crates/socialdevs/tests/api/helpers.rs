@@ -68,6 +68,11 @@ pub async fn spawn_in_process() -> TestApp {
     start(|_| {}, false).await
 }
 
+/// [`spawn_in_process`] with adjusted settings.
+pub async fn spawn_in_process_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    start(configure, false).await
+}
+
 async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> TestApp {
     socialdevs_platform::telemetry::init_for_tests();
     let data_dir = tempfile::tempdir().expect("temp dir");

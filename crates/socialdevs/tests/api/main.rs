@@ -14,6 +14,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod posts;
+mod rate_limits;
 mod timeline;
 mod topology;
 mod users;

@@ -102,10 +102,7 @@ impl Distributed {
                     "SOCIALDEVS_JWT_PUBLIC_KEY_FILE",
                     dir.path().join(socialdevs::keys::PUBLIC_KEY_FILE),
                 )
-                .env(
-                    "SOCIALDEVS_AUTH_RATE_LIMIT_PER_MINUTE",
-                    settings.auth_rate_limit_per_minute.to_string(),
-                )
+                .env("SOCIALDEVS_RATE_LIMITS", settings.rate_limits.join(","))
                 // As the test configures it: the edge and the test's client share 127.0.0.1.
                 .env(
                     "SOCIALDEVS_TRUSTED_PROXIES",

@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use socialdevs_platform::auth::AuthUser;
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::ApiJson;
+use socialdevs_platform::ratelimit::{account_key, Class, RateLimits};
 use utoipa::ToSchema;
 
 use super::{UsersState, AUTH_TAG};
@@ -84,8 +85,16 @@ pub async fn register(
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<UsersState>,
+    limits: Option<Extension<RateLimits>>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Json<AuthSession>> {
+    // Guessing one account's password from many addresses: a budget per account name,
+    // whether or not it exists (the answer must not tell).
+    if let Some(Extension(limits)) = limits {
+        limits
+            .enforce(Class::LoginAccount, &account_key(&body.login))
+            .await?;
+    }
     Ok(Json(
         state.service.login(&body.login, &body.password).await?,
     ))
