@@ -91,6 +91,7 @@ kubectl -n "$NAMESPACE" create secret generic socialdevs-db \
 kubectl -n "$NAMESPACE" create secret generic socialdevs-jwt \
   --from-file=jwt_private.pem="$SECRETS_DIR/jwt_private.pem" \
   --from-file=jwt_public.pem="$SECRETS_DIR/jwt_public.pem" \
+  --from-file=internal.secret="$SECRETS_DIR/internal.secret" \
   --dry-run=client -o yaml | kubectl apply -f -
 # Mosquitto: the notifications service's password, and the devices in
 # .tools/k3d-secrets/mqtt-devices ("<user id>:<password>" lines) when that file exists.

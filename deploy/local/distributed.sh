@@ -22,7 +22,8 @@
 #
 # Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
 # SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_NOTIFICATIONS_PORT
-# (8084), SOCIALDEVS_BIN (a built binary to use instead of building the release one),
+# (8084); each service also serves /internal/... to the others on its port + 1000 (the edge does
+# not route there); SOCIALDEVS_BIN (a built binary to use instead of building the release one),
 # SOCIALDEVS_LOCAL_STATE (logs, pids, keys; default data/distributed).
 set -euo pipefail
 
@@ -39,6 +40,8 @@ declare -A ports=(
   [notifications]="${SOCIALDEVS_NOTIFICATIONS_PORT:-8084}"
 )
 services=(users posts timeline notifications)
+declare -A internal_ports
+for service in "${services[@]}"; do internal_ports[$service]=$((ports[$service] + 1000)); done
 mqtt_settings=(SOCIALDEVS_MQTT_URL SOCIALDEVS_MQTT_USERNAME SOCIALDEVS_MQTT_PASSWORD SOCIALDEVS_MQTT_CA_FILE)
 private_pg_port="${SOCIALDEVS_PRIVATE_PG_PORT:-54329}"
 kafka_port="${SOCIALDEVS_KAFKA_PORT:-19092}"
@@ -248,11 +251,13 @@ up() {
   "$bin" keygen --out "$state/keys" >/dev/null
   export SOCIALDEVS_JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem"
   export SOCIALDEVS_JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
+  export SOCIALDEVS_INTERNAL_SECRET_FILE="$state/keys/internal.secret"
   # Every request reaches the services through the edge on this machine: its X-Forwarded-For
   # names the client (per-client sign-in limits).
   export SOCIALDEVS_TRUSTED_PROXIES="${SOCIALDEVS_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
-  export SOCIALDEVS_USERS_URL="http://127.0.0.1:${ports[users]}"
-  export SOCIALDEVS_POSTS_URL="http://127.0.0.1:${ports[posts]}"
+  # Services call each other on their internal listeners, with service tokens.
+  export SOCIALDEVS_USERS_URL="http://127.0.0.1:${internal_ports[users]}"
+  export SOCIALDEVS_POSTS_URL="http://127.0.0.1:${internal_ports[posts]}"
   export SOCIALDEVS_LOG_FORMAT="${SOCIALDEVS_LOG_FORMAT:-json}"
   log "migrating every service's schema"
   "$bin" migrate >/dev/null
@@ -273,6 +278,7 @@ up() {
     local unset_mqtt=("${without_mqtt[@]}")
     if [[ "$service" == notifications ]] && $mqtt; then unset_mqtt=(); fi
     SOCIALDEVS_SERVICES="$service" SOCIALDEVS_LISTEN="127.0.0.1:${ports[$service]}" \
+      SOCIALDEVS_INTERNAL_LISTEN="127.0.0.1:${internal_ports[$service]}" \
       SOCIALDEVS_DATA_DIR="$state/$service" \
       nohup env "${unset_mqtt[@]}" "$bin" serve >"$state/logs/$service.log" 2>&1 &
     echo $! >"$state/pids/$service.pid"

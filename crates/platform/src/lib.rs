@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;
 pub mod remote;
+pub mod service_auth;
 pub mod shutdown;
 pub mod streams;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, FieldError};
 use crate::metrics::CLIENT_REQUEST_DURATION_SECONDS;
+use crate::service_auth::ServiceCredential;
 
 /// Why a call to another service failed.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,7 @@ pub struct ServiceClient {
     base: String,
     http: reqwest::Client,
     settings: ClientSettings,
+    credential: Option<ServiceCredential>,
 }
 
 impl ServiceClient {
@@ -160,7 +162,15 @@ impl ServiceClient {
             base,
             http,
             settings,
+            credential: None,
         })
+    }
+
+    /// Signs every call with a service token from `credential` (the callee's internal
+    /// listener refuses calls without one).
+    pub fn with_credential(mut self, credential: ServiceCredential) -> Self {
+        self.credential = Some(credential);
+        self
     }
 
     /// The service this client calls.
@@ -192,6 +202,19 @@ impl ServiceClient {
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, RemoteError> {
         let started = Instant::now();
+        let token = match &self.credential {
+            Some(credential) => {
+                Some(
+                    credential
+                        .token(self.caller)
+                        .map_err(|err| RemoteError::Unavailable {
+                            service: self.service,
+                            reason: format!("signing the service token: {err:#}"),
+                        })?,
+                )
+            }
+            None => None,
+        };
         let attempts = self.settings.attempts.max(1);
         let mut backoff = self.settings.backoff;
         let mut last = String::new();
@@ -204,6 +227,9 @@ impl ServiceClient {
             let mut headers = reqwest::header::HeaderMap::new();
             crate::telemetry::inject_context(&mut headers);
             request = request.headers(headers);
+            if let Some(token) = &token {
+                request = request.bearer_auth(token);
+            }
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     let result = response
@@ -224,6 +250,15 @@ impl ServiceClient {
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    if status == 401 {
+                        tracing::error!(
+                            caller = self.caller,
+                            service = self.service,
+                            "the {} service refused this service's credential: every service \
+                             needs the same SOCIALDEVS_INTERNAL_SECRET_FILE",
+                            self.service
+                        );
+                    }
                     let body = response.text().await.unwrap_or_default();
                     let problem = serde_json::from_str::<RemoteProblem>(&body).ok();
                     self.observe(started, "error");

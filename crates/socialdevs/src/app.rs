@@ -9,8 +9,8 @@ use anyhow::Context;
 use axum::Router;
 use socialdevs_platform::health::Readiness;
 use socialdevs_platform::ratelimit::{self, Quotas, RateLimits, TrustedProxies};
-use socialdevs_platform::shutdown::{self, ShutdownTrigger};
-use socialdevs_platform::{health, http, metrics};
+use socialdevs_platform::shutdown::{self, Shutdown, ShutdownTrigger};
+use socialdevs_platform::{health, http, metrics, service_auth};
 use tokio::net::TcpListener;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -29,8 +29,12 @@ pub struct Application {
     port: u16,
     readiness: Readiness,
     trigger: ShutdownTrigger,
+    shutdown: Shutdown,
     grace: Duration,
     workers: Vec<Worker>,
+    /// `/internal/...` for the other services, on a listener of its own.
+    internal: Option<(TcpListener, Router)>,
+    internal_port: Option<u16>,
 }
 
 impl Application {
@@ -61,11 +65,25 @@ impl Application {
         let (api_router, _) = api.split_for_parts();
         let openapi = crate::openapi::document();
         let router = Router::new().merge(api_router);
-        // Internal endpoints exist only where another process may call them.
-        let router = if settings.services.is_all() {
-            router
-        } else {
-            router.merge(internal)
+        // Internal endpoints exist only where another process may call them, on a listener
+        // of their own, for callers with a service token.
+        let internal = match settings.internal_listen_addr() {
+            Some(addr) => {
+                let listener = TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("binding the internal listener {addr}"))?;
+                let router = internal.layer(axum::middleware::from_fn_with_state(
+                    keys.internal.clone(),
+                    service_auth::require_service,
+                ));
+                let router = http::harden(router.fallback(http::not_found), &settings.http());
+                Some((listener, router))
+            }
+            None => None,
+        };
+        let internal_port = match &internal {
+            Some((listener, _)) => Some(listener.local_addr()?.port()),
+            None => None,
         };
         let router = router
             .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
@@ -94,6 +112,7 @@ impl Application {
         tracing::info!(
             services = %settings.services,
             address = %listener.local_addr()?,
+            internal_port,
             database = %redact(&settings.database_url()),
             "socialdevs ready to serve"
         );
@@ -103,14 +122,22 @@ impl Application {
             port,
             readiness,
             trigger,
+            shutdown,
             grace: Duration::from_secs(settings.shutdown_grace_secs),
             workers: wired.workers,
+            internal,
+            internal_port,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the internal listener, when this process has one.
+    pub fn internal_port(&self) -> Option<u16> {
+        self.internal_port
     }
 
     /// Serves until SIGTERM or Ctrl-C, then drains.
@@ -126,6 +153,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let readiness = self.readiness.clone();
         let trigger = self.trigger;
+        let internal = self.internal.map(|(listener, router)| {
+            let shutdown = self.shutdown.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown.wait())
+                    .await
+            })
+        });
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             self.listener,
@@ -157,6 +192,14 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(mut internal) = internal {
+            if tokio::time::timeout(Duration::from_secs(1), &mut internal)
+                .await
+                .is_err()
+            {
+                internal.abort();
+            }
+        }
         // Relays publish what the last requests wrote and flush; consumers commit.
         for worker in workers {
             if tokio::time::timeout(Duration::from_secs(10), worker.task)

@@ -32,7 +32,8 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Write a new Ed25519 key pair for access tokens (jwt_private.pem, jwt_public.pem).
+    /// Write a new Ed25519 key pair for access tokens (jwt_private.pem, jwt_public.pem) and
+    /// the secret services sign their calls to each other with (internal.secret).
     Keygen {
         /// Folder to write the key pair into.
         #[arg(long, default_value = ".")]
@@ -119,6 +120,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     private.display(),
                     public.display()
                 );
+            }
+            let secret = out.join(keys::INTERNAL_SECRET_FILE);
+            if keys::write_internal_secret(&out, force)? {
+                println!("wrote {}", secret.display());
+            } else {
+                println!("kept the existing {}", secret.display());
             }
             Ok(())
         }

@@ -51,13 +51,28 @@ pub struct Settings {
     )]
     pub database_statement_timeout_secs: u64,
 
-    /// Where the users service answers, when this process does not run it.
+    /// Where the users service answers other services (its internal listener, e.g.
+    /// `http://users:9081`), when this process does not run it.
     #[arg(long, env = "SOCIALDEVS_USERS_URL")]
     pub users_url: Option<String>,
 
-    /// Where the posts service answers, when this process does not run it.
+    /// Where the posts service answers other services (its internal listener, e.g.
+    /// `http://posts:9082`), when this process does not run it.
     #[arg(long, env = "SOCIALDEVS_POSTS_URL")]
     pub posts_url: Option<String>,
+
+    /// Where this process serves `/internal/...` to the other services when it runs some
+    /// services, not all (address:port). Not for the edge or an Ingress: only services call
+    /// it, with a service token. Default: the public host, its port + 1000 (users 9081,
+    /// posts 9082, ...; any free port when the public port is 0).
+    #[arg(long, env = "SOCIALDEVS_INTERNAL_LISTEN")]
+    pub internal_listen: Option<String>,
+
+    /// File with the secret services sign their calls to each other with (at least 32
+    /// bytes; `socialdevs keygen` writes `internal.secret`). Every service of a deployment
+    /// needs the same. Unset: a development secret in the data dir.
+    #[arg(long, env = "SOCIALDEVS_INTERNAL_SECRET_FILE")]
+    pub internal_secret_file: Option<PathBuf>,
 
     /// PKCS#8 PEM file with the Ed25519 key that signs access tokens (users service).
     #[arg(long, env = "SOCIALDEVS_JWT_PRIVATE_KEY_FILE")]
@@ -291,8 +306,8 @@ impl Settings {
         }
     }
 
-    /// Where `service` answers when this process does not run it: its URL setting, else its
-    /// default port on this machine. Users and posts have flags too (`--users-url`,
+    /// Where `service` answers other services when this process does not run it: its URL
+    /// setting, else its default internal port on this machine. Users and posts have flags too (`--users-url`,
     /// `--posts-url`); every other service's URL is read from `SOCIALDEVS_<SERVICE>_URL`.
     pub fn service_url(&self, service: Service) -> String {
         let configured = match service.name() {
@@ -302,7 +317,30 @@ impl Settings {
         };
         configured
             .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}", service.default_port()))
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", service.default_internal_port()))
+    }
+
+    /// Where `/internal/...` is served: `None` when this process runs every service (nobody
+    /// calls it).
+    pub fn internal_listen_addr(&self) -> Option<String> {
+        if self.services.is_all() {
+            return None;
+        }
+        if let Some(addr) = self
+            .internal_listen
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+        {
+            return Some(addr);
+        }
+        let public = self.listen_addr();
+        let (host, port) = public.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        let internal = match port {
+            0 => 0,
+            port => port.saturating_add(crate::services::INTERNAL_PORT_OFFSET),
+        };
+        Some(format!("{host}:{internal}"))
     }
 
     /// The HTTP layer settings.
@@ -347,6 +385,8 @@ impl Settings {
             database_statement_timeout_secs: 5,
             users_url: None,
             posts_url: None,
+            internal_listen: None,
+            internal_secret_file: None,
             jwt_private_key_file: None,
             jwt_public_key_file: None,
             web_dir: PathBuf::from("./web/dist"),
@@ -402,15 +442,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn service_urls_come_from_settings_else_the_default_port() {
+    fn internal_listeners_sit_a_thousand_ports_above_the_public_one() {
+        let mut settings = Settings::for_data_dir("data");
+        assert_eq!(settings.internal_listen_addr(), None, "all-in-one has none");
+        settings.services = "users".parse().unwrap();
+        settings.listen = None;
+        assert_eq!(
+            settings.internal_listen_addr().as_deref(),
+            Some("0.0.0.0:9081")
+        );
+        settings.listen = Some("127.0.0.1:0".into());
+        assert_eq!(
+            settings.internal_listen_addr().as_deref(),
+            Some("127.0.0.1:0")
+        );
+        settings.listen = Some("[::]:8081".into());
+        assert_eq!(
+            settings.internal_listen_addr().as_deref(),
+            Some("[::]:9081")
+        );
+        settings.internal_listen = Some("10.0.0.5:7000".into());
+        assert_eq!(
+            settings.internal_listen_addr().as_deref(),
+            Some("10.0.0.5:7000")
+        );
+    }
+
+    #[test]
+    fn service_urls_come_from_settings_else_the_default_internal_port() {
         let mut settings = Settings::for_data_dir("data");
         let users = Service::named("users").unwrap();
         let posts = Service::named("posts").unwrap();
-        assert_eq!(settings.service_url(users), "http://127.0.0.1:8081");
+        assert_eq!(settings.service_url(users), "http://127.0.0.1:9081");
         settings.users_url = Some("http://users:8081".into());
         settings.posts_url = Some(" ".into());
         assert_eq!(settings.service_url(users), "http://users:8081");
-        assert_eq!(settings.service_url(posts), "http://127.0.0.1:8082");
+        assert_eq!(settings.service_url(posts), "http://127.0.0.1:9082");
         assert_eq!(service_url_env("timeline"), "SOCIALDEVS_TIMELINE_URL");
     }
 }

@@ -35,7 +35,15 @@ impl Service {
     pub fn default_port(self) -> u16 {
         self.entry().default_port()
     }
+
+    /// The port of its internal listener when it runs alone: the public one + 1000.
+    pub fn default_internal_port(self) -> u16 {
+        self.default_port().saturating_add(INTERNAL_PORT_OFFSET)
+    }
 }
+
+/// How far above its public port a process serves `/internal/...` by default.
+pub const INTERNAL_PORT_OFFSET: u16 = 1000;
 
 impl fmt::Debug for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

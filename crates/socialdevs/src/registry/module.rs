@@ -12,6 +12,7 @@ use socialdevs_platform::health::ReadinessCheck;
 use socialdevs_platform::housekeeping;
 use socialdevs_platform::metrics::Collector;
 use socialdevs_platform::remote::{ClientSettings, ServiceClient};
+use socialdevs_platform::service_auth::ServiceCredential;
 use socialdevs_platform::shutdown::Shutdown;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -38,6 +39,8 @@ pub struct StartContext<'a> {
     pub issuer: Option<&'a TokenIssuer>,
     /// Verifies access tokens.
     pub verifier: &'a TokenVerifier,
+    /// Signs this service's calls to the others.
+    pub credential: &'a ServiceCredential,
     pub(crate) services: &'a ServiceSet,
     pub(crate) stores: &'a [(Service, AnyOpened)],
     pub(crate) started: &'a [Started],
@@ -122,12 +125,13 @@ impl StartContext<'_> {
             .with_context(|| format!("the registry has no {service} service"))?;
         let url = self.settings.service_url(callee);
         tracing::info!(caller = self.service.name(), service = callee.name(), %url, "calling over HTTP");
-        ServiceClient::new(
+        Ok(ServiceClient::new(
             self.service.name(),
             callee.name(),
             &url,
             ClientSettings::default(),
-        )
+        )?
+        .with_credential(self.credential.clone()))
     }
 
     /// Starts a durable consumer of this service (named `<service>-<group>`).

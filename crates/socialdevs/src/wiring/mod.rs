@@ -107,6 +107,7 @@ pub async fn wire(
             shutdown,
             issuer: keys.issuer.as_ref(),
             verifier: &keys.verifier,
+            credential: &keys.internal,
             services,
             stores: &stores,
             started: &started,

@@ -18,6 +18,10 @@ use crate::topology::Distributed;
 /// A running app on a free port with its own database.
 pub struct TestApp {
     pub base: String,
+    /// Where an in-process app running some services serves `/internal/...`.
+    pub internal_base: Option<String>,
+    /// The secret its internal listener checks service tokens with.
+    pub internal_secret: std::path::PathBuf,
     pub client: reqwest::Client,
     _data_dir: TempDir,
     database_url: String,
@@ -80,6 +84,12 @@ async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> Test
     settings.web_dir = data_dir.path().join("no-web");
     configure(&mut settings);
     let mut database_url = settings.database_url();
+    let internal_secret = settings.internal_secret_file.clone().unwrap_or_else(|| {
+        settings
+            .data_dir
+            .join(socialdevs::keys::INTERNAL_SECRET_FILE)
+    });
+    let mut internal_base = None;
     let (base, running) = if distributed && settings.services.is_all() {
         let topology = Distributed::start(&settings).await;
         database_url = topology.database_url().to_owned();
@@ -90,11 +100,16 @@ async fn start(configure: impl FnOnce(&mut Settings), distributed: bool) -> Test
     } else {
         let app = Application::build(settings).await.expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        internal_base = app
+            .internal_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let server = tokio::spawn(app.run_until(std::future::pending()));
         (base, Running::InProcess(server))
     };
     TestApp {
         base,
+        internal_base,
+        internal_secret,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -122,6 +137,23 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A call to the internal listener, as another service makes it (with a service token).
+    pub async fn internal(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let credential =
+            socialdevs_platform::service_auth::ServiceCredential::from_file(&self.internal_secret)
+                .expect("the internal secret");
+        let token = credential.token("timeline").expect("a service token");
+        let base = self.internal_base.as_ref().expect("an internal listener");
+        let mut request = self
+            .client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
     }
 
     pub async fn send(

@@ -1,8 +1,10 @@
 //! The `/internal/v1/...` endpoints one process serves to the others: mounted only where
-//! another process may call them, and as strict with bad input as the public API.
+//! another process may call them, on an internal listener of their own, for callers with a
+//! service token, and as strict with bad input as the public API.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use socialdevs_platform::service_auth::ServiceCredential;
 
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 
@@ -15,10 +17,10 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     app.create_post(&linus, "hello from linus", None).await;
 
     let found: Value = app
-        .post(
+        .internal(
+            Method::POST,
             "/internal/v1/users/lookup",
-            None,
-            json!({"ids": [ada.id], "usernames": ["LINUS", "nobody"]}),
+            Some(json!({"ids": [ada.id], "usernames": ["LINUS", "nobody"]})),
         )
         .await
         .json()
@@ -34,7 +36,11 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     assert_eq!(names, ["ada", "linus"]);
 
     let following: Value = app
-        .get(&format!("/internal/v1/users/{}/following", ada.id), None)
+        .internal(
+            Method::GET,
+            &format!("/internal/v1/users/{}/following", ada.id),
+            None,
+        )
         .await
         .json()
         .await
@@ -42,7 +48,8 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     assert_eq!(following["ids"], json!([linus.id]));
 
     let count: Value = app
-        .get(
+        .internal(
+            Method::GET,
             &format!("/internal/v1/posts/count?author={}", linus.id),
             None,
         )
@@ -53,10 +60,10 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     assert_eq!(count["count"], 1);
 
     let recent: Value = app
-        .post(
+        .internal(
+            Method::POST,
             "/internal/v1/posts/recent",
-            None,
-            json!({"authors": [linus.id], "limit": 10}),
+            Some(json!({"authors": [linus.id], "limit": 10})),
         )
         .await
         .json()
@@ -65,10 +72,10 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     let post_id = recent["entries"][0]["post_id"].clone();
     assert_eq!(recent["entries"][0]["author_id"], json!(linus.id));
     let page = app
-        .post(
+        .internal(
+            Method::POST,
             "/internal/v1/posts/timeline-page",
-            None,
-            json!({"ids": [post_id], "viewer": ada.id}),
+            Some(json!({"ids": [post_id], "viewer": ada.id})),
         )
         .await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -76,7 +83,8 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     assert_eq!(page["posts"][0]["text"], "hello from linus");
 
     let followers: Value = app
-        .get(
+        .internal(
+            Method::GET,
             &format!("/internal/v1/users/{}/followers?limit=10", linus.id),
             None,
         )
@@ -89,17 +97,10 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     // Bad input: 4xx problem+json, as on the public API.
     let too_many: Vec<String> = (0..501).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     assert_problem(
-        app.post("/internal/v1/users/lookup", None, json!({"ids": too_many}))
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-    )
-    .await;
-    assert_problem(
-        app.post(
+        app.internal(
+            Method::POST,
             "/internal/v1/users/lookup",
-            None,
-            json!({"ids": ["not-a-uuid"]}),
+            Some(json!({"ids": too_many})),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,23 +108,36 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     )
     .await;
     assert_problem(
-        app.get("/internal/v1/users/not-a-uuid/following", None)
+        app.internal(
+            Method::POST,
+            "/internal/v1/users/lookup",
+            Some(json!({"ids": ["not-a-uuid"]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert_problem(
+        app.internal(Method::GET, "/internal/v1/users/not-a-uuid/following", None)
             .await,
         StatusCode::NOT_FOUND,
         "not-found",
     )
     .await;
-    let missing_author = app.get("/internal/v1/posts/count", None).await;
+    let missing_author = app
+        .internal(Method::GET, "/internal/v1/posts/count", None)
+        .await;
     assert!(missing_author.status().is_client_error());
     assert_eq!(
         missing_author.headers()["content-type"],
         "application/problem+json"
     );
     assert_problem(
-        app.post(
+        app.internal(
+            Method::POST,
             "/internal/v1/posts/recent",
-            None,
-            json!({"authors": [linus.id], "limit": 0}),
+            Some(json!({"authors": [linus.id], "limit": 0})),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -131,7 +145,8 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     )
     .await;
     assert_problem(
-        app.get(
+        app.internal(
+            Method::GET,
             &format!("/internal/v1/users/{}/followers?limit=0", linus.id),
             None,
         )
@@ -142,15 +157,80 @@ async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
     .await;
 }
 
-/// All-in-one does not mount them; the distributed topology's edge refuses them.
+/// All-in-one does not mount them; a process running some services serves them on its
+/// internal listener only, never on the public port (which the edge and Ingress expose).
 #[tokio::test]
 async fn internal_endpoints_are_not_public() {
-    let app = spawn_app().await;
-    assert_problem(
-        app.post("/internal/v1/users/lookup", None, json!({"ids": []}))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not-found",
+    let all = spawn_app().await;
+    let some = spawn_app_with(|s| s.services = "users,posts".parse().unwrap()).await;
+    for app in [&all, &some] {
+        assert_problem(
+            app.post("/internal/v1/users/lookup", None, json!({"ids": []}))
+                .await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await;
+    }
+    assert!(
+        all.internal_base.is_none(),
+        "all-in-one has no internal listener"
+    );
+}
+
+/// The internal listener answers services only: no token, a user's token, or a token signed
+/// with another secret get 401; the public API is not there.
+#[tokio::test]
+async fn internal_endpoints_refuse_callers_without_a_service_token() {
+    let app = spawn_app_with(|s| s.services = "users,posts".parse().unwrap()).await;
+    let ada = app.register("ada").await;
+    let internal = app.internal_base.clone().unwrap();
+    let lookup = format!("{internal}/internal/v1/users/lookup");
+    let body = json!({"usernames": ["ada"]});
+
+    let anonymous = app.client.post(&lookup).json(&body).send().await.unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let as_user = app
+        .client
+        .post(&lookup)
+        .bearer_auth(&ada.access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(as_user, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    socialdevs::keys::write_internal_secret(elsewhere.path(), true).unwrap();
+    let forged = ServiceCredential::from_file(
+        &elsewhere
+            .path()
+            .join(socialdevs::keys::INTERNAL_SECRET_FILE),
     )
-    .await;
+    .unwrap()
+    .token("timeline")
+    .unwrap();
+    let other_secret = app
+        .client
+        .post(&lookup)
+        .bearer_auth(forged)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(other_secret, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let ok = app
+        .internal(Method::POST, "/internal/v1/users/lookup", Some(body))
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    let public_there = app
+        .client
+        .get(format!("{internal}/api/v1/users/ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public_there.status(), StatusCode::NOT_FOUND);
 }

@@ -257,9 +257,11 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
     // so the metrics of the distributed topology exist too.
     let keys = tempfile::tempdir().unwrap();
     socialdevs::keys::write_key_pair(keys.path(), true).unwrap();
+    socialdevs::keys::write_internal_secret(keys.path(), true).unwrap();
     let use_keys = |s: &mut Settings| {
         s.jwt_private_key_file = Some(keys.path().join(socialdevs::keys::PRIVATE_KEY_FILE));
         s.jwt_public_key_file = Some(keys.path().join(socialdevs::keys::PUBLIC_KEY_FILE));
+        s.internal_secret_file = Some(keys.path().join(socialdevs::keys::INTERNAL_SECRET_FILE));
     };
     // One database for both, as in production: the timeline process reads the events the
     // other one's outbox relays (the embedded transport's log is in the database).
@@ -276,8 +278,8 @@ async fn dashboards_and_alerts_use_only_exposed_metrics() {
     let timeline = spawn_app_with(|s| {
         s.services = "timeline,notifications".parse().unwrap();
         s.database_url = Some(database.clone());
-        s.users_url = Some(app.base.clone());
-        s.posts_url = Some(app.base.clone());
+        s.users_url = app.internal_base.clone();
+        s.posts_url = app.internal_base.clone();
         s.mqtt_url = Some(broker.url().to_owned());
         use_keys(s);
     })

@@ -65,10 +65,13 @@ impl Distributed {
     async fn try_start(settings: &Settings, database: TestDatabase) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         socialdevs::keys::write_key_pair(dir.path(), true).expect("key pair");
+        socialdevs::keys::write_internal_secret(dir.path(), true).expect("internal secret");
         let broker = KafkaBroker::start();
         let redis = RedisServer::start();
         let ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
+        let internal_ports: Vec<u16> = SERVICES.iter().map(|_| free_port().unwrap()).collect();
         let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+        let internal_url = |i: usize| format!("http://127.0.0.1:{}", internal_ports[i]);
 
         let mut processes = Vec::new();
         for (i, service) in SERVICES.iter().enumerate() {
@@ -79,6 +82,14 @@ impl Distributed {
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("SOCIALDEVS_SERVICES", service)
                 .env("SOCIALDEVS_LISTEN", format!("127.0.0.1:{}", ports[i]))
+                .env(
+                    "SOCIALDEVS_INTERNAL_LISTEN",
+                    format!("127.0.0.1:{}", internal_ports[i]),
+                )
+                .env(
+                    "SOCIALDEVS_INTERNAL_SECRET_FILE",
+                    dir.path().join(socialdevs::keys::INTERNAL_SECRET_FILE),
+                )
                 .env(
                     "SOCIALDEVS_DATA_DIR",
                     dir.path().join(format!("{service}-{i}")),
@@ -92,8 +103,8 @@ impl Distributed {
                     settings.mqtt_url.clone().unwrap_or_default(),
                 )
                 .env("SOCIALDEVS_DATABASE_MAX_CONNECTIONS", "5")
-                .env("SOCIALDEVS_USERS_URL", url(0))
-                .env("SOCIALDEVS_POSTS_URL", url(1))
+                .env("SOCIALDEVS_USERS_URL", internal_url(0))
+                .env("SOCIALDEVS_POSTS_URL", internal_url(1))
                 .env(
                     "SOCIALDEVS_JWT_PRIVATE_KEY_FILE",
                     dir.path().join(socialdevs::keys::PRIVATE_KEY_FILE),
