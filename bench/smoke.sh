@@ -57,7 +57,7 @@ trap cleanup EXIT
 
 port="$(free_port)"
 SOCIALDEVS_LISTEN="127.0.0.1:$port" SOCIALDEVS_DATA_DIR="$work/data" \
-  SOCIALDEVS_RATE_LIMITS='*=1000000/1s' SOCIALDEVS_LOG_FORMAT=json RUST_LOG=warn \
+  SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}" SOCIALDEVS_LOG_FORMAT=json RUST_LOG=warn \
   "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 echo "socialdevs (pid $server_pid) on 127.0.0.1:$port, data in a throwaway directory"

@@ -99,7 +99,7 @@ scenario() { # label base token post_id
 
 echo "== all-in-one (SQLite)"
 SOCIALDEVS_LISTEN=127.0.0.1:39180 SOCIALDEVS_DATA_DIR="$work/aio" SOCIALDEVS_LOG_FORMAT=json \
-  RUST_LOG=warn SOCIALDEVS_RATE_LIMITS='*=1000000/1s' "$bin" serve >"$work/aio.log" 2>&1 &
+  RUST_LOG=warn SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}" "$bin" serve >"$work/aio.log" 2>&1 &
 aio_pid=$!
 until curl -fsS -o /dev/null http://127.0.0.1:39180/readyz 2>/dev/null; do sleep 0.1; done
 token="$(seed http://127.0.0.1:39180 aio)"
@@ -113,7 +113,7 @@ export SOCIALDEVS_BIN="$bin" SOCIALDEVS_LOCAL_STATE="$work/distributed"
 export SOCIALDEVS_EDGE_PORT=39080 SOCIALDEVS_USERS_PORT=39081 SOCIALDEVS_POSTS_PORT=39082
 export SOCIALDEVS_TIMELINE_PORT=39083 SOCIALDEVS_PRIVATE_PG_PORT=39432 RUST_LOG=warn
 export SOCIALDEVS_KAFKA_PORT=39092 SOCIALDEVS_REDIS_PORT=39379
-export SOCIALDEVS_RATE_LIMITS='*=1000000/1s'
+export SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}"
 if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
   export SOCIALDEVS_DATABASE_URL="$BENCH_DATABASE_URL"
 else
