@@ -3,9 +3,11 @@
 //! readiness, and error classification.
 
 mod postgres;
+mod roles;
 mod sqlite;
 
 pub use postgres::{check_postgres, migrate_postgres, PgDb, PgPoolSettings};
+pub use roles::{grant_roles, LoginRole, RoleGrant};
 pub use sqlite::{check_sqlite, inline, migrate_sqlite, InlineReaders, SqliteDb};
 
 use std::time::Instant;
