@@ -96,7 +96,7 @@ impl Application {
         tracing::info!(
             services = %settings.services,
             address = %listener.local_addr()?,
-            database = %redact(&settings.database_url()),
+            database = %db.describe(),
             "socialdevs ready to serve"
         );
         Ok(Self {
