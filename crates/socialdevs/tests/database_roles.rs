@@ -356,10 +356,13 @@ async fn a_service_role_on_an_outdated_schema_refuses_to_start_and_says_what_to_
     let mut admin = PgConnection::connect(&roles.database.url).await.unwrap();
     for schema in SERVICES {
         let role = roles.database.role_name(schema);
-        sqlx::raw_sql(&format!("CREATE ROLE {role} LOGIN"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        // With the password its URL carries (servers other than the throwaway one check it).
+        sqlx::raw_sql(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{schema}-password'"
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     }
     // Nothing migrated yet: told to migrate first.
     let err = Application::build(roles.service_settings(dir.path()))

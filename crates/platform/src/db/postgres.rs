@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(migrate_postgres(&owner, TABLE).await.unwrap(), 1);
         let role = database.role_name("svc");
         sqlx::raw_sql(&format!(
-            "CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA delta TO {role}; \
+            "CREATE ROLE {role} LOGIN PASSWORD 'x'; GRANT USAGE ON SCHEMA delta TO {role}; \
              GRANT SELECT ON delta.schema_migrations TO {role}"
         ))
         .execute(owner.pool())
@@ -400,7 +400,7 @@ mod tests {
         assert!(err.contains("SOCIALDEVS_MIGRATE_DATABASE_URL"), "{err}");
 
         // A role with no rights at all is told where they come from.
-        sqlx::raw_sql(&format!("CREATE ROLE {role}2 LOGIN"))
+        sqlx::raw_sql(&format!("CREATE ROLE {role}2 LOGIN PASSWORD 'x'"))
             .execute(owner.pool())
             .await
             .unwrap();
