@@ -210,6 +210,7 @@ impl Database {
                 let mut shown: Vec<String> = urls
                     .schemas
                     .values()
+                    .chain(&urls.migrate)
                     .map(|url| crate::app::redact(url))
                     .collect();
                 shown.sort();
