@@ -2,8 +2,9 @@
 # SocialDevs on a local k3d cluster, from source:
 #   1. create the cluster from deploy/k3d/cluster.yaml (once),
 #   2. build the images and import them into the nodes (no registry),
-#   3. create the Secrets (random database and MQTT passwords and a fresh Ed25519 key pair,
-#      kept in .tools/k3d-secrets/ so re-runs reuse them),
+#   3. create the Secrets (random passwords for the database's migration role, each service's
+#      own database role and MQTT, and a fresh Ed25519 key pair, kept in .tools/k3d-secrets/
+#      so re-runs reuse them),
 #   4. apply the data stores (deploy/k8s/overlays/dev/data), wait for them and the topics,
 #   5. run the migrations and apply the dev overlay, wait for every rollout.
 # Re-run after a code change to rebuild and roll out. Then open http://socialdevs.localhost
@@ -74,7 +75,8 @@ step "namespace and secrets"
 kubectl apply -f "$ROOT/deploy/k8s/overlays/dev/data/namespace.yaml"
 mkdir -p "$SECRETS_DIR"
 chmod 700 "$SECRETS_DIR"
-for secret in postgres-password mqtt-password; do
+for secret in postgres-password users-db-password posts-db-password \
+  notifications-db-password mqtt-password; do
   if [[ ! -s "$SECRETS_DIR/$secret" ]]; then
     (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS_DIR/$secret")
   fi
@@ -88,6 +90,12 @@ kubectl -n "$NAMESPACE" create secret generic socialdevs-db \
   --from-literal=postgres-password="$password" \
   --from-literal=database-url="postgres://socialdevs:$password@postgres:5432/socialdevs" \
   --dry-run=client -o yaml | kubectl apply -f -
+# Each service's own login role (created and granted by the migration Job).
+for service in users posts notifications; do
+  kubectl -n "$NAMESPACE" create secret generic "socialdevs-db-$service" \
+    --from-literal=database-url="postgres://socialdevs_$service:$(cat "$SECRETS_DIR/$service-db-password")@postgres:5432/socialdevs" \
+    --dry-run=client -o yaml | kubectl apply -f -
+done
 kubectl -n "$NAMESPACE" create secret generic socialdevs-jwt \
   --from-file=jwt_private.pem="$SECRETS_DIR/jwt_private.pem" \
   --from-file=jwt_public.pem="$SECRETS_DIR/jwt_public.pem" \

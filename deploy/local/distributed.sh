@@ -9,7 +9,12 @@
 #
 # PostgreSQL: SOCIALDEVS_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/socialdevs;
 # the database is created when missing). When no server answers there and the PostgreSQL
-# server binaries are installed, a private cluster is started under the state folder.
+# server binaries are installed, a private cluster is started under the state folder. That
+# URL's role migrates (it needs CREATEROLE) and creates a login role per service
+# (socialdevs_users, socialdevs_posts, socialdevs_notifications; random passwords kept in the
+# state folder), granted its own schema only; each service process connects as its role and
+# nothing else (SOCIALDEVS_LOCAL_DB_ROLES=shared: every process uses SOCIALDEVS_DATABASE_URL,
+# as before).
 # nginx (and PostgreSQL, when needed) is installed from Debian's packages if missing.
 # Events: SOCIALDEVS_KAFKA_BROKERS names a Kafka-protocol broker; when unset, a tansu broker
 # is started on SOCIALDEVS_KAFKA_PORT (19092) with its storage under the state folder
@@ -65,6 +70,12 @@ wait_http() {
     fi
     sleep 0.1
   done
+}
+
+# role_url URL ROLE PASSWORD: URL with its user and password replaced.
+role_url() {
+  local scheme="${1%%://*}" rest="${1#*://}"
+  echo "$scheme://$2:$3@${rest#*@}"
 }
 
 pg_reachable() {
@@ -259,8 +270,29 @@ up() {
   export SOCIALDEVS_USERS_URL="http://127.0.0.1:${internal_ports[users]}"
   export SOCIALDEVS_POSTS_URL="http://127.0.0.1:${internal_ports[posts]}"
   export SOCIALDEVS_LOG_FORMAT="${SOCIALDEVS_LOG_FORMAT:-json}"
-  log "migrating every service's schema"
-  "$bin" migrate >/dev/null
+  local db_roles="${SOCIALDEVS_LOCAL_DB_ROLES:-per-service}" service
+  declare -A database_env=()
+  case "$db_roles" in
+    per-service)
+      # The URL's role owns the schemas and migrates; every service gets a role of its own.
+      mkdir -p "$state/db-roles"
+      chmod 700 "$state/db-roles"
+      export SOCIALDEVS_MIGRATE_DATABASE_URL="$SOCIALDEVS_DATABASE_URL"
+      for service in users posts notifications; do
+        local secret="$state/db-roles/$service"
+        [[ -s "$secret" ]] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret")
+        database_env[$service]="SOCIALDEVS_${service^^}_DATABASE_URL=$(role_url "$SOCIALDEVS_DATABASE_URL" "socialdevs_$service" "$(cat "$secret")")"
+        export "${database_env[$service]?}"
+      done
+      log "migrating every service's schema and granting each service its own role"
+      "$bin" migrate --grant-roles >/dev/null
+      ;;
+    shared)
+      log "migrating every service's schema"
+      "$bin" migrate >/dev/null
+      ;;
+    *) die "SOCIALDEVS_LOCAL_DB_ROLES is per-service or shared, not $db_roles" ;;
+  esac
 
   # The MQTT bridge only with a broker named in the environment, and only in notifications.
   local mqtt=false setting broker
@@ -277,10 +309,20 @@ up() {
   for service in "${services[@]}"; do
     local unset_mqtt=("${without_mqtt[@]}")
     if [[ "$service" == notifications ]] && $mqtt; then unset_mqtt=(); fi
+    # With per-service roles, a process gets its own role's URL and no other database
+    # credentials (timeline, whose events come through the broker, gets none) and does not
+    # migrate at start.
+    local database=()
+    if [[ "$db_roles" == per-service ]]; then
+      database=(-u SOCIALDEVS_DATABASE_URL -u SOCIALDEVS_MIGRATE_DATABASE_URL
+        -u SOCIALDEVS_USERS_DATABASE_URL -u SOCIALDEVS_POSTS_DATABASE_URL
+        -u SOCIALDEVS_NOTIFICATIONS_DATABASE_URL SOCIALDEVS_MIGRATE_AT_START=false)
+      if [[ -n "${database_env[$service]:-}" ]]; then database+=("${database_env[$service]}"); fi
+    fi
     SOCIALDEVS_SERVICES="$service" SOCIALDEVS_LISTEN="127.0.0.1:${ports[$service]}" \
       SOCIALDEVS_INTERNAL_LISTEN="127.0.0.1:${internal_ports[$service]}" \
       SOCIALDEVS_DATA_DIR="$state/$service" \
-      nohup env "${unset_mqtt[@]}" "$bin" serve >"$state/logs/$service.log" 2>&1 &
+      nohup env "${unset_mqtt[@]}" "${database[@]}" "$bin" serve >"$state/logs/$service.log" 2>&1 &
     echo $! >"$state/pids/$service.pid"
   done
   for service in "${services[@]}"; do

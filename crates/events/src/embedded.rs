@@ -28,7 +28,8 @@ pub fn log_channel(service: &str) -> String {
     format!("socialdevs_log_{service}")
 }
 
-const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+/// The transport's tables on SQLite (`events_*`), applied in order.
+pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "consumer offsets, dead letters",
     sql: "CREATE TABLE events_consumer_offsets (
@@ -49,7 +50,8 @@ const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
     );",
 }];
 
-const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+/// The transport's tables in the `events` schema on PostgreSQL, applied in order.
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "consumer offsets, dead letters",
     sql: "CREATE TABLE consumer_offsets (
@@ -147,17 +149,35 @@ impl EmbeddedTransport {
     /// On the embedded SQLite file (creates the transport's tables).
     pub async fn sqlite(db: SqliteDb) -> anyhow::Result<Self> {
         migrate_sqlite(&db, SCHEMA, SQLITE_MIGRATIONS).await?;
-        Ok(Self::with(Db::Sqlite(db)))
+        Ok(Self::on_sqlite(db))
+    }
+
+    /// On the embedded SQLite file, whose transport tables are migrated
+    /// ([`SQLITE_MIGRATIONS`]).
+    pub fn on_sqlite(db: SqliteDb) -> Self {
+        Self::with(Db::Sqlite(db))
     }
 
     /// On PostgreSQL: `db` is a pool on the `events` schema (created and migrated here).
     pub async fn postgres(db: PgDb) -> anyhow::Result<Self> {
+        Self::check_schema(&db)?;
+        migrate_postgres(&db, POSTGRES_MIGRATIONS).await?;
+        Self::on_postgres(db)
+    }
+
+    /// On PostgreSQL: `db` is a pool on the migrated `events` schema
+    /// ([`POSTGRES_MIGRATIONS`]), whose role may read every service's outbox.
+    pub fn on_postgres(db: PgDb) -> anyhow::Result<Self> {
+        Self::check_schema(&db)?;
+        Ok(Self::with(Db::Postgres(db)))
+    }
+
+    fn check_schema(db: &PgDb) -> anyhow::Result<()> {
         anyhow::ensure!(
             db.schema() == SCHEMA,
             "the embedded transport's pool must be on the `{SCHEMA}` schema"
         );
-        migrate_postgres(&db, POSTGRES_MIGRATIONS).await?;
-        Ok(Self::with(Db::Postgres(db)))
+        Ok(())
     }
 
     fn with(db: Db) -> Self {

@@ -113,7 +113,7 @@ impl Application {
             services = %settings.services,
             address = %listener.local_addr()?,
             internal_port,
-            database = %redact(&settings.database_url()),
+            database = %db.describe(),
             "socialdevs ready to serve"
         );
         Ok(Self {

@@ -26,8 +26,17 @@ pub enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Apply every service's database migrations, then exit.
+    /// Apply every service's database migrations (as SOCIALDEVS_MIGRATE_DATABASE_URL, else
+    /// SOCIALDEVS_DATABASE_URL), then exit.
     Migrate {
+        /// PostgreSQL: then create or update each service's login role, the one its own URL
+        /// names (SOCIALDEVS_USERS_DATABASE_URL, ..._POSTS_..., ..._NOTIFICATIONS_...,
+        /// ..._EVENTS_...; the password too, when the URL has one), and grant it the use of
+        /// its schema and nothing else. Idempotent; the migration role needs CREATEROLE.
+        #[arg(long, env = "SOCIALDEVS_MIGRATE_GRANT_ROLES", action = clap::ArgAction::Set,
+              default_value_t = false, default_missing_value = "true", num_args = 0..=1,
+              value_parser = clap::builder::BoolishValueParser::new())]
+        grant_roles: bool,
         /// Settings.
         #[command(flatten)]
         settings: Settings,
@@ -99,13 +108,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry.shutdown().await;
             result
         }
-        Command::Migrate { settings } => {
+        Command::Migrate {
+            settings,
+            grant_roles,
+        } => {
             init_logs(Some(&settings));
-            crate::storage::migrate(&settings).await?;
-            println!(
-                "migrations applied to {}",
-                crate::app::redact(&settings.database_url())
-            );
+            for line in crate::storage::migrate(&settings, grant_roles).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Keygen { out, force } => {

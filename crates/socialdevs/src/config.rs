@@ -27,6 +27,45 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL: the URL of the role that owns the schemas and runs their migrations
+    /// (`socialdevs migrate`, and migrations at start); default `SOCIALDEVS_DATABASE_URL`.
+    #[arg(long, env = "SOCIALDEVS_MIGRATE_DATABASE_URL", hide_env_values = true)]
+    pub migrate_database_url: Option<String>,
+
+    /// PostgreSQL: the URL the users service connects with, as its own login role (default
+    /// `SOCIALDEVS_DATABASE_URL`); `socialdevs migrate --grant-roles` creates that role.
+    #[arg(long, env = "SOCIALDEVS_USERS_DATABASE_URL", hide_env_values = true)]
+    pub users_database_url: Option<String>,
+
+    /// PostgreSQL: the URL the posts service connects with, as its own login role.
+    #[arg(long, env = "SOCIALDEVS_POSTS_DATABASE_URL", hide_env_values = true)]
+    pub posts_database_url: Option<String>,
+
+    /// PostgreSQL: the URL the notifications service connects with, as its own login role.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_NOTIFICATIONS_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub notifications_database_url: Option<String>,
+
+    /// PostgreSQL: the URL the embedded event transport (no Kafka) connects with, as its own
+    /// login role (its `events` schema, and reading every service's outbox).
+    #[arg(long, env = "SOCIALDEVS_EVENTS_DATABASE_URL", hide_env_values = true)]
+    pub events_database_url: Option<String>,
+
+    /// Whether a process applies its services' pending migrations when it starts (`true`), or
+    /// only checks that their schemas are current and refuses to start otherwise (`false`:
+    /// for services connecting as a role that may not change its schema).
+    #[arg(
+        long,
+        env = "SOCIALDEVS_MIGRATE_AT_START",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub migrate_at_start: bool,
+
     /// PostgreSQL: connections per service pool.
     #[arg(
         long,
@@ -291,6 +330,38 @@ impl Settings {
             .unwrap_or_else(|| socialdevs_platform::db::SqliteDb::default_url(&self.data_dir))
     }
 
+    /// The PostgreSQL URL `schema`'s pool connects with: its own setting
+    /// (`SOCIALDEVS_<SCHEMA>_DATABASE_URL`), else `SOCIALDEVS_DATABASE_URL`; `None` when
+    /// neither is set.
+    pub fn schema_database_url(&self, schema: &str) -> Option<String> {
+        let own = match schema {
+            socialdevs_users::SERVICE => self.users_database_url.clone(),
+            socialdevs_posts::SERVICE => self.posts_database_url.clone(),
+            socialdevs_notifications::SERVICE => self.notifications_database_url.clone(),
+            socialdevs_events::embedded::SCHEMA => self.events_database_url.clone(),
+            other => std::env::var(schema_database_url_env(other)).ok(),
+        };
+        own.or_else(|| self.database_url.clone())
+            .filter(|url| !url.trim().is_empty())
+    }
+
+    /// The URL migrations run with: `SOCIALDEVS_MIGRATE_DATABASE_URL`, else
+    /// `SOCIALDEVS_DATABASE_URL`.
+    pub fn migrate_url(&self) -> Option<String> {
+        self.migrate_database_url
+            .clone()
+            .or_else(|| self.database_url.clone())
+            .filter(|url| !url.trim().is_empty())
+    }
+
+    /// Whether the settings name a Kafka broker (otherwise events travel through the
+    /// embedded transport, in the database).
+    pub fn uses_kafka(&self) -> bool {
+        self.kafka_brokers
+            .as_deref()
+            .is_some_and(|brokers| !brokers.trim().is_empty())
+    }
+
     /// How often housekeeping runs.
     pub fn housekeeping_interval(&self) -> Duration {
         Duration::from_secs(self.housekeeping_interval_secs.max(1))
@@ -380,6 +451,12 @@ impl Settings {
             services: ServiceSet::all(),
             data_dir: data_dir.into(),
             database_url: None,
+            migrate_database_url: None,
+            users_database_url: None,
+            posts_database_url: None,
+            notifications_database_url: None,
+            events_database_url: None,
+            migrate_at_start: true,
             database_max_connections: 5,
             database_acquire_timeout_secs: 2,
             database_statement_timeout_secs: 5,
@@ -437,6 +514,15 @@ pub fn service_url_env(service: &str) -> String {
     )
 }
 
+/// The environment variable naming the URL `schema`'s pool connects with:
+/// `SOCIALDEVS_<SCHEMA>_DATABASE_URL`.
+pub fn schema_database_url_env(schema: &str) -> String {
+    format!(
+        "SOCIALDEVS_{}_DATABASE_URL",
+        schema.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,5 +565,50 @@ mod tests {
         assert_eq!(settings.service_url(users), "http://users:8081");
         assert_eq!(settings.service_url(posts), "http://127.0.0.1:9082");
         assert_eq!(service_url_env("timeline"), "SOCIALDEVS_TIMELINE_URL");
+    }
+
+    #[test]
+    fn each_schema_connects_with_its_own_url_else_the_shared_one() {
+        let mut settings = Settings::for_data_dir("data");
+        assert_eq!(settings.schema_database_url("posts"), None);
+        settings.database_url = Some("postgres://shared@db/s".into());
+        settings.posts_database_url = Some("postgres://posts@db/s".into());
+        settings.migrate_database_url = Some("postgres://owner@db/s".into());
+        let url = |schema| settings.schema_database_url(schema);
+        assert_eq!(url("posts").as_deref(), Some("postgres://posts@db/s"));
+        assert_eq!(url("users").as_deref(), Some("postgres://shared@db/s"));
+        assert_eq!(url("events").as_deref(), Some("postgres://shared@db/s"));
+        assert_eq!(
+            settings.migrate_url().as_deref(),
+            Some("postgres://owner@db/s")
+        );
+        assert_eq!(
+            schema_database_url_env("notifications"),
+            "SOCIALDEVS_NOTIFICATIONS_DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn migrating_at_start_is_on_unless_turned_off() {
+        use clap::Parser;
+        let parse = |args: &[&str]| match crate::cli::Cli::try_parse_from(args).unwrap().command {
+            crate::cli::Command::Serve { settings } => settings.migrate_at_start,
+            other => panic!("{other:?}"),
+        };
+        assert!(parse(&["socialdevs", "serve"]));
+        assert!(!parse(&[
+            "socialdevs",
+            "serve",
+            "--migrate-at-start",
+            "false"
+        ]));
+        assert!(parse(&["socialdevs", "serve", "--migrate-at-start", "yes"]));
+        let grant = |args: &[&str]| match crate::cli::Cli::try_parse_from(args).unwrap().command {
+            crate::cli::Command::Migrate { grant_roles, .. } => grant_roles,
+            other => panic!("{other:?}"),
+        };
+        assert!(!grant(&["socialdevs", "migrate"]));
+        assert!(grant(&["socialdevs", "migrate", "--grant-roles"]));
+        assert!(!grant(&["socialdevs", "migrate", "--grant-roles", "false"]));
     }
 }

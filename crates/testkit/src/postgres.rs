@@ -64,6 +64,50 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The name of this test's role `suffix`: `<database>_<suffix>`, so tests sharing a server
+    /// (roles are the server's, not a database's) never meet each other's roles. Such roles
+    /// are dropped with the database.
+    pub fn role_name(&self, suffix: &str) -> String {
+        let name = format!("{}_{suffix}", self.name);
+        assert!(
+            name.len() <= 63,
+            "the role name {name} is longer than PostgreSQL keeps"
+        );
+        name
+    }
+
+    /// This database's URL as the login role `suffix` ([`Self::role_name`]) with `password`;
+    /// the role itself is not created here.
+    pub fn role_url(&self, suffix: &str, password: &str) -> String {
+        let (scheme, rest) = self
+            .url
+            .split_once("://")
+            .unwrap_or(("postgres", &self.url));
+        let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{}:{password}@{host}", self.role_name(suffix))
+    }
+
+    /// Creates the login role `suffix` ([`Self::role_name`]) with `attributes` (e.g.
+    /// `CREATEROLE`) and the right to create schemas in this database, as a migration role
+    /// has; its URL.
+    pub async fn create_migration_role(&self, suffix: &str) -> anyhow::Result<String> {
+        let role = self.role_name(suffix);
+        let mut admin = PgConnection::connect(&self.url).await?;
+        admin
+            .execute(
+                format!(
+                    "CREATE ROLE {role} LOGIN CREATEROLE PASSWORD 'migrate'; \
+                     GRANT CREATE ON DATABASE {} TO {role}",
+                    self.name
+                )
+                .as_str(),
+            )
+            .await
+            .with_context(|| format!("creating the role {role}"))?;
+        admin.close().await.ok();
+        Ok(self.role_url(suffix, "migrate"))
+    }
 }
 
 impl Drop for TestDatabase {
@@ -82,6 +126,18 @@ impl Drop for TestDatabase {
                 admin
                     .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
                     .await?;
+                // The test's roles (`<name>_*`), whose rights went with the database.
+                let roles: Vec<String> = sqlx::query_scalar(
+                    "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)",
+                )
+                .bind(format!("{name}_"))
+                .fetch_all(&mut admin)
+                .await?;
+                for role in roles {
+                    admin
+                        .execute(format!("DROP ROLE IF EXISTS \"{role}\"").as_str())
+                        .await?;
+                }
                 anyhow::Ok(())
             })
         })

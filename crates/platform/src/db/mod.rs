@@ -3,10 +3,12 @@
 //! readiness, and error classification.
 
 mod postgres;
+mod roles;
 mod sqlite;
 
-pub use postgres::{migrate_postgres, PgDb, PgPoolSettings};
-pub use sqlite::{inline, migrate_sqlite, InlineReaders, SqliteDb};
+pub use postgres::{check_postgres, migrate_postgres, PgDb, PgPoolSettings};
+pub use roles::{grant_roles, LoginRole, RoleGrant};
+pub use sqlite::{check_sqlite, inline, migrate_sqlite, InlineReaders, SqliteDb};
 
 use std::time::Instant;
 
@@ -26,6 +28,38 @@ pub struct Migration {
     pub name: &'static str,
     /// The SQL to run (several statements allowed).
     pub sql: &'static str,
+}
+
+/// Whether a schema (or, on SQLite, a service's tables) has every one of `migrations`, given
+/// the versions it records (`None`: never migrated). Versions this build does not know come
+/// from a newer release and are fine: migrations keep the previous release working.
+fn check_applied(
+    schema: &str,
+    migrations: &[Migration],
+    applied: Option<Vec<i64>>,
+) -> anyhow::Result<()> {
+    let applied = applied.unwrap_or_default();
+    let missing: Vec<String> = migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("{} ({})", m.version, m.name))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the {schema} schema lacks migration{} {}, and this process does not migrate at \
+         start (SOCIALDEVS_MIGRATE_AT_START=false): run `socialdevs migrate` first",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", ")
+    );
+    let known = |v: &i64| migrations.iter().any(|m| m.version == *v);
+    if let Some(newer) = applied.iter().filter(|v| !known(v)).max() {
+        tracing::info!(
+            schema,
+            version = newer,
+            "the schema has migrations of a newer release"
+        );
+    }
+    Ok(())
 }
 
 /// Which kind of database a URL names.

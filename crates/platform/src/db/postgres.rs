@@ -60,7 +60,7 @@ impl PgDb {
             "schema names are lowercase letters and underscores, not {schema:?}"
         );
         let options = PgConnectOptions::from_str(url)
-            .context("parsing SOCIALDEVS_DATABASE_URL")?
+            .with_context(|| format!("parsing the database URL of the {schema} schema"))?
             .application_name(&format!("socialdevs-{schema}"))
             .options([
                 ("search_path", schema.to_owned()),
@@ -167,6 +167,9 @@ impl ReadinessCheck for PgPing {
 /// recording them in `<schema>.schema_migrations`. A transaction-scoped advisory lock makes
 /// processes that start together take turns. Waits up to the pool's startup wait for the
 /// database to come up.
+///
+/// A schema that already has every migration is left alone, without a lock or any DDL: a
+/// login role that may only use the schema (no `CREATE`) starts on a current schema too.
 pub async fn migrate_postgres(db: &PgDb, migrations: &[Migration]) -> anyhow::Result<usize> {
     let deadline = Instant::now() + db.startup_wait;
     loop {
@@ -176,13 +179,79 @@ pub async fn migrate_postgres(db: &PgDb, migrations: &[Migration]) -> anyhow::Re
                 tracing::warn!(schema = %db.schema, error = %err, "waiting for PostgreSQL");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(MigrateError::Sql(err)) => {
-                return Err(
-                    anyhow::Error::new(err).context(format!("migrating the {} schema", db.schema))
-                )
-            }
+            Err(MigrateError::Sql(err)) => return Err(migrate_failed(db, err)),
             Err(MigrateError::Other(err)) => return Err(err),
         }
+    }
+}
+
+/// Checks, without changing anything, that a service's schema has every one of `migrations`
+/// (a process that does not migrate at start); an error says which are missing and what to
+/// run. Migrations of a newer release that this build does not know are fine (they are
+/// written so that the previous release keeps working). Waits up to the pool's startup wait
+/// for the database to come up.
+pub async fn check_postgres(db: &PgDb, migrations: &[Migration]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + db.startup_wait;
+    loop {
+        match applied_versions(db).await {
+            Ok(applied) => return super::check_applied(&db.schema, migrations, applied),
+            Err(err) if is_unavailable(&err) && Instant::now() < deadline => {
+                tracing::warn!(schema = %db.schema, error = %err, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => {
+                let denied = is_permission_denied(&err);
+                let err = anyhow::Error::new(err)
+                    .context(format!("reading the {} schema's migrations", db.schema));
+                return Err(with_denied_hint(err, denied, &db.schema));
+            }
+        }
+    }
+}
+
+/// The versions recorded in the schema's `schema_migrations`; `None` when the schema or the
+/// table does not exist, or the session may not see them (no `USAGE` on the schema).
+async fn applied_versions(db: &PgDb) -> Result<Option<Vec<i64>>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    let table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass(format('%I.schema_migrations', $1::text))::text")
+            .bind(&db.schema)
+            .fetch_one(&mut *conn)
+            .await?;
+    if table.is_none() {
+        return Ok(None);
+    }
+    let applied = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Some(applied))
+}
+
+/// A failed migration as the operator should read it: a role without rights on the schema
+/// is told which role migrates and grants.
+fn migrate_failed(db: &PgDb, err: sqlx::Error) -> anyhow::Error {
+    let denied = is_permission_denied(&err);
+    let schema = &db.schema;
+    with_denied_hint(
+        anyhow::Error::new(err).context(format!("migrating the {schema} schema")),
+        denied,
+        schema,
+    )
+}
+
+fn is_permission_denied(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some("42501"))
+}
+
+fn with_denied_hint(err: anyhow::Error, denied: bool, schema: &str) -> anyhow::Error {
+    if denied {
+        err.context(format!(
+            "this database role lacks rights on the {schema} schema: the role that owns the \
+             schemas applies the migrations and grants the services' roles \
+             (`socialdevs migrate --grant-roles` with SOCIALDEVS_MIGRATE_DATABASE_URL)"
+        ))
+    } else {
+        err
     }
 }
 
@@ -198,6 +267,11 @@ impl From<sqlx::Error> for MigrateError {
 }
 
 async fn try_migrate(db: &PgDb, migrations: &[Migration]) -> Result<usize, MigrateError> {
+    if let Some(applied) = applied_versions(db).await? {
+        if migrations.iter().all(|m| applied.contains(&m.version)) {
+            return Ok(0);
+        }
+    }
     let schema = &db.schema;
     let mut tx = db.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -223,10 +297,12 @@ async fn try_migrate(db: &PgDb, migrations: &[Migration]) -> Result<usize, Migra
             .execute(&mut *tx)
             .await
             .map_err(|err| {
-                MigrateError::Other(anyhow::Error::new(err).context(format!(
+                let denied = is_permission_denied(&err);
+                let err = anyhow::Error::new(err).context(format!(
                     "applying {schema} migration {} ({})",
                     migration.version, migration.name
-                )))
+                ));
+                MigrateError::Other(with_denied_hint(err, denied, schema))
             })?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
             .bind(migration.version)
@@ -285,6 +361,59 @@ mod tests {
             .execute(db.pool())
             .await
             .unwrap();
+    }
+
+    /// A service's own role may use its schema but not change it: on a current schema it
+    /// starts (no DDL is attempted), on an outdated one it is told what to run.
+    #[tokio::test]
+    async fn a_role_without_create_starts_on_a_current_schema_and_is_told_otherwise() {
+        let settings = PgPoolSettings::default();
+        let (owner, database) = db("delta", &settings).await;
+        assert_eq!(migrate_postgres(&owner, TABLE).await.unwrap(), 1);
+        let role = database.role_name("svc");
+        sqlx::raw_sql(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'x'; GRANT USAGE ON SCHEMA delta TO {role}; \
+             GRANT SELECT ON delta.schema_migrations TO {role}"
+        ))
+        .execute(owner.pool())
+        .await
+        .unwrap();
+        let service = PgDb::connect(&database.role_url("svc", "x"), "delta", &settings).unwrap();
+        assert_eq!(migrate_postgres(&service, TABLE).await.unwrap(), 0);
+        check_postgres(&service, TABLE).await.unwrap();
+
+        let next = [
+            TABLE[0],
+            Migration {
+                version: 2,
+                name: "more things",
+                sql: "CREATE TABLE more_things (id BIGINT PRIMARY KEY);",
+            },
+        ];
+        let err = format!("{:#}", check_postgres(&service, &next).await.unwrap_err());
+        assert!(
+            err.contains("lacks migration 2 (more things)") && err.contains("socialdevs migrate"),
+            "{err}"
+        );
+        let err = format!("{:#}", migrate_postgres(&service, &next).await.unwrap_err());
+        assert!(err.contains("lacks rights on the delta schema"), "{err}");
+        assert!(err.contains("SOCIALDEVS_MIGRATE_DATABASE_URL"), "{err}");
+
+        // A role with no rights at all is told where they come from.
+        sqlx::raw_sql(&format!("CREATE ROLE {role}2 LOGIN PASSWORD 'x'"))
+            .execute(owner.pool())
+            .await
+            .unwrap();
+        let stranger = PgDb::connect(&database.role_url("svc2", "x"), "delta", &settings).unwrap();
+        let err = format!("{:#}", check_postgres(&stranger, TABLE).await.unwrap_err());
+        assert!(err.contains("--grant-roles"), "{err}");
+        // A schema never migrated is missing every migration.
+        let fresh = PgDb::connect(&database.url, "epsilon", &settings).unwrap();
+        let err = format!("{:#}", check_postgres(&fresh, TABLE).await.unwrap_err());
+        assert!(
+            err.contains("epsilon schema lacks migration 1 (t)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

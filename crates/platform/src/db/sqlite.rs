@@ -192,6 +192,33 @@ pub async fn migrate_sqlite(
     Ok(count)
 }
 
+/// Checks, without changing anything, that a service has every one of `migrations` (a
+/// process that does not migrate at start); see [`super::check_postgres`].
+pub async fn check_sqlite(
+    db: &SqliteDb,
+    service: &str,
+    migrations: &[Migration],
+) -> anyhow::Result<()> {
+    let table = format!("{service}_schema_migrations");
+    let mut conn = db.reader.acquire().await?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(&table)
+            .fetch_optional(&mut *conn)
+            .await
+            .with_context(|| format!("looking for {table}"))?;
+    let applied = match exists {
+        Some(_) => Some(
+            sqlx::query_scalar(&format!("SELECT version FROM {table}"))
+                .fetch_all(&mut *conn)
+                .await
+                .with_context(|| format!("reading {table}"))?,
+        ),
+        None => None,
+    };
+    super::check_applied(service, migrations, applied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,12 @@
 //! to work whichever replica holds them), calling each other over `/internal/...`, and the
 //! nginx edge (the web image's own configuration, rendered by `web/nginx/run-local.sh`) in
 //! front, routing the API prefixes as in production.
+//!
+//! As in production, the database has least-privilege roles: `socialdevs migrate
+//! --grant-roles` runs first as a migration role (no superuser), and each service process
+//! gets nothing but its own role's URL (`SOCIALDEVS_<SERVICE>_DATABASE_URL`, with
+//! `SOCIALDEVS_MIGRATE_AT_START=false`); timeline, which keeps nothing in PostgreSQL, gets
+//! none. So every API test also proves those roles' grants suffice.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -73,6 +79,8 @@ impl Distributed {
         let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
         let internal_url = |i: usize| format!("http://127.0.0.1:{}", internal_ports[i]);
 
+        let role_urls = migrate_and_grant_roles(&database, &broker).await?;
+
         let mut processes = Vec::new();
         for (i, service) in SERVICES.iter().enumerate() {
             let mut command = Command::new(env!("CARGO_BIN_EXE_socialdevs"));
@@ -94,7 +102,7 @@ impl Distributed {
                     "SOCIALDEVS_DATA_DIR",
                     dir.path().join(format!("{service}-{i}")),
                 )
-                .env("SOCIALDEVS_DATABASE_URL", &database.url)
+                .env("SOCIALDEVS_MIGRATE_AT_START", "false")
                 .env("SOCIALDEVS_KAFKA_BROKERS", broker.brokers())
                 .env("SOCIALDEVS_REDIS_URL", redis.url())
                 .env("SOCIALDEVS_REDIS_NAMESPACE", redis.namespace())
@@ -149,6 +157,10 @@ impl Distributed {
                 .stdout(output())
                 .stderr(output())
                 .kill_on_drop(true);
+            // Its own role, when it keeps data in PostgreSQL.
+            if let Some((own, url)) = role_urls.iter().find(|(own, _)| own == service) {
+                command.env(database_url_env(own), url);
+            }
             if let Some(n) = settings.password_hash_concurrency {
                 command.env("SOCIALDEVS_PASSWORD_HASH_CONCURRENCY", n.to_string());
             }
@@ -257,7 +269,8 @@ impl Distributed {
         Err(format!("{what} did not become ready at {url}"))
     }
 
-    /// The database every service of the topology shares.
+    /// The database every service of the topology shares, as its superuser (tests that
+    /// look at or prepare rows directly).
     pub fn database_url(&self) -> &str {
         &self._database.url
     }
@@ -300,4 +313,58 @@ impl Distributed {
             let _ = child.start_kill();
         }
     }
+}
+
+/// The services that keep data in PostgreSQL, each with a login role of its own.
+const ROLES: [&str; 3] = ["users", "posts", "notifications"];
+
+fn database_url_env(service: &str) -> String {
+    format!("SOCIALDEVS_{}_DATABASE_URL", service.to_uppercase())
+}
+
+/// Runs `socialdevs migrate --grant-roles` as a migration role made for this database (it
+/// may create schemas and roles, nothing more); each role's URL by service.
+async fn migrate_and_grant_roles(
+    database: &TestDatabase,
+    broker: &KafkaBroker,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let migrate_url = database
+        .create_migration_role("migrate")
+        .await
+        .map_err(|err| format!("creating the migration role: {err:#}"))?;
+    let role_urls: Vec<(&'static str, String)> = ROLES
+        .iter()
+        .map(|service| {
+            (
+                *service,
+                database.role_url(service, &format!("{service}-pw")),
+            )
+        })
+        .collect();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_socialdevs"));
+    command
+        .args(["migrate", "--grant-roles"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SOCIALDEVS_MIGRATE_DATABASE_URL", &migrate_url)
+        // Events go through the broker: no event tables in the database.
+        .env("SOCIALDEVS_KAFKA_BROKERS", broker.brokers())
+        .env("SOCIALDEVS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    for (service, url) in &role_urls {
+        command.env(database_url_env(service), url);
+    }
+    let output = command
+        .output()
+        .await
+        .map_err(|err| format!("running socialdevs migrate: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "socialdevs migrate --grant-roles failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(role_urls)
 }
