@@ -2,7 +2,7 @@
 #   make run    build the web app and the binary, start the all-in-one platform on :8080
 #   make test   run every test (Rust, web unit + browser end-to-end, deploy and observability checks)
 
-.PHONY: run test build web release deps seed bench bench-wrk loadgen-smoke fmt lint clean
+.PHONY: run test build web release deps seed bench bench-wrk loadgen-smoke fuzz fmt lint clean
 
 run: web release
 	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
@@ -39,6 +39,11 @@ bench-wrk: release
 # at 50 req/s; fails if any request failed (crates/loadgen, README "Benchmarks").
 loadgen-smoke:
 	bash bench/smoke.sh
+
+# Coverage-guided fuzzing of the parsers and request bodies (cargo fuzz, fuzz/): 20 s per
+# target; FUZZ_SECONDS=600 make fuzz for a long run.
+fuzz:
+	bash scripts/fuzz.sh
 
 fmt:
 	cargo fmt --all

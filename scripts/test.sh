@@ -2,7 +2,8 @@
 # Runs every SocialDevs test: the Rust workspace (unit, property, store conformance on SQLite
 # and PostgreSQL, black-box API tests, the PostgreSQL restart test), the same API suite again
 # against the distributed topology (a process per service on PostgreSQL behind the nginx
-# edge), property-based fuzzing of every API operation (Schemathesis), the load generator's
+# edge), property-based fuzzing of every API operation (Schemathesis), coverage-guided
+# fuzzing of the parsers and request bodies (cargo fuzz), the load generator's
 # smoke run, the local distributed run script, the web app (type check, Vitest, Playwright in
 # Chromium against the real binary), the observability checks (promtool, dashboards) and the
 # offline deploy validation.
@@ -99,6 +100,9 @@ step "rust tests" rust_tests
 step "distributed api" distributed_api
 # Schemathesis against the OpenAPI document: generated good and bad input, no 5xx allowed.
 step "api fuzz" bash scripts/test-api-fuzz.sh
+# cargo fuzz (libFuzzer) of the domain parsers, cursors and request bodies, in process: a
+# bounded time per target (FUZZ_SECONDS); fails on any crash or broken invariant.
+step "fuzz" bash scripts/fuzz.sh
 # A few seconds of the load generator's open-loop mix against a throwaway all-in-one server:
 # fails on any error (the sweep itself is `make bench`, not a test).
 step "loadgen smoke" bash bench/smoke.sh

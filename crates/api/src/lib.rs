@@ -3,10 +3,14 @@
 //! A service that shows another service's resources (the timeline shows posts; notifications
 //! show users and posts) depends on this crate, not on that service's crate: the public
 //! resources ([`User`], [`Author`], [`Post`] and their pages) and the bodies of the internal
-//! calls between services ([`internal`]). Like `socialdevs-domain`, it does no I/O (CI checks
-//! this); the owning service still decides what goes in each shape.
+//! calls between services ([`internal`]). The public requests' bodies ([`requests`]) and the
+//! page cursors' coding ([`cursor`]) live here too, so they can be fuzzed without the I/O
+//! stack. Like `socialdevs-domain`, it does no I/O (CI checks this); the owning service still
+//! decides what goes in each shape.
 
+pub mod cursor;
 pub mod internal;
+pub mod requests;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -315,9 +315,10 @@ impl Tag {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let s = raw.trim();
         let s = s.strip_prefix('#').unwrap_or(s);
+        // The whole of `s` must be one tag: what the scanner finds after `#` in a post.
         let found = crate::extract_hashtags(&format!("#{s}"));
         match found.as_slice() {
-            [one] if one.chars().count() == s.chars().count() => Ok(Self(one.clone())),
+            [one] if s.chars().all(crate::text::is_word_char) => Ok(Self(one.clone())),
             _ => Err(Invalid::new(
                 "must be letters, digits or underscores with at least one letter",
             )),
@@ -436,6 +437,26 @@ mod tests {
         assert!(Tag::parse("rust lang").is_err());
         assert!(Tag::parse("123").is_err());
         assert!(Tag::parse("").is_err());
+    }
+
+    /// Found by fuzzing (`hashtags_mentions`): a tag whose lowercase is longer than itself
+    /// (`İ` lowercases to `i` and a combining dot) was refused, so `?tag=İstanbul` answered
+    /// 422 although posts carry that hashtag.
+    #[test]
+    fn tags_whose_lowercase_grows_are_accepted_and_match_posts() {
+        for query in ["İstanbul", "#İstanbul", "istanbul", "Istanbul"] {
+            assert_eq!(
+                Tag::parse(query).map(Tag::into_inner),
+                Ok("istanbul".into()),
+                "{query}"
+            );
+        }
+        let post = PostText::parse("Greetings from #İstanbul").map_err(|e| e.0);
+        assert_eq!(post.map(|p| p.hashtags()), Ok(vec!["istanbul".to_owned()]));
+        assert!(
+            Tag::parse("İ\u{307}").is_err(),
+            "a combining mark is not part of a tag"
+        );
     }
 
     proptest! {

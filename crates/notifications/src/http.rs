@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::Json;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+pub use socialdevs_api::requests::MarkRead;
 use socialdevs_events::envelope;
 use socialdevs_events::hub::LiveHub;
 use socialdevs_events::types::NotificationCreatedV1;
@@ -59,14 +60,6 @@ pub const NOTIFICATIONS_TAG: &str = "notifications";
 pub struct UnreadCount {
     /// Unread notifications.
     pub count: i64,
-}
-
-/// Which notifications to mark read.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MarkRead {
-    /// Mark this notification and every older one; all when absent.
-    pub up_to: Option<Uuid>,
 }
 
 /// The caller's notifications, newest first: someone followed them, liked their post,

@@ -1,10 +1,9 @@
 //! Cursor pagination: `?limit=1..100&cursor=<opaque>` in, `{items, next_cursor}` out.
 //!
-//! Cursors are opaque to clients (base64url JSON of the last key seen). Lists are ordered by
-//! keys that only grow (UUIDv7 ids), so a page boundary never moves when new rows arrive.
+//! Cursors are opaque to clients (base64url JSON of the last key seen, coded by
+//! `socialdevs_api::cursor`). Lists are ordered by keys that only grow (UUIDv7 ids), so a page
+//! boundary never moves when new rows arrive.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -56,15 +55,13 @@ impl PageParams {
 
 /// Encodes a list key as an opaque cursor.
 pub fn encode_cursor<K: Serialize>(key: &K) -> String {
-    let json = serde_json::to_vec(key).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    socialdevs_api::cursor::encode(key)
 }
 
 /// Decodes an opaque cursor; anything we did not produce is a 400.
 pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
-    let bad = || ApiError::invalid("cursor", "is not a cursor this list produced");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    socialdevs_api::cursor::decode(cursor)
+        .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor this list produced"))
 }
 
 /// A page of items.

@@ -5,27 +5,19 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+pub use socialdevs_api::requests::ComposeBody;
 pub use socialdevs_api::PostPage;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
 use socialdevs_platform::pagination::PageParams;
 use socialdevs_platform::ApiError;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{PostsState, POSTS_TAG};
 use crate::model::Post;
 use crate::service::Compose;
-
-/// Body of `POST /api/v1/posts`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ComposeBody {
-    /// 1 to 280 characters (grapheme clusters).
-    text: String,
-    /// The post this replies to.
-    reply_to: Option<Uuid>,
-}
 
 /// Query of `GET /api/v1/posts`.
 #[derive(Debug, Deserialize, IntoParams)]

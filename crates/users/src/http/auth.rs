@@ -3,54 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+pub use socialdevs_api::requests::{ChangePasswordBody, LoginBody, RefreshBody, RegisterBody};
 use socialdevs_platform::auth::AuthUser;
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::ApiJson;
 use socialdevs_platform::ratelimit::{account_key, Class, RateLimits};
-use utoipa::ToSchema;
 
 use super::{UsersState, AUTH_TAG};
 use crate::model::User;
 use crate::service::{AuthSession, Registration};
-
-/// Body of `POST /api/v1/auth/register`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RegisterBody {
-    /// 3–30 letters, digits or `_`.
-    username: String,
-    /// E-mail address.
-    email: String,
-    /// 12–128 characters.
-    password: String,
-    /// Optional; defaults to the username.
-    display_name: Option<String>,
-}
-
-/// Body of `POST /api/v1/auth/login`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginBody {
-    /// Username or e-mail.
-    login: String,
-    /// Password.
-    password: String,
-}
-
-/// Body of `POST /api/v1/auth/refresh` and `/logout`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RefreshBody {
-    /// The refresh token from the last sign-in or refresh.
-    refresh_token: String,
-}
-
-/// Body of `POST /api/v1/auth/password`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ChangePasswordBody {
-    /// The password in use now.
-    current_password: String,
-    /// The new one: 12–128 characters, not the current one.
-    new_password: String,
-}
 
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = AUTH_TAG, request_body = RegisterBody,

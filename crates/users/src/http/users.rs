@@ -5,12 +5,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
+pub use socialdevs_api::requests::UpdateMeBody;
 use socialdevs_api::UserPage;
 use socialdevs_platform::auth::{AuthUser, MaybeAuthUser};
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::{ApiJson, ApiPath, ApiQuery};
 use socialdevs_platform::pagination::{page_response, PageParams};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::{UsersState, USERS_TAG};
 use crate::model::{Profile, User};
@@ -33,15 +34,6 @@ pub struct SearchQuery {
 pub struct SuggestionsQuery {
     /// How many, 1 to 50 (default 5).
     limit: Option<u32>,
-}
-
-/// Body of `PATCH /api/v1/users/me`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateMeBody {
-    /// New display name.
-    display_name: Option<String>,
-    /// New bio (empty string clears it).
-    bio: Option<String>,
 }
 
 /// Search users by username or display name.
