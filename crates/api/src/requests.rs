@@ -4,12 +4,54 @@
 //! with the domain parsers), and lives here, in a crate without I/O, so that the fuzz targets
 //! (`fuzz/`) deserialize the very types the handlers deserialize.
 
+use std::fmt;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// What `Debug` prints instead of a password or a token.
+const REDACTED: &str = "[redacted]";
+
+impl fmt::Debug for RegisterBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterBody")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password", &REDACTED)
+            .field("display_name", &self.display_name)
+            .finish()
+    }
+}
+
+impl fmt::Debug for LoginBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginBody")
+            .field("login", &self.login)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RefreshBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshBody")
+            .field("refresh_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ChangePasswordBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordBody")
+            .field("current_password", &REDACTED)
+            .field("new_password", &REDACTED)
+            .finish()
+    }
+}
+
 /// Body of `POST /api/v1/auth/register`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
     /// 3–30 letters, digits or `_`.
     pub username: String,
@@ -22,7 +64,7 @@ pub struct RegisterBody {
 }
 
 /// Body of `POST /api/v1/auth/login`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
     /// Username or e-mail.
     pub login: String,
@@ -31,14 +73,14 @@ pub struct LoginBody {
 }
 
 /// Body of `POST /api/v1/auth/refresh` and `/logout`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshBody {
     /// The refresh token from the last sign-in or refresh.
     pub refresh_token: String,
 }
 
 /// Body of `POST /api/v1/auth/password`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordBody {
     /// The password in use now.
     pub current_password: String,
@@ -70,4 +112,37 @@ pub struct ComposeBody {
 pub struct MarkRead {
     /// Mark this notification and every older one; all when absent.
     pub up_to: Option<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_passwords_or_tokens() {
+        let printed = format!(
+            "{:?} {:?} {:?} {:?}",
+            RegisterBody {
+                username: "ada".into(),
+                email: "ada@example.com".into(),
+                password: "hunter2hunter2".into(),
+                display_name: None,
+            },
+            LoginBody {
+                login: "ada".into(),
+                password: "hunter2hunter2".into(),
+            },
+            RefreshBody {
+                refresh_token: "r3fr3sh-s3cr3t".into(),
+            },
+            ChangePasswordBody {
+                current_password: "hunter2hunter2".into(),
+                new_password: "correct horse battery".into(),
+            },
+        );
+        for secret in ["hunter2", "r3fr3sh", "correct horse"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("ada@example.com"));
+    }
 }
