@@ -271,33 +271,24 @@ async fn the_platform_serves_with_nothing_but_the_services_roles() {
     // Events through the embedded log: bob's home timeline and both notifications.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let home: Value = client
-            .get(format!("{base}/api/v1/timeline/home"))
-            .bearer_auth(token(&bob))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bobs: Value = client
-            .get(format!("{base}/api/v1/notifications"))
-            .bearer_auth(token(&bob))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let adas: Value = client
-            .get(format!("{base}/api/v1/notifications"))
-            .bearer_auth(token(&ada))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let home = get_json(
+            &client,
+            &format!("{base}/api/v1/timeline/home"),
+            &token(&bob),
+        )
+        .await;
+        let bobs = get_json(
+            &client,
+            &format!("{base}/api/v1/notifications"),
+            &token(&bob),
+        )
+        .await;
+        let adas = get_json(
+            &client,
+            &format!("{base}/api/v1/notifications"),
+            &token(&ada),
+        )
+        .await;
         let has = |page: &Value, kind: &str| {
             page["items"]
                 .as_array()
@@ -387,4 +378,17 @@ async fn a_service_role_on_an_outdated_schema_refuses_to_start_and_says_what_to_
         err.contains("lacks rights on the") && err.contains("SOCIALDEVS_MIGRATE_DATABASE_URL"),
         "{err}"
     );
+}
+
+/// `GET url` as the holder of `token`, as JSON.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
