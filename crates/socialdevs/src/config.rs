@@ -140,7 +140,8 @@ pub struct Settings {
     /// Rate limits, changing the defaults (comma list): `CLASS=N/PERIOD` (`login=25/5m`),
     /// `CLASS=off`, `*=N/PERIOD` for every class, or `off` for none. Classes: `login` and
     /// `register` and `refresh` per client address, `login-account` per account name,
-    /// `posts` and `api` per user, `anonymous` per client address. Counted on Redis when
+    /// `refresh-family` per sign-in, `posts` and `api` per user, `anonymous` per client
+    /// address. Counted on Redis when
     /// `SOCIALDEVS_REDIS_URL` is set (shared by every replica), else in the process.
     #[arg(long, env = "SOCIALDEVS_RATE_LIMITS", value_delimiter = ',')]
     pub rate_limits: Vec<String>,

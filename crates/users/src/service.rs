@@ -98,10 +98,18 @@ fn hash_token(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sign-in (token family) a refresh token names: tokens are `<family>.<random>` (still
+/// opaque to clients), so a refresh can be rate limited per family before any database read.
+/// `None` for a token of another shape (e.g. one issued before families were written in).
+pub fn token_family(token: &str) -> Option<Uuid> {
+    let (family, _) = token.trim().split_once('.')?;
+    Uuid::try_parse(family).ok()
+}
+
 fn new_refresh_token(user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = format!("{}.{}", family_id.simple(), URL_SAFE_NO_PAD.encode(bytes));
     let now = Utc::now();
     let record = NewRefreshToken {
         token_hash: hash_token(&token),
@@ -242,7 +250,11 @@ impl UsersService {
         if presented.trim().is_empty() {
             return Err(ApiError::invalid("refresh_token", "is required"));
         }
-        let (token, next) = new_refresh_token(Uuid::nil(), Uuid::nil());
+        // The store keeps the presented token's family for the next one (and ignores the ids
+        // here); the new token names that family too. A token without one (issued before
+        // families were written in) starts naming a fresh id, counted on its own.
+        let family = token_family(presented).unwrap_or_else(Uuid::now_v7);
+        let (token, next) = new_refresh_token(Uuid::nil(), family);
         let outcome = store_call(
             "users.rotate_refresh_token",
             self.store
@@ -561,4 +573,29 @@ impl UsersService {
 
 fn edge_page(edges: Vec<FollowEdge>, limit: u32) -> Page<User> {
     Page::from_overfetch(edges, limit, |e| e.follow_id).map(|e| e.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_name_their_family_and_nothing_else_does() {
+        let family = Uuid::now_v7();
+        let (token, record) = new_refresh_token(Uuid::now_v7(), family);
+        assert_eq!(token_family(&token), Some(family));
+        assert_eq!(token_family(&format!(" {token}\n")), Some(family));
+        assert_eq!(record.token_hash, hash_token(&token));
+        let (other, _) = new_refresh_token(Uuid::now_v7(), family);
+        assert_ne!(other, token, "same family, another secret");
+        for shape in [
+            "",
+            "no-dot",
+            "not-a-uuid.abc",
+            ".abc",
+            "zAq9-_legacy43charsTokenWithoutAFamily00000",
+        ] {
+            assert_eq!(token_family(shape), None, "{shape:?}");
+        }
+    }
 }

@@ -101,7 +101,7 @@ impl Limiter {
 
 /// In-process counters.
 pub struct MemoryRateStore {
-    limiters: [Option<Limiter>; 7],
+    limiters: [Option<Limiter>; Class::ALL.len()],
 }
 
 impl MemoryRateStore {

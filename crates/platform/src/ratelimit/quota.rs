@@ -16,6 +16,8 @@ pub enum Class {
     Register,
     /// `POST /api/v1/auth/refresh`, per client address.
     Refresh,
+    /// Refreshes per sign-in (token family), from anywhere.
+    RefreshFamily,
     /// `POST /api/v1/posts`, per user.
     Posts,
     /// Every `/api/` request of a signed-in user, per user.
@@ -26,11 +28,12 @@ pub enum Class {
 
 impl Class {
     /// Every class, in the order of [`Class::index`].
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 8] = [
         Class::Login,
         Class::LoginAccount,
         Class::Register,
         Class::Refresh,
+        Class::RefreshFamily,
         Class::Posts,
         Class::Api,
         Class::Anonymous,
@@ -43,6 +46,7 @@ impl Class {
             Class::LoginAccount => "login-account",
             Class::Register => "register",
             Class::Refresh => "refresh",
+            Class::RefreshFamily => "refresh-family",
             Class::Posts => "posts",
             Class::Api => "api",
             Class::Anonymous => "anonymous",
@@ -62,6 +66,8 @@ impl Class {
             Class::LoginAccount => Quota::new(10, minutes(5)),
             Class::Register => Quota::new(5, minutes(30)),
             Class::Refresh => Quota::new(60, minutes(5)),
+            // A client refreshes once per access token (15 minutes); a burst of retries is fine.
+            Class::RefreshFamily => Quota::new(10, minutes(5)),
             Class::Posts => Quota::new(300, minutes(180)),
             Class::Api | Class::Anonymous => Quota::new(300, minutes(5)),
         }
@@ -119,7 +125,7 @@ impl fmt::Display for Quota {
 
 /// The quota of each class; `None` is unlimited.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Quotas([Option<Quota>; 7]);
+pub struct Quotas([Option<Quota>; Class::ALL.len()]);
 
 impl Default for Quotas {
     fn default() -> Self {
@@ -130,7 +136,7 @@ impl Default for Quotas {
 impl Quotas {
     /// No limits at all.
     pub fn off() -> Self {
-        Self([None; 7])
+        Self([None; Class::ALL.len()])
     }
 
     /// The quota of `class`, if it is limited.

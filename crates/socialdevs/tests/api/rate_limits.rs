@@ -138,6 +138,39 @@ async fn sign_in_attempts_per_account_are_limited_from_any_address() {
     );
 }
 
+/// Refreshing counts per sign-in (the token family), whatever the address: one sign-in's
+/// budget does not touch another's.
+#[tokio::test]
+async fn refresh_is_limited_per_sign_in() {
+    let app = spawn_app_with(|s| s.rate_limits = only(&["refresh-family=2/1m"])).await;
+    let first = app.register("refresher").await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": token}),
+            )
+            .await
+        }
+    };
+    let r = refresh(first.refresh.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next = crate::helpers::session(r.json().await.unwrap());
+    let r = refresh(next.refresh.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let last = crate::helpers::session(r.json().await.unwrap());
+    assert_limited(refresh(last.refresh.clone()).await, 1..=30).await;
+    let other = app.sign_in("refresher").await;
+    let r = refresh(other.refresh).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "another sign-in has its own budget"
+    );
+}
+
 #[tokio::test]
 async fn registration_is_limited_per_client() {
     let app = spawn_app_with(|s| s.rate_limits = only(&["register=2/30m"])).await;

@@ -11,7 +11,7 @@ use socialdevs_platform::ratelimit::{account_key, Class, RateLimits};
 
 use super::{UsersState, AUTH_TAG};
 use crate::model::User;
-use crate::service::{AuthSession, Registration};
+use crate::service::{token_family, AuthSession, Registration};
 
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = AUTH_TAG, request_body = RegisterBody,
@@ -71,8 +71,15 @@ pub async fn login(
 #[tracing::instrument(skip_all)]
 pub async fn refresh(
     State(state): State<UsersState>,
+    limits: Option<Extension<RateLimits>>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<AuthSession>> {
+    // A budget per sign-in, from any address: a leaked token cannot be hammered.
+    if let (Some(Extension(limits)), Some(family)) = (limits, token_family(&body.refresh_token)) {
+        limits
+            .enforce(Class::RefreshFamily, &family.to_string())
+            .await?;
+    }
     Ok(Json(state.service.refresh(&body.refresh_token).await?))
 }
 
