@@ -221,11 +221,6 @@ impl RateLimits {
         self
     }
 
-    /// The quotas.
-    pub fn quotas(&self) -> &Quotas {
-        &self.quotas
-    }
-
     /// Registers the metrics at zero.
     pub fn describe(&self) {
         for class in Class::ALL {
