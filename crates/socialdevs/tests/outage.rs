@@ -21,9 +21,50 @@ struct Seen {
     unavailable_not_problem: usize,
 }
 
+/// The server's warnings and errors, kept to explain a failure (an unexpected answer's cause
+/// is only in the server's log).
+#[derive(Clone, Default)]
+struct ServerLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for ServerLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ServerLog {
+    type Writer = ServerLog;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl ServerLog {
+    /// Captures every thread's warnings and errors (this binary holds this one test).
+    fn capture() -> Self {
+        let log = Self::default();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(log.clone())
+            .init();
+        log
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_writes() {
-    socialdevs_platform::telemetry::init_for_tests();
+    let server_log = ServerLog::capture();
     let cluster = PgCluster::start().expect("a throwaway PostgreSQL cluster (install postgresql)");
     let database = TestDatabase::create(&cluster.admin_url(), false)
         .await
@@ -103,7 +144,9 @@ async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_
     };
     wait_for("writes before the outage", || created() >= 10).await;
 
+    tracing::warn!("test: stopping PostgreSQL");
     cluster.stop().unwrap();
+    tracing::warn!("test: PostgreSQL stopped");
     let unavailable = || {
         seen.lock()
             .unwrap()
@@ -116,7 +159,9 @@ async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_
     let readiness = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(readiness.status(), StatusCode::SERVICE_UNAVAILABLE);
 
+    tracing::warn!("test: starting PostgreSQL again");
     cluster.restart().unwrap();
+    tracing::warn!("test: PostgreSQL started");
     let before_recovery = created();
     wait_for("writes after the restart", || {
         created() >= before_recovery + 10
@@ -131,7 +176,12 @@ async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_
         .iter()
         .filter(|(status, _)| ![201u16, 503].contains(status))
         .collect();
-    assert!(others.is_empty(), "unexpected answers: {:?}", seen.statuses);
+    assert!(
+        others.is_empty(),
+        "unexpected answers: {:?}; the server's log:\n{}",
+        seen.statuses,
+        server_log.text()
+    );
     assert_eq!(
         seen.unavailable_without_retry_after, 0,
         "503 without Retry-After"
