@@ -65,7 +65,8 @@ distributed_api() {
 }
 
 # The one command of the README's "Run it distributed on one machine", end to end: up,
-# a request through the edge, down. Uses the test build and its own ports and database.
+# a request through the edge, /metrics on the internal listeners only (status scrapes each
+# one; a public port answers 404), down. Uses the test build and its own ports and database.
 local_distributed() {
   local state
   state="$(mktemp -d "${TMPDIR:-/tmp}/socialdevs-local.XXXXXX")"
@@ -82,8 +83,9 @@ local_distributed() {
       -d "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"correct horse battery\"}" >/dev/null &&
       curl -fsS "$base/api/v1/users/$name" | grep -q "\"username\":\"$name\"" &&
       curl -fsS "$base/" | grep -qi '<!doctype html>' &&
+      [[ "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SOCIALDEVS_USERS_PORT/metrics")" == 404 ]] &&
       bash deploy/local/distributed.sh status; then
-      echo "local distributed run: register and profile through the edge, web app served"
+      echo "local distributed run: register and profile through the edge, web app served, /metrics on the internal ports only"
     else
       ok=1
     fi

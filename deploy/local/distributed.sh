@@ -4,7 +4,8 @@
 # edge (the web image's own configuration) serving the web app and routing the API.
 #
 #   deploy/local/distributed.sh up        build, migrate and start; http://localhost:8080
-#   deploy/local/distributed.sh status    who runs, and whether each answers ready
+#   deploy/local/distributed.sh status    who runs, whether each answers ready and serves
+#                                         /metrics on its internal port
 #   deploy/local/distributed.sh down      stop everything it started
 #
 # PostgreSQL: SOCIALDEVS_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/socialdevs;
@@ -28,7 +29,9 @@
 # Settings (environment): SOCIALDEVS_EDGE_PORT (8080), SOCIALDEVS_USERS_PORT (8081),
 # SOCIALDEVS_POSTS_PORT (8082), SOCIALDEVS_TIMELINE_PORT (8083), SOCIALDEVS_NOTIFICATIONS_PORT
 # (8084); each service also serves /internal/... to the others on its port + 1000 (the edge does
-# not route there); SOCIALDEVS_BIN (a built binary to use instead of building the release one),
+# not route there), and /metrics there for Prometheus (no token; the public ports have no
+# /metrics; deploy/observability/prometheus/prometheus-local.yml scrapes 9081..9084);
+# SOCIALDEVS_BIN (a built binary to use instead of building the release one),
 # SOCIALDEVS_LOCAL_STATE (logs, pids, keys; default data/distributed).
 set -euo pipefail
 
@@ -327,7 +330,7 @@ up() {
   done
   for service in "${services[@]}"; do
     wait_http "http://127.0.0.1:${ports[$service]}/readyz" "$service"
-    log "$service ready on :${ports[$service]}"
+    log "$service ready on :${ports[$service]} (/internal and /metrics on :${internal_ports[$service]})"
   done
 
   SOCIALDEVS_USERS_UPSTREAM="127.0.0.1:${ports[users]}" \
@@ -365,7 +368,11 @@ status() {
   local service code=0
   for service in "${services[@]}"; do
     if running "$service" && curl -fsS -o /dev/null "http://127.0.0.1:${ports[$service]}/readyz"; then
-      log "$service: ready on :${ports[$service]}"
+      if curl -fsS "http://127.0.0.1:${internal_ports[$service]}/metrics" | grep '^socialdevs_' >/dev/null; then
+        log "$service: ready on :${ports[$service]}, /metrics on :${internal_ports[$service]}"
+      else
+        log "$service: ready on :${ports[$service]}, but no /metrics on :${internal_ports[$service]}"; code=1
+      fi
     else
       log "$service: not ready"; code=1
     fi

@@ -205,13 +205,20 @@ render() {
   local kinds
   kinds="$(grep -c '^kind:' "$work/render.yaml")"
   echo "rendered $kinds objects"
-  # Every object of the component is there, with the scrape annotation patch applied.
+  # Every object of the component is there, with the scrape annotation patch applied: the
+  # service is scraped on its internal listener, and Prometheus may reach that port.
   local want
   for want in "kind: DaemonSet" "name: alloy" "name: cadvisor" "name: prometheus" "name: grafana" \
               "name: loki" "name: tempo" "prometheus.io/scrape: \"true\"" \
+              "prometheus.io/port-name: internal" "port: 9081" \
               "OTEL_EXPORTER_OTLP_ENDPOINT: http://tempo:4318"; do
     grep -q -F "$want" "$work/render.yaml" || { echo "missing in render: $want"; return 1; }
   done
+  # The services' public ports are not opened to Prometheus: they serve no /metrics.
+  if grep -q -E '^ *- port: 808[1-4]$' "$work/render.yaml"; then
+    echo "Prometheus is let in on a public port (808x): /metrics is on the internal ones"
+    return 1
+  fi
 }
 step "kubectl kustomize test overlay with the component" render
 

@@ -32,7 +32,8 @@ pub struct Application {
     shutdown: Shutdown,
     grace: Duration,
     workers: Vec<Worker>,
-    /// `/internal/...` for the other services, on a listener of its own.
+    /// `/internal/...` for the other services (service token), `/metrics`, `/healthz` and
+    /// `/readyz`, on a listener of its own.
     internal: Option<(TcpListener, Router)>,
     internal_port: Option<u16>,
 }
@@ -65,21 +66,27 @@ impl Application {
         let (api_router, _) = api.split_for_parts();
         let openapi = crate::openapi::document();
         let router = Router::new().merge(api_router);
+        let metrics = metrics::router(wired.collectors);
         // Internal endpoints exist only where another process may call them, on a listener
-        // of their own, for callers with a service token.
-        let internal = match settings.internal_listen_addr() {
+        // of their own, for callers with a service token. `/metrics` (and health) are served
+        // there too, without a token, for the scraper; the public port then has no `/metrics`.
+        let (internal, public_metrics) = match settings.internal_listen_addr() {
             Some(addr) => {
                 let listener = TcpListener::bind(&addr)
                     .await
                     .with_context(|| format!("binding the internal listener {addr}"))?;
-                let router = internal.layer(axum::middleware::from_fn_with_state(
-                    keys.internal.clone(),
-                    service_auth::require_service,
-                ));
+                let router = internal
+                    .layer(axum::middleware::from_fn_with_state(
+                        keys.internal.clone(),
+                        service_auth::require_service,
+                    ))
+                    .merge(metrics)
+                    .merge(health::router(readiness.clone()));
                 let router = http::harden(router.fallback(http::not_found), &settings.http());
-                Some((listener, router))
+                (Some((listener, router)), None)
             }
-            None => None,
+            // All-in-one: nobody calls `/internal`, so `/metrics` stays on the one port.
+            None => (None, Some(metrics)),
         };
         let internal_port = match &internal {
             Some((listener, _)) => Some(listener.local_addr()?.port()),
@@ -87,8 +94,11 @@ impl Application {
         };
         let router = router
             .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
-            .merge(health::router(readiness.clone()))
-            .merge(metrics::router(wired.collectors));
+            .merge(health::router(readiness.clone()));
+        let router = match public_metrics {
+            Some(metrics) => router.merge(metrics),
+            None => router,
+        };
         socialdevs_events::metrics::describe();
         let router = if settings.services.is_all() {
             let web_app = WebApp::new(&settings.web_dir);

@@ -102,7 +102,8 @@ pub struct Settings {
 
     /// Where this process serves `/internal/...` to the other services when it runs some
     /// services, not all (address:port). Not for the edge or an Ingress: only services call
-    /// it, with a service token. Default: the public host, its port + 1000 (users 9081,
+    /// it, with a service token. Prometheus scrapes `/metrics` here (no token; the public
+    /// port then has none), and `/healthz` and `/readyz` answer here too. Default: the public host, its port + 1000 (users 9081,
     /// posts 9082, ...; any free port when the public port is 0).
     #[arg(long, env = "SOCIALDEVS_INTERNAL_LISTEN")]
     pub internal_listen: Option<String>,

@@ -135,6 +135,37 @@ impl TestApp {
         }
     }
 
+    /// Every SocialDevs process of the app: what it runs, its public URL and its internal
+    /// listener's URL (none for all-in-one).
+    pub fn processes(&self) -> Vec<(String, String, Option<String>)> {
+        match &self.running {
+            Running::Distributed(topology) => topology
+                .process_urls()
+                .into_iter()
+                .map(|(service, public, internal)| (service.to_owned(), public, Some(internal)))
+                .collect(),
+            Running::InProcess(_) => vec![(
+                "this process".to_owned(),
+                self.base.clone(),
+                self.internal_base.clone(),
+            )],
+        }
+    }
+
+    /// The Prometheus text of an in-process app, from where a scraper reads it: the internal
+    /// listener when there is one, else the public port.
+    pub async fn metrics(&self) -> String {
+        let base = self.internal_base.as_ref().unwrap_or(&self.base);
+        let response = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "/metrics at {base}");
+        response.text().await.expect("metrics text")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

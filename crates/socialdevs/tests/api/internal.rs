@@ -1,12 +1,13 @@
 //! The `/internal/v1/...` endpoints one process serves to the others: mounted only where
 //! another process may call them, on an internal listener of their own, for callers with a
-//! service token, and as strict with bad input as the public API.
+//! service token, and as strict with bad input as the public API. Prometheus scrapes
+//! `/metrics` on that listener too (no token), never on a public port the edge exposes.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use socialdevs_platform::service_auth::ServiceCredential;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, distributed, spawn_app, spawn_app_with, spawn_in_process};
 
 #[tokio::test]
 async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
@@ -233,4 +234,131 @@ async fn internal_endpoints_refuse_callers_without_a_service_token() {
         .await
         .unwrap();
     assert_eq!(public_there.status(), StatusCode::NOT_FOUND);
+}
+
+/// A scrape as Prometheus makes it (no credentials) answers the Prometheus text format with
+/// SocialDevs series.
+async fn assert_scraped(client: &reqwest::Client, base: &str, what: &str) {
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{what}: /metrics at {base}"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain"),
+        "{what}: {content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("socialdevs_build_info")),
+        "{what}: no socialdevs_ series in:\n{text}"
+    );
+}
+
+/// A process running one service (as in the distributed topology) serves `/metrics` on its
+/// internal listener, without a service token, and not on its public port; `/internal/...`
+/// next to it still wants the token; health answers on both.
+#[tokio::test]
+async fn a_single_service_process_serves_metrics_on_its_internal_listener_only() {
+    let app = spawn_app_with(|s| s.services = "posts".parse().unwrap()).await;
+    let internal = app.internal_base.clone().unwrap();
+
+    assert_problem(
+        app.get("/metrics", None).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    assert_scraped(&app.client, &internal, "posts' internal listener").await;
+    // A bearer token the listener would refuse for /internal does not matter here either.
+    let with_junk_token = app
+        .client
+        .get(format!("{internal}/metrics"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_junk_token.status(), StatusCode::OK);
+
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            app.get(path, None).await.status(),
+            StatusCode::OK,
+            "public {path}"
+        );
+        let on_internal = app
+            .client
+            .get(format!("{internal}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(on_internal.status(), StatusCode::OK, "internal {path}");
+    }
+
+    let count = format!("/internal/v1/posts/count?author={}", uuid::Uuid::now_v7());
+    let anonymous = app
+        .client
+        .get(format!("{internal}{count}"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(
+        app.internal(Method::GET, &count, None).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// All-in-one has no internal listener: `/metrics` stays on its one port.
+#[tokio::test]
+async fn all_in_one_serves_metrics_on_its_public_port() {
+    let app = spawn_in_process().await;
+    assert!(app.internal_base.is_none());
+    assert_scraped(&app.client, &app.base, "all-in-one").await;
+}
+
+/// Wherever Prometheus is pointed: every process of the topology under test answers a scrape
+/// on its internal listener (or, all-in-one, its public port) and none on a public port that
+/// also has an internal listener; the edge never hands out metrics.
+#[tokio::test]
+async fn every_process_is_scraped_on_its_internal_listener() {
+    let app = spawn_app().await;
+    let processes = app.processes();
+    if distributed() {
+        assert!(processes.len() >= 4, "{processes:?}");
+    }
+    for (what, public, internal) in &processes {
+        match internal {
+            Some(internal) => {
+                assert_scraped(&app.client, internal, what).await;
+                let public_metrics = app
+                    .client
+                    .get(format!("{public}/metrics"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_problem(public_metrics, StatusCode::NOT_FOUND, "not-found").await;
+            }
+            None => assert_scraped(&app.client, public, what).await,
+        }
+    }
+    if distributed() {
+        let through_edge = app.get("/metrics", None).await;
+        let content_type = through_edge
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = through_edge.text().await.unwrap();
+        assert!(
+            !content_type.starts_with("text/plain") && !body.contains("socialdevs_build_info"),
+            "the edge serves metrics: {content_type} {body}"
+        );
+    }
 }

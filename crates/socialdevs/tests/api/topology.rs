@@ -29,6 +29,8 @@ const SERVICES: [&str; 5] = ["users", "posts", "timeline", "notifications", "tim
 pub struct Distributed {
     edge_port: u16,
     timeline_ports: Vec<u16>,
+    /// Every service process: the service, its public port, its internal listener's port.
+    process_ports: Vec<(&'static str, u16, u16)>,
     processes: Vec<Child>,
     edge: Option<Child>,
     _broker: KafkaBroker,
@@ -215,9 +217,15 @@ impl Distributed {
             .filter(|(service, _)| **service == "timeline")
             .map(|(_, port)| *port)
             .collect();
+        let process_ports = SERVICES
+            .iter()
+            .zip(ports.iter().zip(&internal_ports))
+            .map(|(service, (port, internal))| (*service, *port, *internal))
+            .collect();
         let mut topology = Self {
             edge_port,
             timeline_ports,
+            process_ports,
             processes,
             _broker: broker,
             _redis: redis,
@@ -284,6 +292,21 @@ impl Distributed {
         self.timeline_ports
             .iter()
             .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// Every service process: the service it runs, its public URL and its internal
+    /// listener's URL.
+    pub fn process_urls(&self) -> Vec<(&'static str, String, String)> {
+        self.process_ports
+            .iter()
+            .map(|(service, port, internal)| {
+                (
+                    *service,
+                    format!("http://127.0.0.1:{port}"),
+                    format!("http://127.0.0.1:{internal}"),
+                )
+            })
             .collect()
     }
 
