@@ -2,6 +2,7 @@
 
 mod events;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;

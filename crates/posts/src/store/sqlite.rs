@@ -1,7 +1,9 @@
 //! The posts store on the embedded SQLite database.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
@@ -11,6 +13,7 @@ use uuid::Uuid;
 
 use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
 
+use super::rows::RowCache;
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
@@ -20,14 +23,21 @@ use crate::SERVICE;
 pub struct SqlitePostStore {
     db: SqliteDb,
     outbox: OutboxSignal,
+    /// Rows of the posts pages show, kept current by this store's writes (see [`RowCache`]).
+    rows: Arc<RowCache>,
 }
 
+/// Post rows kept in memory at most (a few MiB).
+const CACHED_ROWS: usize = 20_000;
+
 impl SqlitePostStore {
-    /// A store on an opened (and migrated) database.
+    /// A store on an opened (and migrated) database. Every write to the posts of `db` must go
+    /// through this store (or its clones): it keeps their rows in memory.
     pub fn new(db: SqliteDb) -> Self {
         Self {
             db,
             outbox: OutboxSignal::default(),
+            rows: Arc::new(RowCache::new(CACHED_ROWS)),
         }
     }
 
@@ -72,6 +82,137 @@ macro_rules! post_select {
     };
 }
 const POST_SELECT: &str = post_select!();
+/// Posts by id (`?2`, a JSON array), without the viewer's likes.
+const POSTS_BY_IDS: &str = concat!(
+    post_select!(),
+    " WHERE p.id IN (SELECT value FROM json_each(?2))"
+);
+/// Which of the posts `?2` (a JSON array) the user `?1` liked.
+const LIKED_AMONG: &str = "SELECT value FROM json_each(?2) \
+     WHERE EXISTS (SELECT 1 FROM likes WHERE post_id = value AND user_id = ?1)";
+/// An author's (`?1`) post ids older than `?2` (all when NULL), newest first: the covering
+/// `posts_by_author` index alone.
+const AUTHOR_IDS_BEFORE: &str = "SELECT id FROM posts WHERE author_id = ?1 \
+     AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3";
+/// An author's (`?1`) post ids newer than `?2` (all when NULL), newest first.
+const AUTHOR_IDS_AFTER: &str = "SELECT id FROM posts WHERE author_id = ?1 \
+     AND id > coalesce(?2, '') ORDER BY id DESC LIMIT ?3";
+
+fn ids_json<'a>(ids: impl IntoIterator<Item = &'a Uuid>) -> String {
+    let mut json = String::from("[");
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
+
+impl SqlitePostStore {
+    /// The ids a page of `filter` shows (before dropping those that no longer exist), for
+    /// the filters the hot pages use; `None` for the others.
+    fn page_ids(
+        &self,
+        filter: &PostFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> anyhow::Result<Option<Vec<Uuid>>> {
+        let before = |id: &Uuid| after.is_none_or(|a| *id < a);
+        let mut ids: Vec<Uuid> = match filter {
+            PostFilter::Ids(ids) => ids.iter().copied().filter(before).collect(),
+            PostFilter::IdsOrOwn {
+                ids,
+                author,
+                after: own_after,
+            } => {
+                let mut all: Vec<Uuid> = ids.iter().copied().filter(before).collect();
+                all.extend(
+                    self.author_ids(AUTHOR_IDS_AFTER, *author, *own_after, limit)?
+                        .into_iter()
+                        .filter(before),
+                );
+                all
+            }
+            PostFilter::Author(author) => {
+                self.author_ids(AUTHOR_IDS_BEFORE, *author, after, limit)?
+            }
+            _ => return Ok(None),
+        };
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        Ok(Some(ids))
+    }
+
+    fn author_ids(
+        &self,
+        sql: &str,
+        author: Uuid,
+        bound: Option<Uuid>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        let author = author.to_string();
+        let bound = bound.map(|b| b.to_string());
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(sql)?
+                .query_map(params![author, bound, i64::from(limit)], |row| {
+                    parsed(row, 0, Uuid::parse_str)
+                })?
+                .collect()
+        })
+    }
+
+    /// The rows of `ids` that exist, in that order, with `viewer`'s likes: from memory, and
+    /// one statement for those not there.
+    fn rows_of(&self, ids: &[Uuid], viewer: Option<Uuid>) -> anyhow::Result<Vec<PostRow>> {
+        let (mut found, missing, read_at) = self.rows.lookup(ids);
+        if !missing.is_empty() {
+            let json = ids_json(&missing);
+            let read: Vec<PostRow> = self.db.inline.read(|conn| {
+                conn.prepare_cached(POSTS_BY_IDS)?
+                    .query_map(params![Option::<String>::None, json], row_to_post)?
+                    .collect()
+            })?;
+            self.rows.keep(read_at, &read);
+            found.extend(read.into_iter().map(|row| (row.id, row)));
+        }
+        if let Some(viewer) = viewer.filter(|_| !found.is_empty()) {
+            let json = ids_json(found.keys());
+            let viewer = viewer.to_string();
+            let liked: Vec<Uuid> = self.db.inline.read(|conn| {
+                conn.prepare_cached(LIKED_AMONG)?
+                    .query_map(params![viewer, json], |row| parsed(row, 0, Uuid::parse_str))?
+                    .collect()
+            })?;
+            for id in liked {
+                if let Some(row) = found.get_mut(&id) {
+                    row.liked_by_me = true;
+                }
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
+
+/// The row of a post just created.
+fn created_row(post: &NewPost) -> PostRow {
+    PostRow {
+        id: post.id,
+        author_id: post.author_id,
+        text: post.text.clone(),
+        reply_to: post.reply_to,
+        hashtags: post.hashtags.clone(),
+        mentions: post.mentions.clone(),
+        // As stored (microseconds) and read back.
+        created_at: post.created_at.trunc_subsecs(6),
+        like_count: 0,
+        reply_count: 0,
+        liked_by_me: false,
+    }
+}
 /// One post by id (`?2`).
 const POST_BY_ID: &str = concat!(post_select!(), " WHERE p.id = ?2");
 
@@ -163,6 +304,10 @@ impl PostStore for SqlitePostStore {
         )
         .await?;
         tx.commit().await?;
+        if let Some(parent) = post.reply_to {
+            self.rows.changed(&[parent]);
+        }
+        self.rows.created(created_row(post));
         self.outbox.committed();
         Ok(Created::New(post.id))
     }
@@ -184,6 +329,11 @@ impl PostStore for SqlitePostStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<PostRow>> {
+        if let Some(ids) = self.page_ids(filter, after, limit)? {
+            let mut rows = self.rows_of(&ids, viewer)?;
+            rows.truncate(limit as usize);
+            return Ok(rows);
+        }
         let (condition, arg): (&str, Option<String>) = match filter {
             PostFilter::All => ("1 = 1 OR ?2 IS NULL", None),
             PostFilter::Author(id) => ("p.author_id = ?2", Some(id.to_string())),
@@ -272,6 +422,12 @@ impl PostStore for SqlitePostStore {
         let now = Utc::now();
         append(&mut tx, &events::deleted(id, requester, reply_to, now), now).await?;
         tx.commit().await?;
+        self.rows.changed(
+            &[Some(id), reply_to]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
         self.outbox.committed();
         Ok(Deleted::Deleted)
     }
@@ -296,6 +452,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if new {
+            self.rows.changed(&[post]);
             self.outbox.committed();
         }
         Ok(new)
@@ -317,6 +474,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if removed {
+            self.rows.changed(&[post]);
             self.outbox.committed();
         }
         Ok(removed)

@@ -1,0 +1,179 @@
+//! Post rows kept in memory by the embedded (SQLite) store, for the hot pages.
+//!
+//! A home page or an author's page is a handful of ids; reading their rows from SQLite costs
+//! two B-tree descents per post (the text key's index, then the table), and on a file that is
+//! written all the time each read starts from an empty page cache (SQLite drops a connection's
+//! cache whenever another connection has committed), so those descents are `pread`s. The
+//! profile of the all-in-one mix put a third of the server's CPU there.
+//!
+//! The embedded file has one writer, this process, and every change to a post row (its
+//! creation, deletion, like count and reply count) goes through [`super::SqlitePostStore`],
+//! which tells this cache after each commit. That is what makes it coherent; a store shared by
+//! several processes (PostgreSQL) cannot use it.
+//!
+//! What a viewer liked is not kept here: it is read per page, one index probe per post.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use uuid::Uuid;
+
+use crate::model::PostRow;
+
+/// Rows by id, bounded: when full, it starts over.
+pub struct RowCache {
+    inner: RwLock<Inner>,
+    max: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    rows: HashMap<Uuid, PostRow>,
+    /// Bumped by every change to rows that may be cached: a row read from the database
+    /// before a change is not kept after it.
+    generation: u64,
+}
+
+/// When a read started, to keep its rows only if nothing changed meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
+impl RowCache {
+    /// A cache of at most `max` rows.
+    pub fn new(max: usize) -> Self {
+        Self {
+            inner: RwLock::new(Inner::default()),
+            max: max.max(1),
+        }
+    }
+
+    /// The cached rows among `ids` (`liked_by_me` false), the ids it does not hold, and the
+    /// generation to give [`keep`](Self::keep) with the missing rows once read.
+    pub fn lookup(&self, ids: &[Uuid]) -> (HashMap<Uuid, PostRow>, Vec<Uuid>, Generation) {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match inner.rows.get(id) {
+                Some(row) => {
+                    found.insert(*id, row.clone());
+                }
+                None => missing.push(*id),
+            }
+        }
+        (found, missing, Generation(inner.generation))
+    }
+
+    /// Keeps `rows` read since `read_at`, unless a row changed meanwhile.
+    pub fn keep(&self, read_at: Generation, rows: &[PostRow]) {
+        if rows.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.generation != read_at.0 {
+            return;
+        }
+        if inner.rows.len() + rows.len() > self.max {
+            inner.rows.clear();
+        }
+        for row in rows {
+            inner.rows.insert(
+                row.id,
+                PostRow {
+                    liked_by_me: false,
+                    ..row.clone()
+                },
+            );
+        }
+    }
+
+    /// A post just created (committed): no read of it can be older.
+    pub fn created(&self, row: PostRow) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.rows.len() >= self.max {
+            inner.rows.clear();
+        }
+        inner.rows.insert(row.id, row);
+    }
+
+    /// These posts changed (committed): forget them, and any read that started before.
+    pub fn changed(&self, ids: &[Uuid]) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        for id in ids {
+            inner.rows.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn row(likes: i64) -> PostRow {
+        PostRow {
+            id: Uuid::now_v7(),
+            author_id: Uuid::now_v7(),
+            text: "hello".into(),
+            reply_to: None,
+            hashtags: Vec::new(),
+            mentions: Vec::new(),
+            created_at: Utc::now(),
+            like_count: likes,
+            reply_count: 0,
+            liked_by_me: true,
+        }
+    }
+
+    #[test]
+    fn kept_rows_are_found_without_the_viewers_like() {
+        let cache = RowCache::new(10);
+        let a = row(3);
+        let (found, missing, at) = cache.lookup(&[a.id]);
+        assert!(found.is_empty());
+        assert_eq!(missing, vec![a.id]);
+        cache.keep(at, std::slice::from_ref(&a));
+        let (found, missing, _) = cache.lookup(&[a.id]);
+        assert!(missing.is_empty());
+        assert_eq!(found[&a.id].like_count, 3);
+        assert!(!found[&a.id].liked_by_me);
+    }
+
+    #[test]
+    fn a_read_that_started_before_a_change_is_not_kept() {
+        let cache = RowCache::new(10);
+        let stale = row(1);
+        let (_, _, at) = cache.lookup(&[stale.id]);
+        // The like commits while the page is being read.
+        cache.changed(&[stale.id]);
+        cache.keep(at, std::slice::from_ref(&stale));
+        let (found, missing, _) = cache.lookup(&[stale.id]);
+        assert!(found.is_empty());
+        assert_eq!(missing, vec![stale.id]);
+    }
+
+    #[test]
+    fn a_change_forgets_the_row() {
+        let cache = RowCache::new(10);
+        let a = row(0);
+        cache.created(a.clone());
+        assert_eq!(cache.lookup(&[a.id]).0.len(), 1);
+        cache.changed(&[a.id]);
+        assert_eq!(cache.lookup(&[a.id]).1, vec![a.id]);
+    }
+
+    #[test]
+    fn it_stays_bounded() {
+        let cache = RowCache::new(3);
+        let rows: Vec<PostRow> = (0..5).map(row).collect();
+        for r in &rows {
+            cache.created(r.clone());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let (found, _, _) = cache.lookup(&ids);
+        assert!(found.len() <= 3, "{} rows kept", found.len());
+        assert!(found.contains_key(&rows[4].id), "the newest row is kept");
+    }
+}
