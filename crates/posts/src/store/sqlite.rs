@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;
@@ -213,8 +213,6 @@ fn created_row(post: &NewPost) -> PostRow {
         liked_by_me: false,
     }
 }
-/// One post by id (`?2`).
-const POST_BY_ID: &str = concat!(post_select!(), " WHERE p.id = ?2");
 
 /// The post's author, if the post exists.
 async fn post_author(conn: &mut sqlx::SqliteConnection, id: Uuid) -> StoreResult<Option<Uuid>> {
@@ -313,13 +311,7 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
-        let viewer = viewer.map(|v| v.to_string());
-        let id = id.to_string();
-        Ok(self.db.inline.read(|conn| {
-            conn.prepare_cached(POST_BY_ID)?
-                .query_row(params![viewer, id], row_to_post)
-                .optional()
-        })?)
+        Ok(self.rows_of(&[id], viewer)?.pop())
     }
 
     async fn list(
