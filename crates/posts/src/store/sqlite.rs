@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use rusqlite::types::ValueRef;
 use rusqlite::params;
+use rusqlite::types::ValueRef;
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;

@@ -35,6 +35,7 @@ macro_rules! conformance {
                     pages_are_stable_while_new_posts_arrive,
                     reply_pages_cover_every_reply_exactly_once,
                     counts_and_liked_by_me_follow_the_viewer,
+                    pages_read_before_a_change_show_it_after,
                     author_deletes_own_post,
                     someone_else_cannot_delete_a_post,
                     deleting_unknown_post_is_not_found,

@@ -442,6 +442,64 @@ pub async fn counts_and_liked_by_me_follow_the_viewer(store: Store) {
     assert!(replies.iter().all(|r| r.like_count == 0 && !r.liked_by_me));
 }
 
+/// Every way a page is read shows each change made after an earlier read of that page
+/// (stores that keep rows in memory must forget what a change made stale).
+pub async fn pages_read_before_a_change_show_it_after(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let first = create(&*store, post(alice, "first")).await;
+    let second = create(&*store, post(alice, "second")).await;
+    // Every read below: (like count, reply count, liked by bob) of `first`, or None when
+    // the read does not show it.
+    let reads = |store: Store| async move {
+        let by_id = store
+            .post(first, Some(bob))
+            .await
+            .unwrap()
+            .map(|r| (r.like_count, r.reply_count, r.liked_by_me));
+        let mut seen = vec![by_id];
+        for filter in [
+            PostFilter::Ids(vec![first, second]),
+            PostFilter::Author(alice),
+            PostFilter::IdsOrOwn {
+                ids: vec![first],
+                author: bob,
+                after: None,
+            },
+        ] {
+            let rows = store.list(&filter, Some(bob), None, 10).await.unwrap();
+            seen.push(
+                rows.iter()
+                    .find(|r| r.id == first)
+                    .map(|r| (r.like_count, r.reply_count, r.liked_by_me)),
+            );
+        }
+        seen
+    };
+    assert_eq!(reads(store.clone()).await, vec![Some((0, 0, false)); 4]);
+    assert!(store.like(first, &liker(bob), Utc::now()).await.unwrap());
+    assert_eq!(reads(store.clone()).await, vec![Some((1, 0, true)); 4]);
+    let answer = create(&*store, reply(bob, first, "answer")).await;
+    assert_eq!(reads(store.clone()).await, vec![Some((1, 1, true)); 4]);
+    assert!(store.unlike(first, bob, Utc::now()).await.unwrap());
+    assert_eq!(reads(store.clone()).await, vec![Some((0, 1, false)); 4]);
+    assert_eq!(
+        store.delete_post(answer, bob).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert_eq!(reads(store.clone()).await, vec![Some((0, 0, false)); 4]);
+    assert_eq!(
+        store.delete_post(first, alice).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert_eq!(reads(store.clone()).await, vec![None; 4]);
+    // The other post was not touched.
+    let rows = store
+        .list(&PostFilter::Ids(vec![first, second]), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), [second]);
+}
+
 // ---- delete ----
 
 pub async fn author_deletes_own_post(store: Store) {
