@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use socialdevs::{Application, Settings};
+use socialdevs_testkit::logs::CapturedLogs;
 use socialdevs_testkit::postgres::{PgCluster, TestDatabase};
 use tokio::sync::watch;
 
@@ -21,50 +22,21 @@ struct Seen {
     unavailable_not_problem: usize,
 }
 
-/// The server's warnings and errors, kept to explain a failure (an unexpected answer's cause
-/// is only in the server's log).
-#[derive(Clone, Default)]
-struct ServerLog(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for ServerLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ServerLog {
-    type Writer = ServerLog;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl ServerLog {
-    /// Captures every thread's warnings and errors (this binary holds this one test).
-    fn capture() -> Self {
-        let log = Self::default();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(log.clone())
-            .init();
-        log
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
+/// Captures every thread's warnings and errors (this binary holds this one test), to
+/// explain a failure: an unexpected answer's cause is only in the server's log.
+fn capture_server_log() -> CapturedLogs {
+    let log = CapturedLogs::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(log.clone())
+        .init();
+    log
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restart_answers_503_then_recovers_without_losing_acknowledged_writes() {
-    let server_log = ServerLog::capture();
+    let server_log = capture_server_log();
     let cluster = PgCluster::start().expect("a throwaway PostgreSQL cluster (install postgresql)");
     let database = TestDatabase::create(&cluster.admin_url(), false)
         .await

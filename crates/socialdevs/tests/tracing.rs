@@ -13,7 +13,6 @@ mod helpers;
 #[allow(dead_code)]
 mod topology;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ use prost::Message;
 use serde_json::{json, Value};
 use socialdevs::Settings;
 use socialdevs_platform::telemetry::{self, LogFormat, Telemetry};
-use tracing_subscriber::fmt::MakeWriter;
+use socialdevs_testkit::logs::CapturedLogs;
 
 /// A span as received, with the `service.name` of its resource.
 #[derive(Clone, Debug)]
@@ -115,34 +114,15 @@ fn start_receiver() -> (SocketAddr, Collector) {
 
 /// Log lines written by the subscriber, kept for the tests to read.
 #[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+struct Logs(CapturedLogs);
 
 impl Logs {
     fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8_lossy(&bytes)
+        self.0
+            .text()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
     }
 }
 
@@ -165,7 +145,7 @@ fn harness() -> &'static Harness {
         settings.otlp_endpoint = Some(endpoint.clone());
         let logs = Logs::default();
         let telemetry =
-            telemetry::init_with_writer(LogFormat::Json, &settings.traces(), logs.clone());
+            telemetry::init_with_writer(LogFormat::Json, &settings.traces(), logs.0.clone());
         assert!(telemetry.exports_traces());
         Harness {
             endpoint,

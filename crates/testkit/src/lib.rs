@@ -13,11 +13,14 @@
 //! [`mosquitto`]: a real MQTT broker for the notifications bridge — the one named by
 //! `SOCIALDEVS_TEST_MQTT_URL`, else a throwaway `mosquitto` per test.
 //!
+//! [`logs`]: log output kept in memory, for tests that read what a server logged.
+//!
 //! The throwaway brokers and Redis share one way of running a server process of the test's own
 //! (a free port, a temporary folder with a log, a readiness probe, kill and restart, a
 //! watchdog): the private `process` module.
 
 pub mod kafka;
+pub mod logs;
 pub mod mosquitto;
 pub mod postgres;
 mod process;
