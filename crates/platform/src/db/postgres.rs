@@ -439,46 +439,41 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_server_is_unavailable_not_an_error() {
         let port = socialdevs_testkit::postgres::free_port().unwrap();
-        let settings = PgPoolSettings {
-            acquire_timeout: Duration::from_millis(500),
-            ..PgPoolSettings::default()
-        };
-        let db = PgDb::connect(
-            &format!("postgres://postgres@127.0.0.1:{port}/x"),
-            "gamma",
-            &settings,
-        )
-        .unwrap();
+        let db = impatient_pool(port, "gamma");
         let err = db.acquire("gamma").await.unwrap_err();
         assert!(is_unavailable(&err), "{err}");
         assert!(db.readiness().check().await.is_err());
     }
 
+    /// A pool on `127.0.0.1:port` that gives up acquiring after half a second.
+    fn impatient_pool(port: u16, schema: &str) -> PgDb {
+        let settings = PgPoolSettings {
+            acquire_timeout: Duration::from_millis(500),
+            ..PgPoolSettings::default()
+        };
+        PgDb::connect(
+            &format!("postgres://postgres@127.0.0.1:{port}/x"),
+            schema,
+            &settings,
+        )
+        .unwrap()
+    }
+
     /// A server that accepts and hangs up before answering (PostgreSQL between a fast stop
-    /// and its exit, a proxy whose backend is restarting) is unavailable too: the driver
-    /// reports that as a protocol error about the TLS request, not as an I/O error.
+    /// and its exit, a proxy whose backend is restarting) is unavailable too, not an error.
     #[tokio::test]
     async fn a_server_that_hangs_up_at_once_is_unavailable_not_an_error() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let hang_up = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                // Read what the client sent first (the TLS request), then close.
+                // Read what the client sent first (its startup message), then close.
                 let mut request = [0u8; 1024];
                 let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
                 drop(socket);
             }
         });
-        let settings = PgPoolSettings {
-            acquire_timeout: Duration::from_millis(500),
-            ..PgPoolSettings::default()
-        };
-        let db = PgDb::connect(
-            &format!("postgres://postgres@127.0.0.1:{port}/x"),
-            "delta",
-            &settings,
-        )
-        .unwrap();
+        let db = impatient_pool(port, "delta");
         let err = db.acquire("delta").await.unwrap_err();
         assert!(is_unavailable(&err), "{err:?}");
         hang_up.abort();
