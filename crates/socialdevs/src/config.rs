@@ -103,8 +103,10 @@ pub struct Settings {
     /// Where this process serves `/internal/...` to the other services when it runs some
     /// services, not all (address:port). Not for the edge or an Ingress: only services call
     /// it, with a service token. Prometheus scrapes `/metrics` here (no token; the public
-    /// port then has none), and `/healthz` and `/readyz` answer here too. Default: the public host, its port + 1000 (users 9081,
-    /// posts 9082, ...; any free port when the public port is 0).
+    /// port then has none), and `/healthz` and `/readyz` answer here too. Default: the public
+    /// host, its port + 1000 (users 9081, posts 9082, ...; any free port when the public port
+    /// is 0). All-in-one has none unless this is set: set it to keep `/metrics` off the
+    /// public port.
     #[arg(long, env = "SOCIALDEVS_INTERNAL_LISTEN")]
     pub internal_listen: Option<String>,
 
@@ -393,18 +395,16 @@ impl Settings {
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", service.default_internal_port()))
     }
 
-    /// Where `/internal/...` is served: `None` when this process runs every service (nobody
-    /// calls it).
+    /// Where `/internal/...` (and `/metrics`) is served. A process running every service has
+    /// none unless one is set (nobody calls its `/internal`; one set there keeps `/metrics`
+    /// off the public port, e.g. behind an Ingress).
     pub fn internal_listen_addr(&self) -> Option<String> {
-        if self.services.is_all() {
-            return None;
-        }
-        if let Some(addr) = self
+        let configured = self
             .internal_listen
             .clone()
-            .filter(|a| !a.trim().is_empty())
-        {
-            return Some(addr);
+            .filter(|a| !a.trim().is_empty());
+        if self.services.is_all() || configured.is_some() {
+            return configured;
         }
         let public = self.listen_addr();
         let (host, port) = public.rsplit_once(':')?;
@@ -533,6 +533,13 @@ mod tests {
     fn internal_listeners_sit_a_thousand_ports_above_the_public_one() {
         let mut settings = Settings::for_data_dir("data");
         assert_eq!(settings.internal_listen_addr(), None, "all-in-one has none");
+        settings.internal_listen = Some("0.0.0.0:9080".into());
+        assert_eq!(
+            settings.internal_listen_addr().as_deref(),
+            Some("0.0.0.0:9080"),
+            "unless one is set"
+        );
+        settings.internal_listen = None;
         settings.services = "users".parse().unwrap();
         settings.listen = None;
         assert_eq!(

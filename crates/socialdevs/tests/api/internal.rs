@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use socialdevs_platform::service_auth::ServiceCredential;
 
-use crate::helpers::{assert_problem, distributed, spawn_app, spawn_app_with, spawn_in_process};
+use crate::helpers::{
+    assert_problem, distributed, spawn_app, spawn_app_with, spawn_in_process, spawn_in_process_with,
+};
 
 #[tokio::test]
 async fn internal_endpoints_answer_other_services_and_refuse_bad_input() {
@@ -320,6 +322,21 @@ async fn all_in_one_serves_metrics_on_its_public_port() {
     let app = spawn_in_process().await;
     assert!(app.internal_base.is_none());
     assert_scraped(&app.client, &app.base, "all-in-one").await;
+}
+
+/// All-in-one with an internal listener set (as the Kubernetes overlay does, so that its
+/// Ingress never reaches `/metrics`): `/metrics` moves there, and the app and API stay.
+#[tokio::test]
+async fn all_in_one_with_an_internal_listener_serves_metrics_there_only() {
+    let app = spawn_in_process_with(|s| s.internal_listen = Some("127.0.0.1:0".into())).await;
+    let internal = app.internal_base.clone().expect("an internal listener");
+    assert_scraped(&app.client, &internal, "all-in-one, internal listener").await;
+    // The public port's fallback is the web app's: whatever answers, it is no scrape.
+    let public = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(!public.contains("socialdevs_build_info"), "{public}");
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    let posts = app.get("/api/v1/posts", None).await;
+    assert_eq!(posts.status(), StatusCode::OK);
 }
 
 /// Wherever Prometheus is pointed: every process of the topology under test answers a scrape
