@@ -240,6 +240,21 @@ async fn internal_endpoints_refuse_callers_without_a_service_token() {
 
 /// A scrape as Prometheus makes it (no credentials) answers the Prometheus text format with
 /// SocialDevs series.
+/// Asserts that `response` (to a `/metrics` request) hands out no metrics.
+async fn assert_not_scraped(response: reqwest::Response, what: &str) {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    assert!(
+        !content_type.starts_with("text/plain") && !body.contains("socialdevs_build_info"),
+        "{what} serves metrics: {content_type} {body}"
+    );
+}
+
 async fn assert_scraped(client: &reqwest::Client, base: &str, what: &str) {
     let response = client.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(
@@ -332,8 +347,7 @@ async fn all_in_one_with_an_internal_listener_serves_metrics_there_only() {
     let internal = app.internal_base.clone().expect("an internal listener");
     assert_scraped(&app.client, &internal, "all-in-one, internal listener").await;
     // The public port's fallback is the web app's: whatever answers, it is no scrape.
-    let public = app.get("/metrics", None).await.text().await.unwrap();
-    assert!(!public.contains("socialdevs_build_info"), "{public}");
+    assert_not_scraped(app.get("/metrics", None).await, "the public port").await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     let posts = app.get("/api/v1/posts", None).await;
     assert_eq!(posts.status(), StatusCode::OK);
@@ -365,17 +379,6 @@ async fn every_process_is_scraped_on_its_internal_listener() {
         }
     }
     if distributed() {
-        let through_edge = app.get("/metrics", None).await;
-        let content_type = through_edge
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let body = through_edge.text().await.unwrap();
-        assert!(
-            !content_type.starts_with("text/plain") && !body.contains("socialdevs_build_info"),
-            "the edge serves metrics: {content_type} {body}"
-        );
+        assert_not_scraped(app.get("/metrics", None).await, "the edge").await;
     }
 }
