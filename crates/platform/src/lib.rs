@@ -2,7 +2,8 @@
 //!
 //! Nothing here knows about users or posts: it is the plumbing each service plugs into —
 //! problem+json errors, JSON/query extractors, access tokens, cursors, health and readiness,
-//! metrics, logs and traces (OpenTelemetry, W3C trace context) and graceful shutdown.
+//! metrics, logs and traces (OpenTelemetry, W3C trace context), outgoing mail and graceful
+//! shutdown.
 //! Events live in their own crate, `socialdevs-events`.
 
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod housekeeping;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;

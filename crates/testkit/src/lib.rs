@@ -13,6 +13,9 @@
 //! [`mosquitto`]: a real MQTT broker for the notifications bridge — the one named by
 //! `SOCIALDEVS_TEST_MQTT_URL`, else a throwaway `mosquitto` per test.
 //!
+//! [`smtp`]: a real SMTP server in the test's own process, keeping what it receives, for
+//! the mail adapter and the sign-up verification suites.
+//!
 //! [`logs`]: log output kept in memory, for tests that read what a server logged.
 //!
 //! The throwaway brokers and Redis share one way of running a server process of the test's own
@@ -25,3 +28,4 @@ pub mod mosquitto;
 pub mod postgres;
 mod process;
 pub mod redis;
+pub mod smtp;
