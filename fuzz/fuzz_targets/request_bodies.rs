@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use socialdevs_api::requests::{
     ChangePasswordBody, ComposeBody, LoginBody, MarkRead, RefreshBody, RegisterBody, UpdateMeBody,
+    VerifyEmailBody,
 };
 use socialdevs_fuzz::{
     check_bio, check_display_name, check_email, check_password, check_post_text, check_username,
@@ -34,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
     // (the login) or hashed (the refresh token) before a lookup; decoding is the check.
     let _ = serde_json::from_slice::<LoginBody>(data);
     let _ = serde_json::from_slice::<RefreshBody>(data);
+    let _ = serde_json::from_slice::<VerifyEmailBody>(data);
     // POST /api/v1/auth/password (UsersService::change_password): the new password is checked.
     if let Ok(body) = serde_json::from_slice::<ChangePasswordBody>(data) {
         check_password(&body.new_password);

@@ -79,6 +79,21 @@ pub struct RefreshBody {
     pub refresh_token: String,
 }
 
+/// Body of `POST /api/v1/auth/verify-email`.
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyEmailBody {
+    /// The token of the link mailed at sign-up (after `#token=`).
+    pub token: String,
+}
+
+impl fmt::Debug for VerifyEmailBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyEmailBody")
+            .field("token", &REDACTED)
+            .finish()
+    }
+}
+
 /// Body of `POST /api/v1/auth/password`.
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordBody {
@@ -121,7 +136,7 @@ mod tests {
     #[test]
     fn debug_never_prints_passwords_or_tokens() {
         let printed = format!(
-            "{:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?}",
             RegisterBody {
                 username: "ada".into(),
                 email: "ada@example.com".into(),
@@ -139,8 +154,11 @@ mod tests {
                 current_password: "hunter2hunter2".into(),
                 new_password: "correct horse battery".into(),
             },
+            VerifyEmailBody {
+                token: "m41l3d-t0k3n".into(),
+            },
         );
-        for secret in ["hunter2", "r3fr3sh", "correct horse"] {
+        for secret in ["hunter2", "r3fr3sh", "correct horse", "m41l3d"] {
             assert!(!printed.contains(secret), "{printed}");
         }
         assert!(printed.contains("ada@example.com"));

@@ -250,8 +250,50 @@ pub struct Settings {
     #[arg(long, env = "SOCIALDEVS_MAX_FOLLOWING", default_value_t = 7_500)]
     pub max_following: u32,
 
-    /// Seconds between housekeeping runs (expired refresh tokens and idempotency keys are
-    /// deleted).
+    /// Whether sign-ups confirm their e-mail address: registering mails a link (202) instead of
+    /// signing in, and answers the same whether or not the address has an account (its owner
+    /// is told by mail). Mail goes through `SOCIALDEVS_SMTP_URL`, else into `.eml` files.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_SIGNUP_EMAIL_VERIFICATION",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub signup_email_verification: bool,
+
+    /// Hours a sign-up's confirmation link works.
+    #[arg(long, env = "SOCIALDEVS_SIGNUP_LINK_TTL_HOURS", default_value_t = 24)]
+    pub signup_link_ttl_hours: u32,
+
+    /// Where people open the web app, for links in mail: `https://socialdevs.example`.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
+    pub public_url: String,
+
+    /// SMTP server for outgoing mail: `smtp://host:587?tls=required` (STARTTLS),
+    /// `smtps://host:465`, or `smtp://host:25` (plain); `user:password@` for a login. Unset:
+    /// mail is written as `.eml` files into `SOCIALDEVS_MAIL_DIR` (development).
+    #[arg(long, env = "SOCIALDEVS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of outgoing mail.
+    #[arg(
+        long,
+        env = "SOCIALDEVS_MAIL_FROM",
+        default_value = socialdevs_platform::mail::DEFAULT_FROM
+    )]
+    pub mail_from: String,
+
+    /// Folder of the `.eml` files when no SMTP server is set; default `<data dir>/mail`.
+    #[arg(long, env = "SOCIALDEVS_MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
+
+    /// Seconds between housekeeping runs (expired refresh tokens, sign-up links and
+    /// idempotency keys are deleted).
     #[arg(
         long,
         env = "SOCIALDEVS_HOUSEKEEPING_INTERVAL_SECS",
@@ -446,6 +488,26 @@ impl Settings {
         }
     }
 
+    /// Where outgoing mail goes: the SMTP server of `SOCIALDEVS_SMTP_URL`, else `.eml` files in
+    /// `SOCIALDEVS_MAIL_DIR` (default `<data dir>/mail`). Call it inside a Tokio runtime.
+    pub fn mailer(&self) -> anyhow::Result<std::sync::Arc<dyn socialdevs_platform::mail::Mailer>> {
+        use socialdevs_platform::mail::{FileMailer, SmtpMailer};
+        Ok(
+            match self.smtp_url.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(url) => {
+                    std::sync::Arc::new(SmtpMailer::from_url(url.trim(), &self.mail_from)?)
+                }
+                None => {
+                    let dir = self
+                        .mail_dir
+                        .clone()
+                        .unwrap_or_else(|| self.data_dir.join("mail"));
+                    std::sync::Arc::new(FileMailer::new(&dir, &self.mail_from)?)
+                }
+            },
+        )
+    }
+
     /// Settings for tests and tools: a data dir, port 0, everything else default.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -490,6 +552,12 @@ impl Settings {
             password_hash_concurrency: None,
             password_hash_queue: 64,
             max_following: 7_500,
+            signup_email_verification: false,
+            signup_link_ttl_hours: 24,
+            public_url: "http://localhost:8080".into(),
+            smtp_url: None,
+            mail_from: socialdevs_platform::mail::DEFAULT_FROM.into(),
+            mail_dir: None,
             housekeeping_interval_secs: 3_600,
             idempotency_key_retention_hours: 24,
             mqtt_url: None,

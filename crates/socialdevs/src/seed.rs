@@ -121,9 +121,9 @@ pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<
         let first = FIRST[i as usize % FIRST.len()];
         let username = format!("{first}_{run_tag}_{i}");
         let username: String = username.chars().take(30).collect();
-        let session = services
+        let user = services
             .users
-            .register(Registration {
+            .create_account(Registration {
                 username: username.clone(),
                 email: format!("{username}@example.com"),
                 password: SEED_PASSWORD.into(),
@@ -131,7 +131,7 @@ pub async fn run(settings: &Settings, users: u32, posts: u32) -> anyhow::Result<
             })
             .await
             .map_err(|e| anyhow::anyhow!("registering {username}: {e}"))?;
-        ids.push((session.user.id, session.user.username));
+        ids.push((user.id, user.username));
         progress.inc(1);
     }
     progress.finish();

@@ -11,7 +11,7 @@ pub mod service;
 pub mod store;
 
 pub use http::{router, UsersState};
-pub use service::{PostCounts, UsersService};
+pub use service::{EmailVerification, PostCounts, UsersService};
 
 /// The service name used in metrics, logs and `--services`.
 pub const SERVICE: &str = "users";

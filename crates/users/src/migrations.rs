@@ -19,6 +19,11 @@ pub const SQLITE: &[Migration] = &[
         name: "refresh tokens by expiry",
         sql: include_str!("../migrations/sqlite/0003_token_expiry.sql"),
     },
+    Migration {
+        version: 4,
+        name: "sign-ups awaiting e-mail confirmation",
+        sql: include_str!("../migrations/sqlite/0004_signups.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, applied in order inside the service's schema.
@@ -37,5 +42,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "refresh tokens by expiry",
         sql: include_str!("../migrations/postgres/0003_token_expiry.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "sign-ups awaiting e-mail confirmation",
+        sql: include_str!("../migrations/postgres/0004_signups.sql"),
     },
 ];

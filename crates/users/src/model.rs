@@ -40,6 +40,18 @@ pub struct NewUser {
     pub created_at: DateTime<Utc>,
 }
 
+/// A sign-up waiting for its e-mail address to be confirmed: the account to create, and the
+/// (hashed) token that confirms it.
+#[derive(Debug, Clone)]
+pub struct NewSignup {
+    /// SHA-256 of the token mailed to the address, hex.
+    pub token_hash: String,
+    /// The account created when the address is confirmed.
+    pub user: NewUser,
+    /// After this the token no longer confirms anything.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What login needs.
 #[derive(Debug, Clone)]
 pub struct Credentials {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use socialdevs_domain::{Bio, DisplayName, Email, Password, Username};
 use socialdevs_platform::auth::{TokenIssuer, ACCESS_TOKEN_TTL_SECS};
+use socialdevs_platform::mail::{self, Mail, Mailer};
 use socialdevs_platform::pagination::{Page, PageParams};
 use socialdevs_platform::remote::dependency_error;
 use socialdevs_platform::telemetry::store_call;
@@ -19,7 +20,7 @@ use socialdevs_platform::{ApiError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::model::{NewRefreshToken, NewUser, Profile, Rotation, User};
+use crate::model::{NewRefreshToken, NewSignup, NewUser, Profile, Rotation, User};
 use crate::passwords::{HashingLimits, Passwords};
 use crate::store::{FollowEdge, StoreError, UserStore};
 
@@ -46,6 +47,40 @@ pub struct AuthSession {
     pub expires_in: i64,
     /// Always `Bearer`.
     pub token_type: &'static str,
+}
+
+/// Sign-up by e-mail confirmation: registering mails a link instead of signing in, and the
+/// answer is the same whether or not the address already has an account (its owner gets a
+/// mail saying so). The account exists once the link is opened.
+#[derive(Clone)]
+pub struct EmailVerification {
+    /// Sends the mails.
+    pub mailer: Arc<dyn Mailer>,
+    /// Where the web app is served, for the links (`https://socialdevs.example`).
+    pub public_url: String,
+    /// How long a link works.
+    pub link_ttl: Duration,
+}
+
+/// What registering did.
+#[derive(Debug)]
+pub enum Registered {
+    /// The account exists and is signed in (no e-mail confirmation).
+    SignedIn(AuthSession),
+    /// A confirmation link was mailed (e-mail confirmation on).
+    ConfirmationSent(SignupPending),
+}
+
+/// The answer to a sign-up waiting for its address to be confirmed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignupPending {
+    /// Always `confirmation_sent`.
+    #[schema(example = "confirmation_sent")]
+    pub status: &'static str,
+    /// The address the link was mailed to.
+    pub email: String,
+    /// How long the link works, in seconds.
+    pub expires_in: i64,
 }
 
 /// Raw registration input.
@@ -88,6 +123,7 @@ pub struct UsersService {
     post_counts: Arc<dyn PostCounts>,
     passwords: Passwords,
     max_following: u32,
+    verification: Option<EmailVerification>,
 }
 
 /// How many accounts one user may follow unless configured otherwise (Mastodon's limit).
@@ -106,10 +142,41 @@ pub fn token_family(token: &str) -> Option<Uuid> {
     Uuid::try_parse(family).ok()
 }
 
-fn new_refresh_token(user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
+/// 256 random bits, URL-safe base64 (no padding).
+fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{}.{}", family_id.simple(), URL_SAFE_NO_PAD.encode(bytes));
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The confirmation mail. The token travels in the link's fragment, which browsers never
+/// send to a server: it stays out of access logs and `Referer` headers.
+fn confirmation_text(public_url: &str, username: &str, token: &str, ttl: Duration) -> String {
+    let base = public_url.trim_end_matches('/');
+    let hours = ttl.num_hours().max(1);
+    format!(
+        "Hello @{username},\n\n\
+         To finish creating your SocialDevs account, open this link within {hours} hours:\n\n\
+         {base}/verify-email#token={token}\n\n\
+         If you did not sign up, ignore this message: no account is created without the link.\n"
+    )
+}
+
+/// The mail to an address that already has an account.
+fn already_registered_text(public_url: &str, username: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    format!(
+        "Hello,\n\n\
+         Someone, maybe you, tried to create a SocialDevs account (as @{username}) with this \
+         e-mail address. It already has an account, so nothing was created.\n\n\
+         If it was you, sign in with your username or this address:\n\n\
+         {base}/login\n\n\
+         If it was not you, ignore this message: your account is unchanged.\n"
+    )
+}
+
+fn new_refresh_token(user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
+    let token = format!("{}.{}", family_id.simple(), random_token());
     let now = Utc::now();
     let record = NewRefreshToken {
         token_hash: hash_token(&token),
@@ -148,7 +215,19 @@ impl UsersService {
             post_counts,
             passwords: Passwords::new(HashingLimits::default()),
             max_following: MAX_FOLLOWING,
+            verification: None,
         }
+    }
+
+    /// Signs new accounts up by e-mail confirmation (see [`EmailVerification`]).
+    pub fn with_email_verification(mut self, verification: EmailVerification) -> Self {
+        self.verification = Some(verification);
+        self
+    }
+
+    /// Whether sign-ups wait for their e-mail address to be confirmed.
+    pub fn verifies_email(&self) -> bool {
+        self.verification.is_some()
     }
 
     /// Lets each user follow at most `max` accounts.
@@ -187,8 +266,34 @@ impl UsersService {
         })
     }
 
-    /// Creates an account and signs it in.
-    pub async fn register(&self, input: Registration) -> Result<AuthSession, ApiError> {
+    /// Creates an account and signs it in; with e-mail confirmation on, mails a link that
+    /// does (see [`EmailVerification`]).
+    pub async fn register(&self, input: Registration) -> Result<Registered, ApiError> {
+        let new = self.new_user(input).await?;
+        match &self.verification {
+            None => {
+                let user = self.insert_user(&new).await?;
+                Ok(Registered::SignedIn(self.session(user, None).await?))
+            }
+            Some(verification) => self.sign_up(verification, new).await,
+        }
+    }
+
+    /// Creates an account at once, without confirming its e-mail address or signing it in
+    /// (operators' tools: `socialdevs seed`).
+    pub async fn create_account(&self, input: Registration) -> Result<User, ApiError> {
+        let new = self.new_user(input).await?;
+        self.insert_user(&new).await
+    }
+
+    async fn insert_user(&self, new: &NewUser) -> Result<User, ApiError> {
+        let user = store_call("users.create_user", self.store.create_user(new)).await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(user)
+    }
+
+    /// The account `input` describes, validated, its password hashed.
+    async fn new_user(&self, input: Registration) -> Result<NewUser, ApiError> {
         let mut errors = Vec::new();
         let username = collect("username", Username::parse(&input.username), &mut errors);
         let email = collect("email", Email::parse(&input.email), &mut errors);
@@ -197,12 +302,20 @@ impl UsersService {
             None | Some("") => None,
             Some(raw) => collect("display_name", DisplayName::parse(raw), &mut errors),
         };
+        if let (Some(email), Some(_)) = (&email, &self.verification) {
+            if let Err(reason) = mail::check_address(email.as_str()) {
+                errors.push(FieldError::new(
+                    "email",
+                    format!("is not an address mail can be sent to ({reason})"),
+                ));
+            }
+        }
         let (Some(username), Some(email), Some(password), true) =
             (username, email, password, errors.is_empty())
         else {
             return Err(ApiError::Validation(errors));
         };
-        let new = NewUser {
+        Ok(NewUser {
             id: Uuid::now_v7(),
             display_name: display_name
                 .map(DisplayName::into_inner)
@@ -211,10 +324,91 @@ impl UsersService {
             email: email.into_inner(),
             password_hash: self.passwords.hash(password).await?,
             created_at: Utc::now(),
+        })
+    }
+
+    /// Keeps the sign-up and mails its link, or tells the address's owner it has an account.
+    /// The answer is the same either way; a taken username is still told (usernames are
+    /// public).
+    async fn sign_up(
+        &self,
+        verification: &EmailVerification,
+        new: NewUser,
+    ) -> Result<Registered, ApiError> {
+        if store_call(
+            "users.user_by_username",
+            self.store.user_by_username(&new.username),
+        )
+        .await?
+        .is_some()
+        {
+            return Err(StoreError::Taken("username").into());
+        }
+        let registered = store_call("users.credentials", self.store.credentials(&new.email))
+            .await?
+            .is_some();
+        let link_ttl = verification.link_ttl;
+        let mail = if registered {
+            tracing::info!("sign-up with an address that has an account: its owner is told");
+            Mail {
+                to: new.email.clone(),
+                subject: "You already have a SocialDevs account".into(),
+                text: already_registered_text(&verification.public_url, &new.username),
+            }
+        } else {
+            let token = random_token();
+            let signup = NewSignup {
+                token_hash: hash_token(&token),
+                expires_at: new.created_at + link_ttl,
+                user: new.clone(),
+            };
+            store_call("users.create_signup", self.store.create_signup(&signup)).await?;
+            Mail {
+                to: new.email.clone(),
+                subject: "Confirm your e-mail address for SocialDevs".into(),
+                text: confirmation_text(&verification.public_url, &new.username, &token, link_ttl),
+            }
         };
-        let user = store_call("users.create_user", self.store.create_user(&new)).await?;
-        tracing::info!(user_id = %user.id, "user registered");
+        verification.mailer.send(&mail).await.map_err(|err| {
+            tracing::warn!(error = %format!("{err:#}"), transport = verification.mailer.transport(),
+                "the sign-up mail could not be sent");
+            ApiError::Unavailable {
+                detail: "The confirmation e-mail could not be sent; try again shortly.".into(),
+                retry_after_secs: 30,
+            }
+        })?;
+        Ok(Registered::ConfirmationSent(SignupPending {
+            status: "confirmation_sent",
+            email: new.email,
+            expires_in: link_ttl.num_seconds(),
+        }))
+    }
+
+    /// Confirms a sign-up's e-mail address with the token its link carried: the account is
+    /// created and signed in.
+    pub async fn confirm_email(&self, token: &str) -> Result<AuthSession, ApiError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::invalid("token", "is required"));
+        }
+        let user = store_call(
+            "users.complete_signup",
+            self.store.complete_signup(&hash_token(token), Utc::now()),
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "token",
+                "is not valid or has expired (links work once, for a limited time): sign up again",
+            )
+        })?;
+        tracing::info!(user_id = %user.id, "user registered (e-mail address confirmed)");
         self.session(user, None).await
+    }
+
+    /// Deletes the sign-ups whose links expired (housekeeping); how many.
+    pub async fn purge_expired_signups(&self) -> anyhow::Result<u64> {
+        Ok(self.store.purge_expired_signups(Utc::now()).await?)
     }
 
     /// Signs in with a username or e-mail and a password. Wrong user and wrong password

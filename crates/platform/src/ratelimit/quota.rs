@@ -14,6 +14,8 @@ pub enum Class {
     LoginAccount,
     /// `POST /api/v1/auth/register`, per client address.
     Register,
+    /// Confirmation mails of sign-ups per e-mail address, from anywhere (mail bombing).
+    SignupEmail,
     /// `POST /api/v1/auth/refresh`, per client address.
     Refresh,
     /// Refreshes per sign-in (token family), from anywhere.
@@ -28,10 +30,11 @@ pub enum Class {
 
 impl Class {
     /// Every class, in the order of [`Class::index`].
-    pub const ALL: [Class; 8] = [
+    pub const ALL: [Class; 9] = [
         Class::Login,
         Class::LoginAccount,
         Class::Register,
+        Class::SignupEmail,
         Class::Refresh,
         Class::RefreshFamily,
         Class::Posts,
@@ -45,6 +48,7 @@ impl Class {
             Class::Login => "login",
             Class::LoginAccount => "login-account",
             Class::Register => "register",
+            Class::SignupEmail => "signup-email",
             Class::Refresh => "refresh",
             Class::RefreshFamily => "refresh-family",
             Class::Posts => "posts",
@@ -65,6 +69,7 @@ impl Class {
             Class::Login => Quota::new(25, minutes(5)),
             Class::LoginAccount => Quota::new(10, minutes(5)),
             Class::Register => Quota::new(5, minutes(30)),
+            Class::SignupEmail => Quota::new(3, minutes(60)),
             Class::Refresh => Quota::new(60, minutes(5)),
             // A client refreshes once per access token (15 minutes); a burst of retries is fine.
             Class::RefreshFamily => Quota::new(10, minutes(5)),

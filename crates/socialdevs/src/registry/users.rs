@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use socialdevs_posts::store::PostStore;
 use socialdevs_users::passwords::HashingLimits;
 use socialdevs_users::store::{PgUserStore, SqliteUserStore, UserStore};
-use socialdevs_users::{PostCounts, UsersService, UsersState, SERVICE};
+use socialdevs_users::{EmailVerification, PostCounts, UsersService, UsersState, SERVICE};
 
 use super::{Dependency, Entry, Module, StartContext};
 use crate::config::Settings;
@@ -63,7 +63,7 @@ impl Entry for Users {
                 None => Arc::new(RemotePostCounts(cx.client(socialdevs_posts::SERVICE)?)),
             };
         let defaults = HashingLimits::default();
-        let users = UsersService::new(cx.own_store::<dyn UserStore>()?, issuer, counts)
+        let mut users = UsersService::new(cx.own_store::<dyn UserStore>()?, issuer, counts)
             .with_hashing_limits(HashingLimits {
                 concurrent: cx
                     .settings
@@ -72,10 +72,27 @@ impl Entry for Users {
                 waiting: cx.settings.password_hash_queue,
             })
             .with_max_following(cx.settings.max_following);
+        if cx.settings.signup_email_verification {
+            let mailer = cx.settings.mailer().context("outgoing mail")?;
+            tracing::info!(
+                transport = mailer.transport(),
+                "sign-ups confirm their e-mail address"
+            );
+            users = users.with_email_verification(EmailVerification {
+                mailer,
+                public_url: cx.settings.public_url.clone(),
+                link_ttl: chrono::Duration::hours(i64::from(cx.settings.signup_link_ttl_hours)),
+            });
+        }
         let purge = users.clone();
         let tokens = cx.housekeeping("refresh-tokens", move || {
             let users = purge.clone();
             async move { users.purge_expired_tokens().await }
+        });
+        let purge = users.clone();
+        let signups = cx.housekeeping("signups", move || {
+            let users = purge.clone();
+            async move { users.purge_expired_signups().await }
         });
         let router = socialdevs_users::router(UsersState {
             service: users.clone(),
@@ -85,6 +102,7 @@ impl Entry for Users {
             .module(router)
             .internal(socialdevs_users::http::internal::router(users.clone()))
             .worker(tokens)
+            .worker(signups)
             .export(users))
     }
 }

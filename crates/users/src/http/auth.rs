@@ -1,9 +1,13 @@
-//! `/api/v1/auth/*`: register, login, refresh, logout, sign out everywhere, change password, me.
+//! `/api/v1/auth/*`: register (and confirm the e-mail address), login, refresh, logout, sign
+//! out everywhere, change password, me.
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-pub use socialdevs_api::requests::{ChangePasswordBody, LoginBody, RefreshBody, RegisterBody};
+pub use socialdevs_api::requests::{
+    ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, VerifyEmailBody,
+};
 use socialdevs_platform::auth::AuthUser;
 use socialdevs_platform::error::{ApiResult, Problem};
 use socialdevs_platform::extract::ApiJson;
@@ -11,21 +15,33 @@ use socialdevs_platform::ratelimit::{account_key, Class, RateLimits};
 
 use super::{UsersState, AUTH_TAG};
 use crate::model::User;
-use crate::service::{token_family, AuthSession, Registration};
+use crate::service::{token_family, AuthSession, Registered, Registration, SignupPending};
 
-/// Create an account and sign in.
+/// Create an account and sign in (201). When the server confirms e-mail addresses
+/// (`SOCIALDEVS_SIGNUP_EMAIL_VERIFICATION`), it mails a link instead and answers 202, the same
+/// whether or not the address already has an account (its owner is told by mail); the link
+/// leads to `POST /api/v1/auth/verify-email`.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = AUTH_TAG, request_body = RegisterBody,
     responses(
-        (status = 201, body = AuthSession),
-        (status = 409, description = "Username or e-mail taken", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Account created and signed in", body = AuthSession),
+        (status = 202, description = "Confirmation link mailed (e-mail confirmation on)", body = SignupPending),
+        (status = 409, description = "Username taken (e-mail taken too, when addresses are not confirmed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The confirmation mail could not be sent", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<UsersState>,
+    limits: Option<Extension<RateLimits>>,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> ApiResult<(StatusCode, Json<AuthSession>)> {
-    let session = state
+) -> ApiResult<Response> {
+    // Mail bombing: a budget of confirmation mails per address, whoever asks.
+    if let (Some(Extension(limits)), true) = (limits, state.service.verifies_email()) {
+        limits
+            .enforce(Class::SignupEmail, &account_key(&body.email))
+            .await?;
+    }
+    let registered = state
         .service
         .register(Registration {
             username: body.username,
@@ -34,6 +50,28 @@ pub async fn register(
             display_name: body.display_name,
         })
         .await?;
+    Ok(match registered {
+        Registered::SignedIn(session) => (StatusCode::CREATED, Json(session)).into_response(),
+        Registered::ConfirmationSent(pending) => {
+            (StatusCode::ACCEPTED, Json(pending)).into_response()
+        }
+    })
+}
+
+/// Confirm the e-mail address of a sign-up with the token its mailed link carries: the account
+/// is created and signed in. A link works once, until it expires.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = AUTH_TAG, request_body = VerifyEmailBody,
+    responses(
+        (status = 201, description = "Account created and signed in", body = AuthSession),
+        (status = 409, description = "The username or e-mail was taken since the sign-up", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown, used or expired token", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn verify_email(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<VerifyEmailBody>,
+) -> ApiResult<(StatusCode, Json<AuthSession>)> {
+    let session = state.service.confirm_email(&body.token).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 

@@ -45,6 +45,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn routes() -> OpenApiRouter<UsersState> {
     OpenApiRouter::new()
         .routes(routes!(auth::register))
+        .routes(routes!(auth::verify_email))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))

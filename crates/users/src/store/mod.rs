@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use socialdevs_platform::db;
 use uuid::Uuid;
 
-use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
+use crate::model::{Credentials, NewRefreshToken, NewSignup, NewUser, Rotation, User};
 
 pub use postgres::PgUserStore;
 pub use sqlite::SqliteUserStore;
@@ -180,4 +180,19 @@ pub trait UserStore: Send + Sync {
     /// Deletes the refresh tokens that expired at or before `now` (housekeeping: presenting
     /// one is `Invalid` whether it is still stored or not). Returns how many.
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Keeps a sign-up until its e-mail address is confirmed or it expires. Several sign-ups
+    /// may name the same username or e-mail: the first confirmed gets the account.
+    async fn create_signup(&self, signup: &NewSignup) -> StoreResult<()>;
+    /// Confirms the sign-up whose token hashes to `token_hash`, in one transaction: creates
+    /// its account (created at `now`, with its `user.registered` event) and deletes the
+    /// sign-up. `None` when there is no such sign-up or it expired at or before `now`;
+    /// `Taken` when its username or e-mail was taken since (nothing changes).
+    async fn complete_signup(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Deletes the sign-ups that expired at or before `now` (housekeeping). Returns how many.
+    async fn purge_expired_signups(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

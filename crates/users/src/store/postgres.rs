@@ -14,7 +14,7 @@ use socialdevs_events::outbox::{postgres::append, OutboxSignal};
 use super::{
     contains_pattern, events, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore,
 };
-use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
+use crate::model::{Credentials, NewRefreshToken, NewSignup, NewUser, Rotation, User};
 use crate::SERVICE;
 
 /// PostgreSQL adapter of [`UserStore`].
@@ -106,24 +106,7 @@ async fn insert_token(
 impl UserStore for PgUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let mut tx = self.db.begin(SERVICE).await?;
-        // RETURNING: the caller gets the user as stored (timestamps at stored precision).
-        let row = sqlx::query(&format!(
-            "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
-             bio, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7) \
-             RETURNING {USER_COLUMNS}"
-        ))
-        .bind(user.id)
-        .bind(&user.username)
-        .bind(user.username.to_ascii_lowercase())
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(&user.display_name)
-        .bind(user.created_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(user_insert_error)?;
-        let created = user_from_row(&row)?;
-        append(&mut tx, &events::registered(&created), created.created_at).await?;
+        let created = insert_user(&mut tx, user).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(created)
@@ -489,6 +472,92 @@ impl UserStore for PgUserStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn create_signup(&self, signup: &NewSignup) -> StoreResult<()> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let user = &signup.user;
+        sqlx::query(
+            "INSERT INTO signups (token_hash, id, username, email, password_hash, display_name, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&signup.token_hash)
+        .bind(user.id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.display_name)
+        .bind(user.created_at)
+        .bind(signup.expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_signup(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        // The row stays locked until commit: of two confirmations of one sign-up, the second
+        // finds it gone.
+        let row = sqlx::query(
+            "DELETE FROM signups WHERE token_hash = $1 AND expires_at > $2 \
+             RETURNING id, username, email, password_hash, display_name",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let new = NewUser {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            display_name: row.try_get("display_name")?,
+            created_at: now,
+        };
+        // A taken username or e-mail rolls the deletion back with the rest.
+        let created = insert_user(&mut tx, &new).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(Some(created))
+    }
+
+    async fn purge_expired_signups(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM signups WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Inserts `user` and its `user.registered` event.
+async fn insert_user(tx: &mut Transaction<'static, Postgres>, user: &NewUser) -> StoreResult<User> {
+    // RETURNING: the caller gets the user as stored (timestamps at stored precision).
+    let row = sqlx::query(&format!(
+        "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
+         bio, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7) \
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user.id)
+    .bind(&user.username)
+    .bind(user.username.to_ascii_lowercase())
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(&user.display_name)
+    .bind(user.created_at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(user_insert_error)?;
+    let created = user_from_row(&row)?;
+    append(tx, &events::registered(&created), created.created_at).await?;
+    Ok(created)
 }
 
 /// Revokes every live refresh token of `user`. Each of their families is locked first, as a

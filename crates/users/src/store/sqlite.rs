@@ -14,7 +14,7 @@ use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
 use super::{
     contains_pattern, events, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore,
 };
-use crate::model::{Credentials, NewRefreshToken, NewUser, Rotation, User};
+use crate::model::{Credentials, NewRefreshToken, NewSignup, NewUser, Rotation, User};
 use crate::SERVICE;
 
 /// SQLite adapter of [`UserStore`].
@@ -81,25 +81,7 @@ fn inline_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let mut tx = self.db.begin(SERVICE).await?;
-        // RETURNING: the caller gets the user as stored (timestamps at stored precision).
-        let row = sqlx::query(&format!(
-            "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
-             bio, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?) \
-             RETURNING {USER_COLUMNS}"
-        ))
-        .bind(user.id.to_string())
-        .bind(&user.username)
-        .bind(user.username.to_ascii_lowercase())
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(&user.display_name)
-        .bind(ts(user.created_at))
-        .bind(ts(user.created_at))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(user_insert_error)?;
-        let created = user_from_row(&row)?;
-        append(&mut tx, &events::registered(&created), created.created_at).await?;
+        let created = insert_user(&mut tx, user).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(created)
@@ -453,6 +435,96 @@ impl UserStore for SqliteUserStore {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+
+    async fn create_signup(&self, signup: &NewSignup) -> StoreResult<()> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let user = &signup.user;
+        sqlx::query(
+            "INSERT INTO signups (token_hash, id, username, email, password_hash, display_name, \
+             created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&signup.token_hash)
+        .bind(user.id.to_string())
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.display_name)
+        .bind(ts(user.created_at))
+        .bind(ts(signup.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn complete_signup(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let row = sqlx::query(
+            "DELETE FROM signups WHERE token_hash = ? AND expires_at > ? \
+             RETURNING id, username, email, password_hash, display_name",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let new = NewUser {
+            id: parse_id(row.try_get("id")?)?,
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            display_name: row.try_get("display_name")?,
+            created_at: now,
+        };
+        // A taken username or e-mail rolls the deletion back with the rest.
+        let created = insert_user(&mut tx, &new).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(Some(created))
+    }
+
+    async fn purge_expired_signups(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.db.begin(SERVICE).await?;
+        let done = sqlx::query("DELETE FROM signups WHERE expires_at <= ?")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Inserts `user` and its `user.registered` event.
+async fn insert_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    user: &NewUser,
+) -> StoreResult<User> {
+    // RETURNING: the caller gets the user as stored (timestamps at stored precision).
+    let row = sqlx::query(&format!(
+        "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
+         bio, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?) \
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user.id.to_string())
+    .bind(&user.username)
+    .bind(user.username.to_ascii_lowercase())
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(&user.display_name)
+    .bind(ts(user.created_at))
+    .bind(ts(user.created_at))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(user_insert_error)?;
+    let created = user_from_row(&row)?;
+    append(tx, &events::registered(&created), created.created_at).await?;
+    Ok(created)
 }
 
 /// Revokes every live refresh token of `user` (SQLite has one writer: nothing races this).
