@@ -31,9 +31,38 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
-    /// The message as text (lossy for invalid UTF-8).
+    /// The message as sent, headers and body, as text (lossy for invalid UTF-8).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// The value of the first header called `name` (any case), unfolded.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let (head, _) = text.split_once("\r\n\r\n")?;
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.split("\r\n").find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    /// The body as a reader sees it: decoded from quoted-printable when it was sent so (a
+    /// sender's choice for lines longer than 78 characters, such as links).
+    pub fn body(&self) -> String {
+        let text = self.text();
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let quoted = self
+            .header("Content-Transfer-Encoding")
+            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if quoted {
+            quoted_printable::decode(body, quoted_printable::ParseMode::Robust)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_else(|_| body.to_owned())
+        } else {
+            body.to_owned()
+        }
     }
 }
 

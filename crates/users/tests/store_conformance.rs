@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use socialdevs_platform::db::{migrate_postgres, migrate_sqlite, PgDb, PgPoolSettings, SqliteDb};
 use socialdevs_testkit::postgres::TestDatabase;
 use socialdevs_users::migrations::{POSTGRES, SQLITE};
-use socialdevs_users::model::{NewRefreshToken, NewUser, Rotation, User};
+use socialdevs_users::model::{NewRefreshToken, NewSignup, NewUser, Rotation, User};
 use socialdevs_users::store::{PgUserStore, SqliteUserStore, StoreError, UserStore};
 use socialdevs_users::SERVICE;
 use tokio::sync::Barrier;
@@ -1089,6 +1089,163 @@ async fn migrations_are_idempotent(h: &Harness) {
     assert_eq!(h.store().user_by_id(user.id).await.unwrap(), Some(user));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sign-ups awaiting e-mail confirmation
+// ---------------------------------------------------------------------------------------------
+
+fn signup(hash: &str, username: &str, email: &str, expires: i64) -> NewSignup {
+    NewSignup {
+        token_hash: hash.to_owned(),
+        user: NewUser {
+            email: email.to_owned(),
+            ..new_user(username, &format!("{username} (pending)"))
+        },
+        expires_at: at(expires),
+    }
+}
+
+async fn a_confirmed_signup_becomes_its_account_once(h: &Harness) {
+    let store = h.store();
+    let pending = signup("s1", "Grace", "grace@example.com", 100);
+    store.create_signup(&pending).await.unwrap();
+    assert!(
+        store.user_by_username("grace").await.unwrap().is_none(),
+        "no account before confirmation"
+    );
+    let before = h.outbox().await.len();
+    let user = store
+        .complete_signup("s1", at(50))
+        .await
+        .unwrap()
+        .expect("confirmed");
+    assert_eq!(
+        (user.id, user.username.as_str(), user.display_name.as_str()),
+        (pending.user.id, "Grace", "Grace (pending)")
+    );
+    assert_eq!(user.created_at, at(50), "created when confirmed");
+    let credentials = store
+        .credentials("grace@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.user.id, user.id);
+    assert_eq!(credentials.password_hash, pending.user.password_hash);
+    let events = h.outbox().await;
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events[before].kind, "dev.socialdevs.user.registered.v1");
+    // A link works once.
+    assert!(store.complete_signup("s1", at(51)).await.unwrap().is_none());
+    assert!(store
+        .complete_signup("unknown", at(51))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn an_expired_signup_confirms_nothing(h: &Harness) {
+    let store = h.store();
+    store
+        .create_signup(&signup("late", "late", "late@example.com", 100))
+        .await
+        .unwrap();
+    assert!(store
+        .complete_signup("late", at(100))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.user_by_username("late").await.unwrap().is_none());
+}
+
+async fn a_signup_whose_name_was_taken_since_stays_and_writes_nothing(h: &Harness) {
+    let store = h.store();
+    store
+        .create_signup(&signup("first", "ada", "ada@example.com", 100))
+        .await
+        .unwrap();
+    store
+        .create_signup(&signup("second", "ADA", "ada2@example.com", 100))
+        .await
+        .unwrap();
+    store
+        .create_signup(&signup("third", "ada3", "ada@example.com", 100))
+        .await
+        .unwrap();
+    let ada = store
+        .complete_signup("second", at(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ada.username, "ADA");
+    let before = h.outbox().await.len();
+    assert!(matches!(
+        store.complete_signup("first", at(2)).await,
+        Err(StoreError::Taken("username"))
+    ));
+    assert!(store
+        .complete_signup("third", at(2))
+        .await
+        .unwrap()
+        .is_some());
+    // The third took ada@example.com: the first is refused for its e-mail now too, and
+    // stays (until it expires) rather than vanish half-done.
+    store
+        .create_signup(&signup("fourth", "ada4", "ada@example.com", 100))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.complete_signup("fourth", at(3)).await,
+        Err(StoreError::Taken("email"))
+    ));
+    assert!(matches!(
+        store.complete_signup("fourth", at(4)).await,
+        Err(StoreError::Taken("email"))
+    ));
+    assert_eq!(h.outbox().await.len(), before + 1, "only the third's event");
+}
+
+async fn purge_deletes_only_expired_signups(h: &Harness) {
+    let store = h.store();
+    for (hash, expires) in [("gone", 100), ("edge", 200), ("kept", 300)] {
+        store
+            .create_signup(&signup(hash, hash, &format!("{hash}@example.com"), expires))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_expired_signups(at(200)).await.unwrap(), 2);
+    assert_eq!(store.purge_expired_signups(at(200)).await.unwrap(), 0);
+    assert!(store
+        .complete_signup("kept", at(250))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn concurrent_confirmations_of_one_signup_have_one_winner(h: &Harness) {
+    let store = h.store.clone();
+    store
+        .create_signup(&signup("once", "racer", "racer@example.com", 100))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.complete_signup("once", at(1)).await
+        });
+    }
+    let mut created = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(Some(_)) => created += 1,
+            Ok(None) => {}
+            Err(e) => panic!("a confirmation failed: {e}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
 async fn every_change_writes_its_event_in_the_same_transaction(h: &Harness) {
     use socialdevs_events::types::{
         UserFollowedV1, UserRegisteredV1, UserUnfollowedV1, UserUpdatedV1,
@@ -1236,6 +1393,11 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_confirmed_signup_becomes_its_account_once,
+    an_expired_signup_confirms_nothing,
+    a_signup_whose_name_was_taken_since_stays_and_writes_nothing,
+    purge_deletes_only_expired_signups,
+    concurrent_confirmations_of_one_signup_have_one_winner,
     create_user_returns_the_stored_user,
     created_at_is_kept_to_the_microsecond,
     user_by_username_ignores_case,

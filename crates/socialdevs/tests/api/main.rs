@@ -15,6 +15,7 @@ mod openapi;
 mod operations;
 mod posts;
 mod rate_limits;
+mod signup;
 mod timeline;
 mod topology;
 mod users;

@@ -166,6 +166,15 @@ impl Distributed {
             if let Some(n) = settings.password_hash_concurrency {
                 command.env("SOCIALDEVS_PASSWORD_HASH_CONCURRENCY", n.to_string());
             }
+            if settings.signup_email_verification {
+                command
+                    .env("SOCIALDEVS_SIGNUP_EMAIL_VERIFICATION", "true")
+                    .env("SOCIALDEVS_PUBLIC_URL", &settings.public_url)
+                    .env(
+                        "SOCIALDEVS_SMTP_URL",
+                        settings.smtp_url.clone().unwrap_or_default(),
+                    );
+            }
             processes.push(command.spawn().expect("starting a service process"));
         }
 
