@@ -74,10 +74,14 @@ impl Entry for Users {
             .with_max_following(cx.settings.max_following);
         if cx.settings.signup_email_verification {
             let mailer = cx.settings.mailer().context("outgoing mail")?;
-            tracing::info!(
-                transport = mailer.transport(),
-                "sign-ups confirm their e-mail address"
-            );
+            if mailer.transport() == "file" {
+                tracing::warn!(
+                    "sign-ups confirm their e-mail address, but no SMTP server is set: \
+                     the mails are written to files (set SOCIALDEVS_SMTP_URL)"
+                );
+            } else {
+                tracing::info!("sign-ups confirm their e-mail address (mail by SMTP)");
+            }
             users = users.with_email_verification(EmailVerification {
                 mailer,
                 public_url: cx.settings.public_url.clone(),

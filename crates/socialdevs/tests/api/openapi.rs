@@ -8,6 +8,7 @@ use crate::helpers::spawn_app;
 /// Every public route: API.md's contract plus our additions.
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/verify-email"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),

@@ -171,6 +171,10 @@ impl Distributed {
                     .env("SOCIALDEVS_SIGNUP_EMAIL_VERIFICATION", "true")
                     .env("SOCIALDEVS_PUBLIC_URL", &settings.public_url)
                     .env(
+                        "SOCIALDEVS_SIGNUP_LINK_TTL_HOURS",
+                        settings.signup_link_ttl_hours.to_string(),
+                    )
+                    .env(
                         "SOCIALDEVS_SMTP_URL",
                         settings.smtp_url.clone().unwrap_or_default(),
                     );
