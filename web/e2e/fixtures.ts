@@ -47,14 +47,19 @@ export async function registerViaApi(request: APIRequestContext, a: Account): Pr
   return (await res.json()) as Session
 }
 
-/** Registers through the sign-up page and waits for the home timeline. */
-export async function registerViaUi(page: Page, a: Account): Promise<void> {
+/** Fills in and sends the sign-up page. */
+export async function signUpViaUi(page: Page, a: Account): Promise<void> {
   await page.goto('/register')
   await page.getByLabel('Username', { exact: true }).fill(a.username)
   await page.getByLabel('Display name (optional)').fill(a.displayName)
   await page.getByLabel('Email').fill(a.email)
   await page.getByLabel('Password').fill(a.password)
   await page.getByRole('button', { name: 'Create account' }).click()
+}
+
+/** Registers through the sign-up page and waits for the home timeline. */
+export async function registerViaUi(page: Page, a: Account): Promise<void> {
+  await signUpViaUi(page, a)
   await expect(page).toHaveURL(/\/$/)
   await expect(page.getByRole('heading', { name: 'Home', level: 1 })).toBeVisible()
 }

@@ -12,6 +12,7 @@ import ProfileView from './views/ProfileView.vue'
 import RegisterView from './views/RegisterView.vue'
 import SettingsView from './views/SettingsView.vue'
 import TagView from './views/TagView.vue'
+import VerifyEmailView from './views/VerifyEmailView.vue'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -30,6 +31,8 @@ export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'home', component: HomeView, meta: { requiresAuth: true, title: 'Home' } },
   { path: '/login', name: 'login', component: LoginView, meta: { guestOnly: true, bare: true, title: 'Log in' } },
   { path: '/register', name: 'register', component: RegisterView, meta: { guestOnly: true, bare: true, title: 'Sign up' } },
+  // Not guest-only: a link opened while signed in still creates its account (and signs in to it).
+  { path: '/verify-email', name: 'verify-email', component: VerifyEmailView, meta: { bare: true, title: 'Confirm your email' } },
   { path: '/explore', name: 'explore', component: ExploreView, meta: { title: 'Explore' } },
   { path: '/notifications', name: 'notifications', component: NotificationsView, meta: { requiresAuth: true, title: 'Notifications' } },
   { path: '/settings', name: 'settings', component: SettingsView, meta: { requiresAuth: true, title: 'Settings' } },
@@ -53,7 +56,8 @@ export function createAppRouter() {
     routes,
     scrollBehavior(to, _from, saved) {
       if (saved) return saved
-      if (to.hash) return { el: to.hash, top: 80 }
+      // A fragment naming an element scrolls to it; others (a mailed link's `#token=…`) are data.
+      if (/^#[A-Za-z][\w-]*$/.test(to.hash)) return { el: to.hash, top: 80 }
       return { top: 0 }
     },
   })

@@ -26,6 +26,24 @@ describe('ApiClient', () => {
     expect(server.requests[0].body).toEqual({ login: 'alice', password: 'pw' })
   })
 
+  it('tells an account signed in at once (201) from a confirmation link mailed first (202)', async () => {
+    const pending = { status: 'confirmation_sent', email: 'alice@example.com', expires_in: 86_400 }
+    const server = new FakeServer().on('POST /api/v1/auth/register', json(201, session(1)))
+    const api = fakeClient(server, memoryTokens())
+    const body = { username: 'alice', email: 'alice@example.com', password: 'long enough password' }
+    await expect(api.register(body)).resolves.toEqual({ kind: 'signed-in', session: session(1) })
+    server.on('POST /api/v1/auth/register', json(202, pending))
+    await expect(api.register(body)).resolves.toEqual({ kind: 'confirmation-sent', pending })
+  })
+
+  it('confirms an e-mail address with the token alone, without a session', async () => {
+    const server = new FakeServer().on('POST /api/v1/auth/verify-email', json(201, session(2)))
+    const api = fakeClient(server, memoryTokens({ access_token: 'access-1', refresh_token: 'refresh-1' }))
+    await expect(api.verifyEmail('t0ken')).resolves.toEqual(session(2))
+    expect(server.requests[0].headers.Authorization).toBeUndefined()
+    expect(server.requests[0].body).toEqual({ token: 't0ken' })
+  })
+
   it('on 401 refreshes once, stores the rotated pair and retries', async () => {
     const server = new FakeServer()
       .on('GET /api/v1/auth/me', (req) =>

@@ -12,6 +12,8 @@ import type {
   PostsQuery,
   Profile,
   RegisterRequest,
+  Registration,
+  SignupPending,
   UnreadCount,
   UpdateProfileRequest,
   User,
@@ -85,6 +87,11 @@ export class ApiClient {
   }
 
   async call<T>(route: Route, options: CallOptions = {}): Promise<T> {
+    return parse<T>(await this.respond(route, options))
+  }
+
+  /** Sends a request (refreshing and retrying once on 401) and returns the answer unread. */
+  private async respond(route: Route, options: CallOptions): Promise<Response> {
     const { method } = splitRoute(route)
     const url = this.url(route, options.params, options.query)
     const useAuth = options.auth ?? true
@@ -95,7 +102,7 @@ export class ApiClient {
         response = await this.send(method, url, options, this.tokens.accessToken())
       }
     }
-    return parse<T>(response)
+    return response
   }
 
   /**
@@ -179,8 +186,20 @@ export class ApiClient {
   }
 
   // --- auth ---
-  register(body: RegisterRequest) {
-    return this.call<AuthSession>('POST /api/v1/auth/register', { body, auth: false })
+  /**
+   * Creates an account: signed in at once (201), or, when the server confirms e-mail
+   * addresses, a link is mailed first (202) and nothing is signed in yet.
+   */
+  async register(body: RegisterRequest): Promise<Registration> {
+    const response = await this.respond('POST /api/v1/auth/register', { body, auth: false })
+    const answer = await parse<AuthSession | SignupPending>(response)
+    return response.status === 202
+      ? { kind: 'confirmation-sent', pending: answer as SignupPending }
+      : { kind: 'signed-in', session: answer as AuthSession }
+  }
+  /** Confirms a sign-up with the token of its mailed link: the account is created and signed in. */
+  verifyEmail(token: string) {
+    return this.call<AuthSession>('POST /api/v1/auth/verify-email', { body: { token }, auth: false })
   }
   login(body: LoginRequest) {
     return this.call<AuthSession>('POST /api/v1/auth/login', { body, auth: false })

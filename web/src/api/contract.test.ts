@@ -23,6 +23,17 @@ describe('API contract', () => {
     expect(problems).toContain('GET /api/v1/users: page has no next_cursor')
   })
 
+  it('checks both answers of register and the session of verify-email', () => {
+    const doc = JSON.parse(JSON.stringify(snapshot)) as OpenApiDocument & {
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> }
+    }
+    delete doc.components.schemas.SignupPending.properties.expires_in
+    delete doc.paths?.['/api/v1/auth/verify-email']
+    const { problems } = checkContract(doc)
+    expect(problems).toContain('POST /api/v1/auth/register: SignupPending lacks expires_in')
+    expect(problems).toContain('missing operation POST /api/v1/auth/verify-email')
+  })
+
   it('treats the notifications service as optional', () => {
     const doc = JSON.parse(JSON.stringify(snapshot)) as OpenApiDocument
     for (const path of Object.keys(doc.paths ?? {})) {

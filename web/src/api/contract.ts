@@ -2,7 +2,7 @@
 // routes) with an OpenAPI document. Used by a unit test on a saved copy of the server's
 // document and by an end-to-end test on the live one.
 import { OPTIONAL_ROUTE_PREFIXES, ROUTES, splitRoute, type Route } from './routes'
-import type { AuthSession, Notification, Post, PostAuthor, Profile, User } from './types'
+import type { AuthSession, Notification, Post, PostAuthor, Profile, SignupPending, User } from './types'
 
 /** Returns the list; does not compile unless the list names every field of T. */
 function complete<T>() {
@@ -28,6 +28,7 @@ const POST = [
   'mentions',
 ] as const
 const SESSION = ['user', 'access_token', 'refresh_token', 'expires_in'] as const
+const SIGNUP_PENDING = ['status', 'email', 'expires_in'] as const
 const NOTIFICATION = ['id', 'kind', 'actor', 'post', 'created_at', 'read'] as const
 
 /** Every field of each type, checked to be complete by the compiler. */
@@ -37,6 +38,7 @@ export const FIELDS = {
   PostAuthor: complete<PostAuthor>()(AUTHOR),
   Post: complete<Post>()(POST),
   AuthSession: complete<AuthSession>()(SESSION),
+  SignupPending: complete<SignupPending>()(SIGNUP_PENDING),
   Notification: complete<Notification>()(NOTIFICATION),
 }
 
@@ -46,6 +48,8 @@ const OPTIONAL_FIELDS: Record<string, readonly string[]> = { Notification: ['pos
 /** Which answer of which route has which shape. `page` means `{items: [shape], next_cursor}`. */
 const RESPONSES: { route: Route; status: string; shape: keyof typeof FIELDS; page?: boolean }[] = [
   { route: 'POST /api/v1/auth/register', status: '201', shape: 'AuthSession' },
+  { route: 'POST /api/v1/auth/register', status: '202', shape: 'SignupPending' },
+  { route: 'POST /api/v1/auth/verify-email', status: '201', shape: 'AuthSession' },
   { route: 'POST /api/v1/auth/login', status: '200', shape: 'AuthSession' },
   { route: 'GET /api/v1/auth/me', status: '200', shape: 'User' },
   { route: 'GET /api/v1/users', status: '200', shape: 'User', page: true },

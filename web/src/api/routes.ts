@@ -2,6 +2,7 @@
 // and the contract test checks each one against the OpenAPI document.
 export const ROUTES = [
   'POST /api/v1/auth/register',
+  'POST /api/v1/auth/verify-email',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
   'POST /api/v1/auth/logout',

@@ -56,13 +56,27 @@ export interface Page<T> {
   next_cursor: string | null
 }
 
-/** Answer of register, login and refresh. */
+/** Answer of register, login, refresh and verify-email. */
 export interface AuthSession {
   user: User
   access_token: string
   refresh_token: string
   expires_in: number
 }
+
+/** Answer of register (202) when the server confirms e-mail addresses: a link was mailed. */
+export interface SignupPending {
+  status: 'confirmation_sent'
+  /** The address the link was mailed to. */
+  email: string
+  /** How long the link works, in seconds. */
+  expires_in: number
+}
+
+/** What register did: signed in at once (201), or mailed a confirmation link first (202). */
+export type Registration =
+  | { kind: 'signed-in'; session: AuthSession }
+  | { kind: 'confirmation-sent'; pending: SignupPending }
 
 export interface RegisterRequest {
   username: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compactNumber, relativeTime } from './time'
+import { compactNumber, duration, relativeTime } from './time'
 
 describe('relativeTime', () => {
   const now = Date.parse('2025-06-15T12:00:00Z')
@@ -31,5 +31,16 @@ describe('compactNumber', () => {
   it('abbreviates large counts', () => {
     expect(compactNumber(999, 'en-US')).toBe('999')
     expect(compactNumber(1234, 'en-US')).toBe('1.2K')
+  })
+})
+
+describe('duration', () => {
+  it('says hours as the sign-up mail does, and minutes under an hour', () => {
+    expect(duration(86_400)).toBe('24 hours')
+    expect(duration(3_600)).toBe('1 hour')
+    expect(duration(5_400)).toBe('1 hour')
+    expect(duration(1_800)).toBe('30 minutes')
+    expect(duration(60)).toBe('1 minute')
+    expect(duration(0)).toBe('1 minute')
   })
 })

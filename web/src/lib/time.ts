@@ -42,3 +42,11 @@ export function joinedDate(iso: string, locale?: string): string {
 export function compactNumber(n: number, locale?: string): string {
   return new Intl.NumberFormat(locale, { notation: 'compact', maximumFractionDigits: 1 }).format(n)
 }
+
+/** How long something lasts, as the sign-up mail says it: "24 hours", "1 hour", "30 minutes". */
+export function duration(seconds: number): string {
+  const hours = Math.floor(seconds / 3600)
+  if (hours >= 1) return hours === 1 ? '1 hour' : `${hours} hours`
+  const minutes = Math.max(1, Math.floor(seconds / 60))
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`
+}

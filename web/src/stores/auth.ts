@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError, onSessionExpired, useApi } from '@/api'
 import { localSession } from '@/api/session'
-import type { AuthSession, ChangePasswordRequest, LoginRequest, RegisterRequest, UpdateProfileRequest, User } from '@/api'
+import type { AuthSession, ChangePasswordRequest, LoginRequest, RegisterRequest, SignupPending, UpdateProfileRequest, User } from '@/api'
 
 /** The signed-in user and the session's life cycle. */
 export const useAuthStore = defineStore('auth', () => {
@@ -21,8 +21,31 @@ export const useAuthStore = defineStore('auth', () => {
     adopt(await useApi().login(request))
   }
 
-  async function register(request: RegisterRequest) {
-    adopt(await useApi().register(request))
+  /**
+   * Creates an account and signs in. When the server confirms e-mail addresses first, nothing
+   * is signed in: the answer says where the link went and for how long it works.
+   */
+  async function register(request: RegisterRequest): Promise<SignupPending | null> {
+    const registration = await useApi().register(request)
+    if (registration.kind === 'confirmation-sent') return registration.pending
+    adopt(registration.session)
+    return null
+  }
+
+  /**
+   * Confirms a sign-up with its mailed token: the new account is created and signed in. A
+   * session of another account in this browser is signed out rather than left behind.
+   */
+  async function verifyEmail(token: string) {
+    const previous = localSession.refreshToken()
+    adopt(await useApi().verifyEmail(token))
+    if (previous) {
+      try {
+        await useApi().logout(previous)
+      } catch {
+        // It is gone locally either way.
+      }
+    }
   }
 
   /** Re-reads the user behind a saved session; drops the session if it no longer works. */
@@ -86,5 +109,5 @@ export const useAuthStore = defineStore('auth', () => {
 
   onSessionExpired(sessionExpired)
 
-  return { user, expired, isLoggedIn, login, register, restore, logout, logoutEverywhere, changePassword, updateProfile, sessionExpired }
+  return { user, expired, isLoggedIn, login, register, verifyEmail, restore, logout, logoutEverywhere, changePassword, updateProfile, sessionExpired }
 })

@@ -133,6 +133,53 @@ describe('auth store', () => {
     expect(server.requests.at(-1)?.body).toEqual({ refresh_token: 'R' })
   })
 
+  it('signs in when registering creates the account at once (201)', async () => {
+    server.on('POST /api/v1/auth/register', json(201, { user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 }))
+    const auth = useAuthStore()
+    await expect(auth.register({ username: 'alice', email: 'alice@example.com', password: 'long enough password' })).resolves.toBeNull()
+    expect(auth.user).toEqual(alice)
+    expect(localSession.accessToken()).toBe('A')
+  })
+
+  it('signs nothing in when registering mails a confirmation link (202), and says where it went', async () => {
+    const pending = { status: 'confirmation_sent', email: 'alice@example.com', expires_in: 86_400 }
+    server.on('POST /api/v1/auth/register', json(202, pending))
+    const auth = useAuthStore()
+    await expect(auth.register({ username: 'alice', email: 'alice@example.com', password: 'long enough password' })).resolves.toEqual(pending)
+    expect(auth.isLoggedIn).toBe(false)
+    expect(localSession.accessToken()).toBeNull()
+  })
+
+  it('signs in with the account a confirmed e-mail address created, signing out the one before', async () => {
+    const bob = { ...alice, id: '0190a000-0000-7000-8000-000000000002', username: 'bob', display_name: 'Bob' }
+    localSession.saveSession({ user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 })
+    server
+      .on('POST /api/v1/auth/verify-email', json(201, { user: bob, access_token: 'B', refresh_token: 'RB', expires_in: 900 }))
+      .on('POST /api/v1/auth/logout', () => new Response(null, { status: 204 }))
+    const auth = useAuthStore()
+    await auth.verifyEmail('t0ken')
+    expect(auth.user).toEqual(bob)
+    expect(localSession.accessToken()).toBe('B')
+    expect(localSession.refreshToken()).toBe('RB')
+    expect(server.requests.map((r) => [r.path, r.body])).toEqual([
+      ['/api/v1/auth/verify-email', { token: 't0ken' }],
+      ['/api/v1/auth/logout', { refresh_token: 'R' }],
+    ])
+  })
+
+  it('keeps the current session when a confirmation link is refused', async () => {
+    localSession.saveSession({ user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 })
+    server.on(
+      'POST /api/v1/auth/verify-email',
+      problem(422, 'validation', 'Invalid fields: token.', [{ field: 'token', message: 'is not valid or has expired' }]),
+    )
+    const auth = useAuthStore()
+    await expect(auth.verifyEmail('used')).rejects.toMatchObject({ status: 422 })
+    expect(auth.user).toEqual(alice)
+    expect(localSession.refreshToken()).toBe('R')
+    expect(server.count('POST /api/v1/auth/logout')).toBe(0)
+  })
+
   it('drops a saved session the server no longer accepts', async () => {
     localSession.saveSession({ user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 })
     server.on('GET /api/v1/auth/me', problem(401, 'unauthorized', 'gone'))

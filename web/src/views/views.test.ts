@@ -4,12 +4,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createMemoryHistory, createRouter } from 'vue-router'
 import HomeView from './HomeView.vue'
 import NotificationsView from './NotificationsView.vue'
+import RegisterView from './RegisterView.vue'
+import VerifyEmailView from './VerifyEmailView.vue'
 import { setApi } from '@/api'
+import { localSession } from '@/api/session'
 import { setEventSourceImpl } from '@/lib/stream'
+import { useAuthStore } from '@/stores/auth'
 import { useHomeStore } from '@/stores/home'
 import { useNotificationsStore } from '@/stores/notifications'
 import { FakeEventSource } from '@/test/fakeEventSource'
-import { alice, fakeClient, FakeServer, json, makePost, memoryTokens } from '@/test/fakeServer'
+import { alice, fakeClient, FakeServer, json, makePost, memoryTokens, problem } from '@/test/fakeServer'
 
 const Blank = { template: '<div />' }
 
@@ -192,5 +196,201 @@ describe('HomeView', () => {
     expect(texts(w)).toEqual([expect.stringContaining('post p9'), expect.stringContaining('post p8')])
     expect(w.find('button.new-posts').exists()).toBe(false)
     w.unmount()
+  })
+})
+
+describe('RegisterView', () => {
+  const pending = { status: 'confirmation_sent', email: 'ada@example.com', expires_in: 86_400 }
+
+  beforeEach(() => localStorage.clear())
+
+  async function openRegister() {
+    const router = createRouter({
+      history: createMemoryHistory(),
+      routes: [
+        { path: '/register', name: 'register', component: RegisterView },
+        { path: '/', name: 'home', component: Blank },
+        { path: '/login', name: 'login', component: Blank },
+        { path: '/explore', name: 'explore', component: Blank },
+      ],
+    })
+    await router.push('/register')
+    const w = mount(RegisterView, { global: { plugins: [pinia, router] }, attachTo: document.body })
+    await w.get('input[name="username"]').setValue('ada')
+    await w.get('input[name="email"]').setValue('ada@example.com')
+    await w.get('input[name="password"]').setValue('a long enough password')
+    return { w, router }
+  }
+
+  it('signs in and opens the home timeline when the account is created at once (201)', async () => {
+    server.on('POST /api/v1/auth/register', json(201, { user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 }))
+    const { w, router } = await openRegister()
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(router.currentRoute.value.name).toBe('home')
+    expect(localSession.accessToken()).toBe('A')
+    w.unmount()
+  })
+
+  it('asks to check the inbox instead of the form when a link was mailed (202), signing nothing in', async () => {
+    server.on('POST /api/v1/auth/register', json(202, pending))
+    const { w, router } = await openRegister()
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(server.requests[0].body).toEqual({ username: 'ada', email: 'ada@example.com', password: 'a long enough password' })
+    expect(w.find('form').exists()).toBe(false)
+    const heading = w.get('h1')
+    expect(heading.text()).toBe('Check your inbox')
+    expect(document.activeElement).toBe(heading.element) // the form that had focus is gone
+    const text = w.get('[data-testid="signup-pending"]').text()
+    expect(text).toContain('We sent a link to ada@example.com.')
+    expect(text).toContain('within 24 hours')
+    expect(text).toMatch(/spam folder, or sign up again/)
+    expect(router.currentRoute.value.name).toBe('register')
+    expect(useAuthStore().isLoggedIn).toBe(false)
+    expect(localSession.accessToken()).toBeNull()
+    w.unmount()
+  })
+
+  it('goes back to the form as it was filled in to send a new link', async () => {
+    server.on('POST /api/v1/auth/register', json(202, pending))
+    const { w } = await openRegister()
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    await w.get('button').trigger('click')
+    await flushPromises()
+    expect(w.get('h1').text()).toBe('Join SocialDevs')
+    expect((w.get('input[name="email"]').element as HTMLInputElement).value).toBe('ada@example.com')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(server.count('POST /api/v1/auth/register')).toBe(2)
+    expect(w.get('h1').text()).toBe('Check your inbox')
+    w.unmount()
+  })
+
+  it('keeps the form and says why when the mail could not be sent (503)', async () => {
+    server.on('POST /api/v1/auth/register', problem(503, 'unavailable', 'The confirmation e-mail could not be sent; try again shortly.'))
+    const { w } = await openRegister()
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(w.get('[data-testid="form-error"]').text()).toBe('The confirmation e-mail could not be sent; try again shortly.')
+    expect(w.find('form').exists()).toBe(true)
+    expect(w.find('[data-testid="signup-pending"]').exists()).toBe(false)
+    w.unmount()
+  })
+})
+
+describe('VerifyEmailView', () => {
+  const session = { user: alice, access_token: 'A', refresh_token: 'R', expires_in: 900 }
+
+  beforeEach(() => localStorage.clear())
+
+  async function openLink(path: string) {
+    const router = createRouter({
+      history: createMemoryHistory(),
+      routes: [
+        { path: '/verify-email', name: 'verify-email', component: VerifyEmailView },
+        { path: '/', name: 'home', component: Blank },
+        { path: '/login', name: 'login', component: Blank },
+        { path: '/register', name: 'register', component: Blank },
+        { path: '/explore', name: 'explore', component: Blank },
+      ],
+    })
+    await router.push(path)
+    const w = mount(VerifyEmailView, { global: { plugins: [pinia, router] } })
+    return { w, router }
+  }
+
+  function verifications() {
+    return server.requests.filter((r) => r.path === '/api/v1/auth/verify-email').map((r) => r.body)
+  }
+
+  it('takes the token out of the address bar, confirms it, signs in and opens the home timeline', async () => {
+    let answer!: (r: Response) => void
+    server.on('POST /api/v1/auth/verify-email', () => new Promise<Response>((r) => (answer = r)))
+    const { w, router } = await openLink('/verify-email#token=abc_DEF-123')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/verify-email') // before the server answers
+    expect(w.get('h1').text()).toBe('Confirming your email')
+    expect(w.get('[role="status"]').text()).toContain('Confirming your email address')
+    expect(verifications()).toEqual([{ token: 'abc_DEF-123' }])
+    expect(server.requests[0].headers.Authorization).toBeUndefined()
+    answer(json(201, session))
+    await flushPromises()
+    expect(router.currentRoute.value.name).toBe('home')
+    expect(useAuthStore().user).toEqual(alice)
+    expect(localSession.accessToken()).toBe('A')
+  })
+
+  it('says a used or expired link does not work and offers to sign up again (422)', async () => {
+    server.on(
+      'POST /api/v1/auth/verify-email',
+      problem(422, 'validation', 'Invalid fields: token.', [{ field: 'token', message: 'is not valid or has expired' }]),
+    )
+    const { w, router } = await openLink('/verify-email#token=used')
+    await flushPromises()
+    expect(w.get('h1').text()).toBe('This link doesn’t work')
+    expect(w.get('[role="alert"]').text()).toContain('not valid or has expired')
+    expect(w.get('a[href="/register"]').text()).toBe('Sign up again')
+    expect(w.get('a[href="/login"]').text()).toBe('Log in')
+    expect(router.currentRoute.value.fullPath).toBe('/verify-email')
+    expect(localSession.accessToken()).toBeNull()
+  })
+
+  it('offers the home timeline instead when the refused link is opened while signed in', async () => {
+    localSession.saveSession(session)
+    setActivePinia((pinia = createPinia())) // the auth store reads the saved session afresh
+    server.on('POST /api/v1/auth/verify-email', problem(422, 'validation', 'Invalid fields: token.', [{ field: 'token', message: 'expired' }]))
+    const { w } = await openLink('/verify-email#token=used')
+    await flushPromises()
+    expect(w.get('h1').text()).toBe('This link doesn’t work')
+    expect(w.get('a[href="/"]').text()).toBe('Go to your home timeline')
+    expect(w.find('a[href="/register"]').exists()).toBe(false)
+    expect(localSession.accessToken()).toBe('A')
+  })
+
+  it('says the username or address was taken since, and offers to log in or sign up again (409)', async () => {
+    server.on(
+      'POST /api/v1/auth/verify-email',
+      problem(409, 'conflict', 'That username is already taken.', [{ field: 'username', message: 'That username is already taken.' }]),
+    )
+    const { w } = await openLink('/verify-email#token=late')
+    await flushPromises()
+    expect(w.get('h1').text()).toBe('That name or address is taken')
+    expect(w.get('[role="alert"]').text()).toContain('That username is already taken. Someone created an account with it after you signed up.')
+    expect(w.get('.actions a[href="/login"]').text()).toBe('Log in')
+    expect(w.get('.actions a[href="/register"]').text()).toBe('Sign up again')
+    expect(localSession.accessToken()).toBeNull()
+  })
+
+  it('reads another link opened in the same tab, where only the fragment changes', async () => {
+    server.on('POST /api/v1/auth/verify-email', problem(422, 'validation', 'Invalid fields: token.', [{ field: 'token', message: 'expired' }]))
+    const { w, router } = await openLink('/verify-email#token=old')
+    await flushPromises()
+    expect(w.get('h1').text()).toBe('This link doesn’t work')
+    server.on('POST /api/v1/auth/verify-email', json(201, session))
+    await router.push('/verify-email#token=new')
+    await flushPromises()
+    expect(verifications()).toEqual([{ token: 'old' }, { token: 'new' }])
+    expect(router.currentRoute.value.name).toBe('home')
+  })
+
+  it('asks nothing without a token in the link', async () => {
+    const { w } = await openLink('/verify-email')
+    await flushPromises()
+    expect(verifications()).toEqual([])
+    expect(w.get('h1').text()).toBe('This link doesn’t work')
+  })
+
+  it('offers to try the same link again after a server problem', async () => {
+    server.on('POST /api/v1/auth/verify-email', problem(503, 'unavailable', 'The users database is unavailable; try again shortly.'))
+    const { w, router } = await openLink('/verify-email#token=abc')
+    await flushPromises()
+    expect(w.get('[role="alert"]').text()).toBe('The users database is unavailable; try again shortly.')
+    server.on('POST /api/v1/auth/verify-email', json(201, session))
+    await w.get('button').trigger('click')
+    await flushPromises()
+    expect(verifications()).toEqual([{ token: 'abc' }, { token: 'abc' }])
+    expect(router.currentRoute.value.name).toBe('home')
   })
 })

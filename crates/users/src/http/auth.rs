@@ -27,7 +27,7 @@ use crate::service::{token_family, AuthSession, Registered, Registration, Signup
         (status = 202, description = "Confirmation link mailed (e-mail confirmation on)", body = SignupPending),
         (status = 409, description = "Username taken (e-mail taken too, when addresses are not confirmed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The confirmation mail could not be sent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The confirmation mail could not be sent, or a database or service it needs is unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
