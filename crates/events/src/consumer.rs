@@ -182,6 +182,7 @@ pub async fn run_subscribed(
             report_lag(subscription.as_mut(), &group).await;
         }
     }
+    flush(subscription.as_mut(), &group).await;
 }
 
 async fn report_lag(subscription: &mut dyn Subscription, group: &str) {
@@ -199,10 +200,17 @@ async fn commit<'a>(
     handled: impl Iterator<Item = &'a Delivery>,
 ) {
     for delivery in handled {
-        if let Err(err) = subscription.commit(delivery).await {
+        if let Err(err) = subscription.commit_soon(delivery).await {
             // Not fatal: the events come again and the handler tolerates repeats.
             tracing::warn!(group, error = %format!("{err:#}"), "committing the offset failed");
         }
+    }
+}
+
+/// Stores the offsets the subscription still holds (on the way out).
+async fn flush(subscription: &mut dyn Subscription, group: &str) {
+    if let Err(err) = subscription.flush().await {
+        tracing::warn!(group, error = %format!("{err:#}"), "storing the held offsets failed");
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -375,6 +375,8 @@ impl Transport for EmbeddedTransport {
             logs,
             wake: self.wake.subscribe(),
             listener,
+            held: HashMap::new(),
+            store_by: None,
         }))
     }
 
@@ -427,10 +429,46 @@ struct EmbeddedSubscription {
     logs: Vec<Log>,
     wake: watch::Receiver<Marked>,
     listener: Option<PgListener>,
+    /// Offsets handled but not stored yet, by topic ([`Subscription::commit_soon`]).
+    held: HashMap<String, i64>,
+    /// When the held offsets are stored at the latest.
+    store_by: Option<Instant>,
 }
 
 /// A safety net: readers also look now and then, in case a wake-up was missed.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a consumer group's handled offsets may wait to be stored together: under a steady
+/// stream of events one offset write per group per interval instead of one per event (each is
+/// a write transaction on the database). A crash redelivers at most this much more.
+const HOLD_OFFSETS_FOR: Duration = Duration::from_millis(100);
+
+impl EmbeddedSubscription {
+    async fn store_held(&mut self) -> anyhow::Result<()> {
+        for (topic, position) in std::mem::take(&mut self.held) {
+            if let Err(err) = self
+                .transport
+                .store_offset(&self.group, &topic, position)
+                .await
+            {
+                // Held again (unless a newer one came meanwhile), for the next try.
+                let held = self.held.entry(topic).or_insert(position);
+                *held = (*held).max(position);
+                return Err(err);
+            }
+        }
+        self.store_by = None;
+        Ok(())
+    }
+
+    /// Waits until the held offsets are due (forever when none are held).
+    async fn held_due(store_by: Option<Instant>) {
+        match store_by {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+}
 
 #[async_trait]
 impl Subscription for EmbeddedSubscription {
@@ -466,22 +504,30 @@ impl Subscription for EmbeddedSubscription {
                 return Ok(out);
             }
             let wake = self.wake.changed();
+            let held_due = Self::held_due(self.store_by);
             // Woken by this process's relays, only the logs they marked are read again; by
-            // another process (`NOTIFY`) or the safety-net timer, every log is.
-            let local = match &mut self.listener {
+            // another process (`NOTIFY`) or the safety-net timer, every log is. Held offsets
+            // falling due are stored while idle.
+            let woken = match &mut self.listener {
                 Some(listener) => {
                     tokio::select! {
-                        _ = wake => true,
-                        notified = listener.recv() => { notified?; false }
-                        () = tokio::time::sleep(POLL_INTERVAL) => false,
+                        _ = wake => Some(true),
+                        notified = listener.recv() => { notified?; Some(false) }
+                        () = tokio::time::sleep(POLL_INTERVAL) => Some(false),
+                        () = held_due => None,
                     }
                 }
                 None => {
                     tokio::select! {
-                        _ = wake => true,
-                        () = tokio::time::sleep(POLL_INTERVAL) => false,
+                        _ = wake => Some(true),
+                        () = tokio::time::sleep(POLL_INTERVAL) => Some(false),
+                        () = held_due => None,
                     }
                 }
+            };
+            let Some(local) = woken else {
+                self.store_held().await?;
+                continue;
             };
             if !local {
                 for log in &mut self.logs {
@@ -493,11 +539,31 @@ impl Subscription for EmbeddedSubscription {
 
     async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
         if self.durability == Durability::Durable {
+            // Whatever is held for this topic is stored with it.
+            let held = self.held.remove(&delivery.topic).unwrap_or(0);
             self.transport
-                .store_offset(&self.group, &delivery.topic, delivery.offset)
+                .store_offset(&self.group, &delivery.topic, delivery.offset.max(held))
                 .await?;
         }
         Ok(())
+    }
+
+    async fn commit_soon(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
+        if self.durability == Durability::Durable {
+            let held = self.held.entry(delivery.topic.clone()).or_insert(0);
+            *held = (*held).max(delivery.offset);
+            let now = Instant::now();
+            match self.store_by {
+                None => self.store_by = Some(now + HOLD_OFFSETS_FOR),
+                Some(at) if at <= now => self.store_held().await?,
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        self.store_held().await
     }
 
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>> {
@@ -509,7 +575,8 @@ impl Subscription for EmbeddedSubscription {
                     .transport
                     .committed(&self.group, &log.topic)
                     .await?
-                    .unwrap_or(0),
+                    .unwrap_or(0)
+                    .max(self.held.get(&log.topic).copied().unwrap_or(0)),
                 Durability::Live => log.read,
             };
             lags.push((log.topic.clone(), (latest - committed).max(0)));

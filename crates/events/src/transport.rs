@@ -71,6 +71,16 @@ pub trait Subscription: Send {
     async fn poll(&mut self) -> anyhow::Result<Vec<Delivery>>;
     /// Records that `delivery` and everything before it in its partition are processed.
     async fn commit(&mut self, delivery: &Delivery) -> anyhow::Result<()>;
+    /// [`commit`](Subscription::commit), but the transport may hold the offset a moment and
+    /// store it with later ones (a crash then redelivers a little more: consumers tolerate
+    /// repeats); [`flush`](Subscription::flush) stores what is held. By default, at once.
+    async fn commit_soon(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
+        self.commit(delivery).await
+    }
+    /// Stores every offset [`commit_soon`](Subscription::commit_soon) still holds.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Messages published but not yet committed by this subscription, per topic.
     async fn lag(&mut self) -> anyhow::Result<Vec<(String, i64)>>;
 }

@@ -54,6 +54,7 @@ macro_rules! on_both_transports {
 on_both_transports!(
     each_keys_events_arrive_in_write_order_and_none_is_lost,
     uncommitted_events_come_again_and_committed_ones_do_not,
+    offsets_committed_soon_are_stored_by_a_flush_or_while_idle,
     a_consumer_killed_between_its_effect_and_its_commit_applies_the_event_once,
     every_live_subscription_gets_every_event,
     an_undecodable_message_is_dead_lettered_and_the_consumer_moves_on,
@@ -276,6 +277,53 @@ async fn uncommitted_events_come_again_and_committed_ones_do_not(fx: Fixture) {
         first.len(),
         uncommitted.len()
     );
+}
+
+/// `commit_soon` may hold offsets (the embedded transport stores a group's offsets together,
+/// every 100 ms at most): they are stored by `flush`, and while the subscription waits for
+/// more, without one.
+async fn offsets_committed_soon_are_stored_by_a_flush_or_while_idle(fx: Fixture) {
+    let group = group("soon");
+    let key = Uuid::now_v7().to_string();
+    let mut written = Vec::new();
+    for round in 0..3 {
+        let batch: Vec<CloudEvent> = (0..3)
+            .map(|n| event("users", &key, round * 3 + n))
+            .collect();
+        fx.write("users", &batch).await;
+        let batch_ids = ids(&batch);
+        let mut sub = fx
+            .subscribe(
+                &group,
+                &[USERS_TOPIC],
+                StartAt::Earliest,
+                Durability::Durable,
+            )
+            .await;
+        let got = poll_until(sub.as_mut(), "this round's events", |d| {
+            has_all(d, &batch_ids)
+        })
+        .await;
+        let again = seen_of(&got, &ids(&written));
+        assert!(
+            again.is_empty(),
+            "{}: round {round}: {} events committed before came again",
+            fx.name,
+            again.len()
+        );
+        let last = got.last().expect("events").clone();
+        sub.commit_soon(&last).await.unwrap();
+        if round == 0 {
+            // Stored on request.
+            sub.flush().await.unwrap();
+        } else {
+            // Stored while waiting for more (nothing comes).
+            let idle = tokio::time::timeout(Duration::from_millis(600), sub.poll()).await;
+            assert!(idle.is_err(), "nothing new was written");
+        }
+        drop(sub);
+        written.extend(batch);
+    }
 }
 
 /// A consumer killed right after storing an event's effect, before committing its offset,
