@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_problem, failing_fields, session, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, failing_fields, session, spawn_app, spawn_app_with, UsersDb};
 
 #[tokio::test]
 async fn register_login_refresh_rotates_and_detects_reuse() {
@@ -350,11 +350,11 @@ async fn signing_out_everywhere_ends_every_session_of_that_user_only() {
 async fn expired_refresh_tokens_are_purged() {
     let app = spawn_app_with(|s| s.housekeeping_interval_secs = 1).await;
     let keeper = app.register("keeper").await;
-    let tokens = RefreshTokens::open(app.database_url()).await;
-    tokens.insert_expired(&keeper.id).await;
-    assert_eq!(tokens.count().await, 2);
+    let users_db = UsersDb::open(app.database_url()).await;
+    insert_expired_token(&users_db, &keeper.id).await;
+    assert_eq!(users_db.count("refresh_tokens").await, 2);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while tokens.count().await > 1 {
+    while users_db.count("refresh_tokens").await > 1 {
         assert!(
             std::time::Instant::now() < deadline,
             "the expired token is still there after 15 s"
@@ -372,65 +372,37 @@ async fn expired_refresh_tokens_are_purged() {
     assert_eq!(refreshed.status(), StatusCode::OK);
 }
 
-/// The users service's refresh-token table, read and written around the service.
-enum RefreshTokens {
-    Postgres(sqlx::PgPool),
-    Sqlite(sqlx::SqlitePool),
-}
-
-impl RefreshTokens {
-    async fn open(database_url: &str) -> Self {
-        if database_url.starts_with("postgres") {
-            Self::Postgres(sqlx::PgPool::connect(database_url).await.unwrap())
-        } else {
-            Self::Sqlite(sqlx::SqlitePool::connect(database_url).await.unwrap())
+/// Stores a refresh token of `user_id` that expired a day ago, around the service.
+async fn insert_expired_token(db: &UsersDb, user_id: &str) {
+    let expired = chrono::Utc::now() - chrono::Duration::days(1);
+    let family = uuid::Uuid::now_v7();
+    match db {
+        UsersDb::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO users.refresh_tokens \
+                 (token_hash, family_id, user_id, created_at, expires_at) \
+                 VALUES ('stale', $1, $2::uuid, $3, $3)",
+            )
+            .bind(family)
+            .bind(user_id)
+            .bind(expired)
+            .execute(pool)
+            .await
+            .unwrap();
         }
-    }
-
-    async fn insert_expired(&self, user_id: &str) {
-        let expired = chrono::Utc::now() - chrono::Duration::days(1);
-        let family = uuid::Uuid::now_v7();
-        match self {
-            Self::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO users.refresh_tokens \
-                     (token_hash, family_id, user_id, created_at, expires_at) \
-                     VALUES ('stale', $1, $2::uuid, $3, $3)",
-                )
-                .bind(family)
-                .bind(user_id)
-                .bind(expired)
-                .execute(pool)
-                .await
-                .unwrap();
-            }
-            Self::Sqlite(pool) => {
-                let at = expired.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                sqlx::query(
-                    "INSERT INTO refresh_tokens \
-                     (token_hash, family_id, user_id, created_at, expires_at) \
-                     VALUES ('stale', ?1, ?2, ?3, ?3)",
-                )
-                .bind(family.to_string())
-                .bind(user_id)
-                .bind(at)
-                .execute(pool)
-                .await
-                .unwrap();
-            }
-        }
-    }
-
-    async fn count(&self) -> i64 {
-        match self {
-            Self::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM users.refresh_tokens")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Self::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
+        UsersDb::Sqlite(pool) => {
+            let at = expired.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            sqlx::query(
+                "INSERT INTO refresh_tokens \
+                 (token_hash, family_id, user_id, created_at, expires_at) \
+                 VALUES ('stale', ?1, ?2, ?3, ?3)",
+            )
+            .bind(family.to_string())
+            .bind(user_id)
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
         }
     }
 }

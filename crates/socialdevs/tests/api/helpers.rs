@@ -410,3 +410,36 @@ impl EventStream {
         }
     }
 }
+
+/// The users service's tables, read and written around the service (housekeeping tests): its
+/// schema on PostgreSQL, the one SQLite file all-in-one.
+pub enum UsersDb {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl UsersDb {
+    pub async fn open(database_url: &str) -> Self {
+        if database_url.starts_with("postgres") {
+            Self::Postgres(sqlx::PgPool::connect(database_url).await.unwrap())
+        } else {
+            Self::Sqlite(sqlx::SqlitePool::connect(database_url).await.unwrap())
+        }
+    }
+
+    /// How many rows the users service's `table` holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users.{table}"))
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+            Self::Sqlite(pool) => sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+}

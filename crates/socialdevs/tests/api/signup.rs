@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use socialdevs_testkit::smtp::{ReceivedMail, SmtpServer};
 
-use crate::helpers::{assert_problem, failing_fields, session, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, failing_fields, session, spawn_app_with, TestApp, UsersDb};
 
 const PUBLIC_URL: &str = "http://socialdevs.test";
 
@@ -236,42 +236,13 @@ async fn expired_links_create_nothing_and_are_purged() {
     let token = link_token(&nth_mail(&smtp, 1).await);
     let late = confirm(&app, &token).await;
     assert_problem(late, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    let signups = Signups::open(app.database_url()).await;
+    let users_db = UsersDb::open(app.database_url()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while signups.count().await > 0 {
+    while users_db.count("signups").await > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the expired sign-up is still stored after 15 s"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The users service's sign-ups table, read around the service.
-enum Signups {
-    Postgres(sqlx::PgPool),
-    Sqlite(sqlx::SqlitePool),
-}
-
-impl Signups {
-    async fn open(database_url: &str) -> Self {
-        if database_url.starts_with("postgres") {
-            Self::Postgres(sqlx::PgPool::connect(database_url).await.unwrap())
-        } else {
-            Self::Sqlite(sqlx::SqlitePool::connect(database_url).await.unwrap())
-        }
-    }
-
-    async fn count(&self) -> i64 {
-        match self {
-            Self::Postgres(pool) => sqlx::query_scalar("SELECT count(*) FROM users.signups")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Self::Sqlite(pool) => sqlx::query_scalar("SELECT count(*) FROM signups")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        }
     }
 }
