@@ -392,10 +392,23 @@ fn running_as_root() -> anyhow::Result<bool> {
     Ok(String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, and that this process has not handed out before: tests
+/// running side by side each start servers on ports found here, and two of them given the
+/// same port would talk to each other's servers.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Option<std::collections::HashSet<u16>>> =
+        std::sync::Mutex::new(None);
+    for _ in 0..1_000 {
+        let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = listener.local_addr()?.port();
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed_out.get_or_insert_with(Default::default).insert(port) {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port that was not handed out before")
 }
 
 /// `url` with its database name replaced.

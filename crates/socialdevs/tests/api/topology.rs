@@ -262,6 +262,12 @@ impl Distributed {
                 return Err(why);
             }
         }
+        // Every answer came from our own processes only if none of them has exited (one that
+        // could not bind its port leaves the port to whoever holds it).
+        if let Some(why) = topology.exited() {
+            topology.stop();
+            return Err(format!("{why} after the topology answered"));
+        }
         Ok(topology)
     }
 
@@ -277,17 +283,25 @@ impl Distributed {
                     return Ok(());
                 }
             }
-            for child in self.processes.iter_mut().chain(self.edge.iter_mut()) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!(
-                        "a process exited ({status}) while waiting for {what}; rerun with \
-                         TEST_LOG=1 to see its logs"
-                    ));
-                }
+            if let Some(why) = self.exited() {
+                return Err(format!("{why} while waiting for {what}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(format!("{what} did not become ready at {url}"))
+    }
+
+    /// Why, when one of the topology's processes has exited.
+    fn exited(&mut self) -> Option<String> {
+        self.processes
+            .iter_mut()
+            .chain(self.edge.iter_mut())
+            .find_map(|child| match child.try_wait() {
+                Ok(Some(status)) => Some(format!(
+                    "a process exited ({status}); rerun with TEST_LOG=1 to see its logs"
+                )),
+                _ => None,
+            })
     }
 
     /// The database every service of the topology shares, as its superuser (tests that
