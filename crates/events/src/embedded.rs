@@ -445,17 +445,13 @@ const HOLD_OFFSETS_FOR: Duration = Duration::from_millis(100);
 
 impl EmbeddedSubscription {
     async fn store_held(&mut self) -> anyhow::Result<()> {
-        for (topic, position) in std::mem::take(&mut self.held) {
-            if let Err(err) = self
-                .transport
+        let held: Vec<(String, i64)> = self.held.iter().map(|(t, p)| (t.clone(), *p)).collect();
+        for (topic, position) in held {
+            // A failed store keeps this and the rest held, for the next try.
+            self.transport
                 .store_offset(&self.group, &topic, position)
-                .await
-            {
-                // Held again (unless a newer one came meanwhile), for the next try.
-                let held = self.held.entry(topic).or_insert(position);
-                *held = (*held).max(position);
-                return Err(err);
-            }
+                .await?;
+            self.held.remove(&topic);
         }
         self.store_by = None;
         Ok(())

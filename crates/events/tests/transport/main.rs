@@ -25,7 +25,7 @@ use harness::{
 use socialdevs_events::outbox::sqlite::SqliteOutbox;
 use socialdevs_events::outbox::OutboxStore;
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
-use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt};
+use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt, Subscription};
 use uuid::Uuid;
 
 /// Runs `$test(fixture)` once per transport, as `$test::embedded`, `$test::kafka` and
@@ -60,6 +60,18 @@ on_both_transports!(
     an_undecodable_message_is_dead_lettered_and_the_consumer_moves_on,
     the_transport_answers_pings,
 );
+
+/// Durable group `group` on the users topic, from its committed offset (the earliest event
+/// for a new group).
+async fn durable_users(fx: &Fixture, group: &str) -> Box<dyn Subscription> {
+    fx.subscribe(
+        group,
+        &[USERS_TOPIC],
+        StartAt::Earliest,
+        Durability::Durable,
+    )
+    .await
+}
 
 /// `keys` new keys, alternately of the users and the posts service.
 fn keys(count: usize) -> Vec<(&'static str, String)> {
@@ -158,14 +170,7 @@ async fn uncommitted_events_come_again_and_committed_ones_do_not(fx: Fixture) {
 
     // The first member reads everything, commits the first half of what each partition
     // delivered, and crashes.
-    let mut sub = fx
-        .subscribe(
-            &group,
-            &[USERS_TOPIC],
-            StartAt::Earliest,
-            Durability::Durable,
-        )
-        .await;
+    let mut sub = durable_users(&fx, &group).await;
     let got = poll_until(sub.as_mut(), "the first events", |d| has_all(d, &first_ids)).await;
     let mut by_partition: HashMap<i32, Vec<&Delivery>> = HashMap::new();
     for delivery in &got {
@@ -195,14 +200,7 @@ async fn uncommitted_events_come_again_and_committed_ones_do_not(fx: Fixture) {
     let uncommitted: HashSet<Uuid> = first_ids.difference(&committed).copied().collect();
 
     // The group again: exactly the uncommitted events come back.
-    let mut sub = fx
-        .subscribe(
-            &group,
-            &[USERS_TOPIC],
-            StartAt::Earliest,
-            Durability::Durable,
-        )
-        .await;
+    let mut sub = durable_users(&fx, &group).await;
     let again = poll_until(sub.as_mut(), "the uncommitted events again", |d| {
         has_all(d, &uncommitted)
     })
@@ -229,14 +227,7 @@ async fn uncommitted_events_come_again_and_committed_ones_do_not(fx: Fixture) {
     let second: Vec<CloudEvent> = keys.iter().map(|k| event("users", k, 5)).collect();
     fx.write("users", &second).await;
     let second_ids = ids(&second);
-    let mut sub = fx
-        .subscribe(
-            &group,
-            &[USERS_TOPIC],
-            StartAt::Earliest,
-            Durability::Durable,
-        )
-        .await;
+    let mut sub = durable_users(&fx, &group).await;
     let after = poll_until(sub.as_mut(), "the new events", |d| has_all(d, &second_ids)).await;
     let old = seen_of(&after, &first_ids);
     assert!(
@@ -292,14 +283,7 @@ async fn offsets_committed_soon_are_stored_by_a_flush_or_while_idle(fx: Fixture)
             .collect();
         fx.write("users", &batch).await;
         let batch_ids = ids(&batch);
-        let mut sub = fx
-            .subscribe(
-                &group,
-                &[USERS_TOPIC],
-                StartAt::Earliest,
-                Durability::Durable,
-            )
-            .await;
+        let mut sub = durable_users(&fx, &group).await;
         let got = poll_until(sub.as_mut(), "this round's events", |d| {
             has_all(d, &batch_ids)
         })
