@@ -1,6 +1,8 @@
 //! The posts store port and its adapters.
 
+mod author_ids;
 mod events;
+mod likes;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
 
+use super::author_ids::{AuthorIds, Range};
+use super::likes::{Known, Likes};
 use super::rows::RowCache;
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
@@ -25,10 +27,20 @@ pub struct SqlitePostStore {
     outbox: OutboxSignal,
     /// Rows of the posts pages show, kept current by this store's writes (see [`RowCache`]).
     rows: Arc<RowCache>,
+    /// Each author's newest post ids, kept current by this store's writes (see [`AuthorIds`]).
+    author_ids: Arc<AuthorIds>,
+    /// What each reader liked, kept current by this store's writes (see [`Likes`]).
+    likes: Arc<Likes>,
 }
 
 /// Post rows kept in memory at most (a few MiB).
 const CACHED_ROWS: usize = 20_000;
+/// Newest post ids kept per author (pages up to this size come from memory), and in all.
+const AUTHOR_WINDOW: usize = 64;
+const CACHED_AUTHOR_IDS: usize = 100_000;
+/// Likes kept per reader (readers who liked more are asked of the database), and in all.
+const LIKES_PER_READER: usize = 2_000;
+const CACHED_LIKES: usize = 100_000;
 
 impl SqlitePostStore {
     /// A store on an opened (and migrated) database. Every write to the posts of `db` must go
@@ -38,6 +50,8 @@ impl SqlitePostStore {
             db,
             outbox: OutboxSignal::default(),
             rows: Arc::new(RowCache::new(CACHED_ROWS)),
+            author_ids: Arc::new(AuthorIds::new(AUTHOR_WINDOW, CACHED_AUTHOR_IDS)),
+            likes: Arc::new(Likes::new(LIKES_PER_READER, CACHED_LIKES)),
         }
     }
 
@@ -90,6 +104,8 @@ const POSTS_BY_IDS: &str = concat!(
 /// Which of the posts `?2` (a JSON array) the user `?1` liked.
 const LIKED_AMONG: &str = "SELECT value FROM json_each(?2) \
      WHERE EXISTS (SELECT 1 FROM likes WHERE post_id = value AND user_id = ?1)";
+/// The posts the user `?1` liked, at most `?2`.
+const LIKED_BY: &str = "SELECT post_id FROM likes WHERE user_id = ?1 LIMIT ?2";
 /// An author's (`?1`) post ids older than `?2` (all when NULL), newest first: the covering
 /// `posts_by_author` index alone.
 const AUTHOR_IDS_BEFORE: &str = "SELECT id FROM posts WHERE author_id = ?1 \
@@ -97,6 +113,11 @@ const AUTHOR_IDS_BEFORE: &str = "SELECT id FROM posts WHERE author_id = ?1 \
 /// An author's (`?1`) post ids newer than `?2` (all when NULL), newest first.
 const AUTHOR_IDS_AFTER: &str = "SELECT id FROM posts WHERE author_id = ?1 \
      AND id > coalesce(?2, '') ORDER BY id DESC LIMIT ?3";
+
+/// A read limit as SQLite takes it.
+fn author_ids_limit(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 fn ids_json<'a>(ids: impl IntoIterator<Item = &'a Uuid>) -> String {
     let mut json = String::from("[");
@@ -131,15 +152,13 @@ impl SqlitePostStore {
             } => {
                 let mut all: Vec<Uuid> = ids.iter().copied().filter(before).collect();
                 all.extend(
-                    self.author_ids(AUTHOR_IDS_AFTER, *author, *own_after, limit)?
+                    self.author_ids(*author, Range::After(*own_after), limit)?
                         .into_iter()
                         .filter(before),
                 );
                 all
             }
-            PostFilter::Author(author) => {
-                self.author_ids(AUTHOR_IDS_BEFORE, *author, after, limit)?
-            }
+            PostFilter::Author(author) => self.author_ids(*author, Range::Before(after), limit)?,
             _ => return Ok(None),
         };
         ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -147,13 +166,41 @@ impl SqlitePostStore {
         Ok(Some(ids))
     }
 
-    fn author_ids(
+    /// `author`'s post ids in `range`, newest first, at most `limit`: from memory when the
+    /// author's window holds them, else from the `posts_by_author` index.
+    fn author_ids(&self, author: Uuid, range: Range, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let limit_n = limit as usize;
+        let (held, read_at) = match self.author_ids.page(author, range, limit_n) {
+            Ok(page) => return Ok(page),
+            Err(miss) => miss,
+        };
+        if !held {
+            // Not held: read the author's newest window, keep it, answer from it if it can.
+            let newest = self.author_ids_from_db(
+                author,
+                Range::Before(None),
+                author_ids_limit(self.author_ids.read_limit()),
+            )?;
+            if let Some(page) = self
+                .author_ids
+                .keep(read_at, author, newest, range, limit_n)
+            {
+                return Ok(page);
+            }
+        }
+        self.author_ids_from_db(author, range, limit)
+    }
+
+    fn author_ids_from_db(
         &self,
-        sql: &str,
         author: Uuid,
-        bound: Option<Uuid>,
+        range: Range,
         limit: u32,
     ) -> anyhow::Result<Vec<Uuid>> {
+        let (sql, bound) = match range {
+            Range::Before(bound) => (AUTHOR_IDS_BEFORE, bound),
+            Range::After(bound) => (AUTHOR_IDS_AFTER, bound),
+        };
         let author = author.to_string();
         let bound = bound.map(|b| b.to_string());
         self.db.inline.read(|conn| {
@@ -161,6 +208,38 @@ impl SqlitePostStore {
                 .query_map(params![author, bound, i64::from(limit)], |row| {
                     parsed(row, 0, Uuid::parse_str)
                 })?
+                .collect()
+        })
+    }
+
+    /// Which of `posts` `viewer` liked: from memory once their likes were read.
+    fn liked_among(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+        let read_at = match self.likes.liked_among(viewer, posts.iter()) {
+            Known::Liked(liked) => return Ok(liked),
+            Known::TooMany => return self.liked_among_from_db(viewer, posts),
+            Known::Unknown(read_at) => read_at,
+        };
+        let limit = i64::try_from(self.likes.read_limit()).unwrap_or(i64::MAX);
+        let viewer_text = viewer.to_string();
+        let all: Vec<Uuid> = self.db.inline.read(|conn| {
+            conn.prepare_cached(LIKED_BY)?
+                .query_map(params![viewer_text, limit], |row| {
+                    parsed(row, 0, Uuid::parse_str)
+                })?
+                .collect()
+        })?;
+        match self.likes.keep(read_at, viewer, all) {
+            Some(set) => Ok(posts.iter().filter(|p| set.contains(p)).copied().collect()),
+            None => self.liked_among_from_db(viewer, posts),
+        }
+    }
+
+    fn liked_among_from_db(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+        let json = ids_json(posts);
+        let viewer = viewer.to_string();
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(LIKED_AMONG)?
+                .query_map(params![viewer, json], |row| parsed(row, 0, Uuid::parse_str))?
                 .collect()
         })
     }
@@ -180,14 +259,8 @@ impl SqlitePostStore {
             found.extend(read.into_iter().map(|row| (row.id, row)));
         }
         if let Some(viewer) = viewer.filter(|_| !found.is_empty()) {
-            let json = ids_json(found.keys());
-            let viewer = viewer.to_string();
-            let liked: Vec<Uuid> = self.db.inline.read(|conn| {
-                conn.prepare_cached(LIKED_AMONG)?
-                    .query_map(params![viewer, json], |row| parsed(row, 0, Uuid::parse_str))?
-                    .collect()
-            })?;
-            for id in liked {
+            let shown: Vec<Uuid> = found.keys().copied().collect();
+            for id in self.liked_among(viewer, &shown)? {
                 if let Some(row) = found.get_mut(&id) {
                     row.liked_by_me = true;
                 }
@@ -306,6 +379,7 @@ impl PostStore for SqlitePostStore {
             self.rows.changed(&[parent]);
         }
         self.rows.created(created_row(post));
+        self.author_ids.created(post.author_id, post.id);
         self.outbox.committed();
         Ok(Created::New(post.id))
     }
@@ -414,6 +488,7 @@ impl PostStore for SqlitePostStore {
         let now = Utc::now();
         append(&mut tx, &events::deleted(id, requester, reply_to, now), now).await?;
         tx.commit().await?;
+        self.author_ids.deleted(requester, id);
         self.rows.changed(
             &[Some(id), reply_to]
                 .into_iter()
@@ -444,6 +519,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if new {
+            self.likes.liked(user.id, post);
             self.rows.changed(&[post]);
             self.outbox.committed();
         }
@@ -466,6 +542,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if removed {
+            self.likes.unliked(user, post);
             self.rows.changed(&[post]);
             self.outbox.committed();
         }

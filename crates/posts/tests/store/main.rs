@@ -32,6 +32,7 @@ macro_rules! conformance {
                     replies_after_cursor_is_strict,
                     limit_caps_the_page,
                     pages_cover_every_post_exactly_once,
+                    an_authors_pages_follow_posts_and_deletions_past_any_window,
                     pages_are_stable_while_new_posts_arrive,
                     reply_pages_cover_every_reply_exactly_once,
                     counts_and_liked_by_me_follow_the_viewer,

@@ -358,6 +358,53 @@ pub async fn pages_cover_every_post_exactly_once(store: Store) {
     assert_eq!(seen, newest_first(&created[7..]));
 }
 
+/// An author with more posts than any store keeps in memory for a page: every page, deep
+/// ones included, and the reader's own newer posts on a home page, follow creations and
+/// deletions.
+pub async fn an_authors_pages_follow_posts_and_deletions_past_any_window(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut created = create_many(&*store, alice, 150).await;
+    for size in [7, 20, 64, 100] {
+        let seen = walk(&*store, &PostFilter::Author(alice), size, |_| async {}).await;
+        assert_eq!(seen, newest_first(&created), "page size {size}");
+    }
+    // A deletion inside the newest posts, one deep down, then new posts.
+    for gone in [created.remove(140), created.remove(3)] {
+        assert_eq!(
+            store.delete_post(gone, alice).await.unwrap(),
+            Deleted::Deleted
+        );
+    }
+    created.extend(create_many(&*store, alice, 5).await);
+    let seen = walk(&*store, &PostFilter::Author(alice), 20, |_| async {}).await;
+    assert_eq!(seen, newest_first(&created));
+    // Alice's newer posts than a point of her home timeline (none of the followed ids).
+    let own = |after: Option<Uuid>| PostFilter::IdsOrOwn {
+        ids: Vec::new(),
+        author: alice,
+        after,
+    };
+    let newest = newest_first(&created);
+    for (after, expected) in [
+        (Some(newest[3]), &newest[..3]),
+        (Some(newest[100]), &newest[..20]),
+        (None, &newest[..20]),
+    ] {
+        let rows = store.list(&own(after), Some(bob), None, 20).await.unwrap();
+        assert_eq!(ids(&rows), expected, "own posts after {after:?}");
+    }
+    // Someone else's deletion attempt changes nothing.
+    assert_eq!(
+        store.delete_post(newest[0], bob).await.unwrap(),
+        Deleted::NotAuthor
+    );
+    let rows = store
+        .list(&PostFilter::Author(alice), None, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rows), [newest[0]]);
+}
+
 pub async fn pages_are_stable_while_new_posts_arrive(store: Store) {
     let author = Uuid::now_v7();
     let created = create_many(&*store, author, 9).await;
