@@ -1362,6 +1362,38 @@ async fn follower_ids_lists_followers_up_to_the_limit(h: &Harness) {
         .is_empty());
 }
 
+/// Read once, then followed, unfollowed and followed again: every read shows the follows as
+/// they are, in the order they were made (an embedded store keeps followers in memory).
+async fn follower_ids_show_each_follow_and_unfollow_in_order(h: &Harness) {
+    let star = h.user("star").await;
+    let mut fans = Vec::new();
+    for i in 0..3 {
+        let fan = h.user(&format!("fan{i}")).await;
+        h.follow(&fan, &star).await;
+        fans.push(fan);
+    }
+    let ids = |fans: &[&User]| fans.iter().map(|f| f.id).collect::<Vec<_>>();
+    let read = || async { h.store().follower_ids(star.id, 10).await.unwrap() };
+    assert_eq!(read().await, ids(&[&fans[0], &fans[1], &fans[2]]));
+    let late = h.user("late").await;
+    h.follow(&late, &star).await;
+    assert!(h
+        .store()
+        .unfollow(fans[1].id, star.id, at(2))
+        .await
+        .unwrap());
+    assert_eq!(read().await, ids(&[&fans[0], &fans[2], &late]));
+    assert_eq!(
+        h.store().follower_ids(star.id, 2).await.unwrap(),
+        ids(&[&fans[0], &fans[2]])
+    );
+    h.follow(&fans[1], &star).await;
+    assert_eq!(read().await, ids(&[&fans[0], &fans[2], &late, &fans[1]]));
+    // Following someone else is not following the star.
+    h.follow(&fans[0], &late).await;
+    assert_eq!(read().await.len(), 4);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Instantiation
 // ---------------------------------------------------------------------------------------------
@@ -1435,6 +1467,7 @@ conformance!(
     every_change_writes_its_event_in_the_same_transaction,
     refused_changes_write_no_event,
     follower_ids_lists_followers_up_to_the_limit,
+    follower_ids_show_each_follow_and_unfollow_in_order,
     revoke_user_tokens_signs_out_every_family_of_that_user_only,
     change_password_replaces_the_hash_and_revokes_every_token,
     purge_deletes_only_expired_tokens,

@@ -8,7 +8,7 @@ mod sqlite;
 
 pub use postgres::{check_postgres, migrate_postgres, PgDb, PgPoolSettings};
 pub use roles::{grant_roles, LoginRole, RoleGrant};
-pub use sqlite::{check_sqlite, inline, migrate_sqlite, InlineReaders, SqliteDb};
+pub use sqlite::{check_sqlite, held, inline, migrate_sqlite, InlineReaders, SqliteDb};
 
 use std::time::Instant;
 

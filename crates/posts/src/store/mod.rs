@@ -2,7 +2,6 @@
 
 mod author_ids;
 mod events;
-mod likes;
 mod postgres;
 mod rows;
 mod sqlite;

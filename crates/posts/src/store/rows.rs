@@ -11,8 +11,8 @@
 //! which tells this cache after each commit. That is what makes it coherent; a store shared by
 //! several processes (PostgreSQL) cannot use it.
 //!
-//! What a viewer liked is kept beside it ([`super::likes`]), and so are each author's newest
-//! post ids ([`super::author_ids`]): a page that both can answer reads no statement at all.
+//! What a viewer liked is kept beside it (a `HeldSets` of the platform), and so are each
+//! author's newest post ids ([`super::author_ids`]): a page inside both reads no statement.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};

@@ -1,11 +1,13 @@
 //! The posts store on the embedded SQLite database.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::params;
 use rusqlite::types::ValueRef;
+use socialdevs_platform::db::held::{Held, HeldSets};
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;
@@ -14,7 +16,6 @@ use uuid::Uuid;
 use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
 
 use super::author_ids::{AuthorIds, Range};
-use super::likes::{Known, Likes};
 use super::rows::RowCache;
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
@@ -29,8 +30,9 @@ pub struct SqlitePostStore {
     rows: Arc<RowCache>,
     /// Each author's newest post ids, kept current by this store's writes (see [`AuthorIds`]).
     author_ids: Arc<AuthorIds>,
-    /// What each reader liked, kept current by this store's writes (see [`Likes`]).
-    likes: Arc<Likes>,
+    /// What each reader liked (post ids), kept current by this store's likes and unlikes. A
+    /// deleted post's id may stay in a set: harmless, no page shows a deleted post.
+    likes: Arc<HeldSets<HashSet<Uuid>>>,
 }
 
 /// Post rows kept in memory at most (a few MiB).
@@ -51,7 +53,7 @@ impl SqlitePostStore {
             outbox: OutboxSignal::default(),
             rows: Arc::new(RowCache::new(CACHED_ROWS)),
             author_ids: Arc::new(AuthorIds::new(AUTHOR_WINDOW, CACHED_AUTHOR_IDS)),
-            likes: Arc::new(Likes::new(LIKES_PER_READER, CACHED_LIKES)),
+            likes: Arc::new(HeldSets::new(LIKES_PER_READER, CACHED_LIKES)),
         }
     }
 
@@ -214,10 +216,17 @@ impl SqlitePostStore {
 
     /// Which of `posts` `viewer` liked: from memory once their likes were read.
     fn liked_among(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
-        let read_at = match self.likes.liked_among(viewer, posts.iter()) {
-            Known::Liked(liked) => return Ok(liked),
-            Known::TooMany => return self.liked_among_from_db(viewer, posts),
-            Known::Unknown(read_at) => read_at,
+        let among = |liked: &HashSet<Uuid>| -> Vec<Uuid> {
+            posts
+                .iter()
+                .filter(|p| liked.contains(p))
+                .copied()
+                .collect()
+        };
+        let read_at = match self.likes.with(viewer, among) {
+            Held::Members(liked) => return Ok(liked),
+            Held::TooMany => return self.liked_among_from_db(viewer, posts),
+            Held::Unknown(read_at) => read_at,
         };
         let limit = i64::try_from(self.likes.read_limit()).unwrap_or(i64::MAX);
         let viewer_text = viewer.to_string();
@@ -229,7 +238,7 @@ impl SqlitePostStore {
                 .collect()
         })?;
         match self.likes.keep(read_at, viewer, all) {
-            Some(set) => Ok(posts.iter().filter(|p| set.contains(p)).copied().collect()),
+            Some(liked) => Ok(among(&liked)),
             None => self.liked_among_from_db(viewer, posts),
         }
     }
@@ -519,7 +528,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if new {
-            self.likes.liked(user.id, post);
+            self.likes.added(user.id, post);
             self.rows.changed(&[post]);
             self.outbox.committed();
         }
@@ -542,7 +551,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if removed {
-            self.likes.unliked(user, post);
+            self.likes.removed(user, post);
             self.rows.changed(&[post]);
             self.outbox.committed();
         }

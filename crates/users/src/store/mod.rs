@@ -142,8 +142,8 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Vec<FollowEdge>>;
     /// Ids of everyone `user` follows, in no particular order.
     async fn following_ids(&self, user: Uuid) -> StoreResult<Vec<Uuid>>;
-    /// Ids of at most `limit` of `user`'s followers, in no particular order (a timeline
-    /// fan-out asks for one more than its threshold).
+    /// Ids of `user`'s first `limit` followers, in the order they followed (a timeline fan-out
+    /// asks for one more than its threshold).
     async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>>;
     /// Popular users other than `user` that `user` does not follow yet: most followers first,
     /// then newest account (highest id) first.

@@ -331,13 +331,13 @@ impl UserStore for PgUserStore {
 
     async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>> {
         let mut conn = self.db.acquire(SERVICE).await?;
-        Ok(
-            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = $1 LIMIT $2")
-                .bind(user)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *conn)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT follower_id FROM follows WHERE followee_id = $1 ORDER BY id LIMIT $2",
         )
+        .bind(user)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?)
     }
 
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {

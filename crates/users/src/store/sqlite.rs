@@ -1,8 +1,11 @@
 //! The users store on the embedded SQLite database.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
+use socialdevs_platform::db::held::{Held, HeldSets};
 use socialdevs_platform::db::inline::{parsed, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
@@ -22,14 +25,24 @@ use crate::SERVICE;
 pub struct SqliteUserStore {
     db: SqliteDb,
     outbox: OutboxSignal,
+    /// Each user's followers, in the order they followed, kept current by this store's follows
+    /// and unfollows (the embedded file has one writer, this process): a post's fan-out reads
+    /// its author's followers without a statement.
+    followers: Arc<HeldSets<Vec<Uuid>>>,
 }
 
+/// Followers kept per user (users followed by more are asked of the database), and in all.
+const FOLLOWERS_PER_USER: usize = 10_000;
+const CACHED_FOLLOWERS: usize = 200_000;
+
 impl SqliteUserStore {
-    /// A store on an opened (and migrated) database.
+    /// A store on an opened (and migrated) database. Every write to the follows of `db` must
+    /// go through this store (or its clones): it keeps followers in memory.
     pub fn new(db: SqliteDb) -> Self {
         Self {
             db,
             outbox: OutboxSignal::default(),
+            followers: Arc::new(HeldSets::new(FOLLOWERS_PER_USER, CACHED_FOLLOWERS)),
         }
     }
 
@@ -37,6 +50,20 @@ impl SqliteUserStore {
     pub fn with_outbox_signal(mut self, signal: OutboxSignal) -> Self {
         self.outbox = signal;
         self
+    }
+
+    /// `user`'s first `limit` followers, in the order they followed.
+    fn follower_ids_from_db(&self, user: Uuid, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let user = user.to_string();
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(
+                "SELECT follower_id FROM follows WHERE followee_id = ? ORDER BY id LIMIT ?",
+            )?
+            .query_map(rusqlite::params![user, i64::from(limit)], |row| {
+                parsed(row, 0, Uuid::parse_str)
+            })?
+            .collect()
+        })
     }
 }
 
@@ -222,6 +249,7 @@ impl UserStore for SqliteUserStore {
         }
         tx.commit().await?;
         if new {
+            self.followers.added(followee, follower);
             self.outbox.committed();
         }
         Ok(new)
@@ -245,6 +273,7 @@ impl UserStore for SqliteUserStore {
         }
         tx.commit().await?;
         if removed {
+            self.followers.removed(followee, follower);
             self.outbox.committed();
         }
         Ok(removed)
@@ -300,14 +329,22 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn follower_ids(&self, user: Uuid, limit: u32) -> StoreResult<Vec<Uuid>> {
-        let user = user.to_string();
-        Ok(self.db.inline.read(|conn| {
-            conn.prepare_cached("SELECT follower_id FROM follows WHERE followee_id = ? LIMIT ?")?
-                .query_map(rusqlite::params![user, i64::from(limit)], |row| {
-                    parsed(row, 0, Uuid::parse_str)
-                })?
-                .collect()
-        })?)
+        let first = |followers: &Vec<Uuid>| -> Vec<Uuid> {
+            followers.iter().take(limit as usize).copied().collect()
+        };
+        let read_at = match self.followers.with(user, first) {
+            Held::Members(ids) => return Ok(ids),
+            Held::TooMany => return Ok(self.follower_ids_from_db(user, limit)?),
+            Held::Unknown(read_at) => read_at,
+        };
+        let all = self.follower_ids_from_db(
+            user,
+            u32::try_from(self.followers.read_limit()).unwrap_or(u32::MAX),
+        )?;
+        Ok(match self.followers.keep(read_at, user, all) {
+            Some(followers) => first(&followers),
+            None => self.follower_ids_from_db(user, limit)?,
+        })
     }
 
     async fn suggestions(&self, user: Uuid, limit: u32) -> StoreResult<Vec<User>> {
