@@ -133,6 +133,17 @@ impl Harness {
             .await
             .unwrap());
     }
+
+    /// `n` new users `fan0`, `fan1`… who follow `star`, in that order.
+    async fn fans_of(&self, star: &User, n: usize) -> Vec<User> {
+        let mut fans = Vec::with_capacity(n);
+        for i in 0..n {
+            let fan = self.user(&format!("fan{i}")).await;
+            self.follow(&fan, star).await;
+            fans.push(fan);
+        }
+        fans
+    }
 }
 
 /// A fixed instant (whole microseconds, which both databases keep) plus `secs`.
@@ -505,12 +516,7 @@ async fn follow_counts_count_both_directions(h: &Harness) {
 
 async fn followers_and_following_are_newest_first(h: &Harness) {
     let star = h.user("star").await;
-    let mut fans = Vec::new();
-    for i in 0..4 {
-        let fan = h.user(&format!("fan{i}")).await;
-        h.follow(&fan, &star).await;
-        fans.push(fan);
-    }
+    let fans = h.fans_of(&star, 4).await;
     h.follow(&star, &fans[2]).await;
     h.follow(&star, &fans[0]).await;
 
@@ -1337,12 +1343,7 @@ async fn refused_changes_write_no_event(h: &Harness) {
 
 async fn follower_ids_lists_followers_up_to_the_limit(h: &Harness) {
     let star = h.user("star").await;
-    let mut fans = HashSet::new();
-    for i in 0..5 {
-        let fan = h.user(&format!("fan{i}")).await;
-        h.follow(&fan, &star).await;
-        fans.insert(fan.id);
-    }
+    let fans: HashSet<Uuid> = h.fans_of(&star, 5).await.iter().map(|f| f.id).collect();
     let all: HashSet<Uuid> = h
         .store()
         .follower_ids(star.id, 10)
@@ -1366,12 +1367,7 @@ async fn follower_ids_lists_followers_up_to_the_limit(h: &Harness) {
 /// they are, in the order they were made (an embedded store keeps followers in memory).
 async fn follower_ids_show_each_follow_and_unfollow_in_order(h: &Harness) {
     let star = h.user("star").await;
-    let mut fans = Vec::new();
-    for i in 0..3 {
-        let fan = h.user(&format!("fan{i}")).await;
-        h.follow(&fan, &star).await;
-        fans.push(fan);
-    }
+    let fans = h.fans_of(&star, 3).await;
     let ids = |fans: &[&User]| fans.iter().map(|f| f.id).collect::<Vec<_>>();
     let read = || async { h.store().follower_ids(star.id, 10).await.unwrap() };
     assert_eq!(read().await, ids(&[&fans[0], &fans[1], &fans[2]]));
