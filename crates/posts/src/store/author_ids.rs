@@ -100,8 +100,8 @@ impl AuthorIds {
 
     /// How many ids to read for an author the index does not hold: one more than the window,
     /// to know whether it is complete.
-    pub fn read_limit(&self) -> usize {
-        self.window + 1
+    pub fn read_limit(&self) -> u32 {
+        u32::try_from(self.window + 1).unwrap_or(u32::MAX)
     }
 
     /// The page of `author`'s ids in `range`, if the index can tell; otherwise whether it holds
@@ -221,7 +221,7 @@ mod tests {
             Err((_, at)) => {
                 let newest: Vec<Uuid> = newest_first(all)
                     .into_iter()
-                    .take(index.read_limit())
+                    .take(index.read_limit() as usize)
                     .collect();
                 index
                     .keep(at, author, newest, range, limit)

@@ -116,11 +116,6 @@ const AUTHOR_IDS_BEFORE: &str = "SELECT id FROM posts WHERE author_id = ?1 \
 const AUTHOR_IDS_AFTER: &str = "SELECT id FROM posts WHERE author_id = ?1 \
      AND id > coalesce(?2, '') ORDER BY id DESC LIMIT ?3";
 
-/// A read limit as SQLite takes it.
-fn author_ids_limit(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 fn ids_json<'a>(ids: impl IntoIterator<Item = &'a Uuid>) -> String {
     let mut json = String::from("[");
     for (i, id) in ids.into_iter().enumerate() {
@@ -178,11 +173,8 @@ impl SqlitePostStore {
         };
         if !held {
             // Not held: read the author's newest window, keep it, answer from it if it can.
-            let newest = self.author_ids_from_db(
-                author,
-                Range::Before(None),
-                author_ids_limit(self.author_ids.read_limit()),
-            )?;
+            let newest =
+                self.author_ids_from_db(author, Range::Before(None), self.author_ids.read_limit())?;
             if let Some(page) = self
                 .author_ids
                 .keep(read_at, author, newest, range, limit_n)
@@ -228,7 +220,7 @@ impl SqlitePostStore {
             Held::TooMany => return self.liked_among_from_db(viewer, posts),
             Held::Unknown(read_at) => read_at,
         };
-        let limit = i64::try_from(self.likes.read_limit()).unwrap_or(i64::MAX);
+        let limit = i64::from(self.likes.read_limit());
         let viewer_text = viewer.to_string();
         let all: Vec<Uuid> = self.db.inline.read(|conn| {
             conn.prepare_cached(LIKED_BY)?

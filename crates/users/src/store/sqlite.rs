@@ -337,10 +337,7 @@ impl UserStore for SqliteUserStore {
             Held::TooMany => return Ok(self.follower_ids_from_db(user, limit)?),
             Held::Unknown(read_at) => read_at,
         };
-        let all = self.follower_ids_from_db(
-            user,
-            u32::try_from(self.followers.read_limit()).unwrap_or(u32::MAX),
-        )?;
+        let all = self.follower_ids_from_db(user, self.followers.read_limit())?;
         Ok(match self.followers.keep(read_at, user, all) {
             Some(followers) => first(&followers),
             None => self.follower_ids_from_db(user, limit)?,

@@ -116,8 +116,8 @@ impl<M: Members> HeldSets<M> {
 
     /// How many members to read of a key not held: one more than a set holds, to know whether
     /// it is whole.
-    pub fn read_limit(&self) -> usize {
-        self.per_key + 1
+    pub fn read_limit(&self) -> u32 {
+        u32::try_from(self.per_key + 1).unwrap_or(u32::MAX)
     }
 
     /// What is known of `key`; `answer` runs on its members under the lock (no copy).
