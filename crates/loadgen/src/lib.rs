@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cli;
 pub mod follow;
+pub mod http1;
 pub mod mix;
 pub mod plot;
 pub mod progress;
@@ -20,5 +21,6 @@ pub mod sse;
 pub mod stats;
 pub mod sweep;
 pub mod texts;
+pub mod timer;
 pub mod workload;
 pub mod zipf;

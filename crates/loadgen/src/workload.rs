@@ -1,29 +1,35 @@
-//! The open-loop constant-rate workload. A scheduler releases request `i` at `start + i/R`
-//! whatever became of the earlier ones, as its own task; the task waits for one of the
-//! `connections` keep-alive connections, sends, reads the whole answer, and records the
-//! latency from the request's due time. A stalled server therefore shows up in the tail
-//! (no coordinated omission). Requests due while `max_in_flight` are still open are not
-//! sent and count as errors (`not_sent`).
+//! The open-loop constant-rate workload. Request `i` is due at `start + i/R` whatever
+//! became of the earlier ones; once due it waits in a queue for one of the `connections`
+//! keep-alive connections, is sent, its whole answer read, and its latency recorded from
+//! its due time. A stalled server therefore shows up in the tail (no coordinated omission).
+//! Requests due while `max_in_flight` are still open are not sent and count as errors
+//! (`not_sent`); a request still queued at its timeout is not sent either (`timeout`).
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::RequestBuilder;
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::api::Api;
+use crate::http1::{Connection, Target};
 use crate::mix::{Mix, Op};
 use crate::progress::Output;
 use crate::rss::{ProcessMemory, Sampler};
-use crate::schedule::{self, Schedule};
+use crate::schedule::Schedule;
 use crate::seed::Population;
 use crate::sessions::REFRESH_MARGIN;
 use crate::stats::{Errors, Outcome, Recorder};
 use crate::texts::post_text;
+use crate::timer::DueTimer;
 
 /// How to load the server.
 #[derive(Debug, Clone)]
@@ -101,15 +107,18 @@ impl RunResult {
     }
 }
 
-/// What a request task needs, shared.
+/// What the workers share.
 struct Shared {
-    api: Api,
+    target: Target,
     population: Arc<Population>,
     recorder: Mutex<Recorder>,
-    connections: Semaphore,
+    queue: Queue,
+    /// Requests released and not finished (queued or in a worker).
+    in_flight: AtomicUsize,
     timeout: Duration,
     page_limit: u32,
     last_answer: Mutex<Instant>,
+    bar: indicatif::ProgressBar,
 }
 
 /// One scheduled request.
@@ -124,7 +133,59 @@ struct Planned {
     measured: bool,
 }
 
+/// Due requests waiting for a free connection, in due order.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Planned>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, planned: Planned) {
+        lock(&self.state).pending.push_back(planned);
+        self.ready.notify_one();
+    }
+
+    /// No more requests: the workers end once the queue is empty.
+    fn close(&self) {
+        lock(&self.state).closed = true;
+        self.ready.notify_waiters();
+    }
+
+    /// The oldest due request, or `None` once closed and empty.
+    async fn next(&self) -> Option<Planned> {
+        loop {
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            // Registered before looking, so a push or close in between still wakes it.
+            ready.as_mut().enable();
+            {
+                let mut state = lock(&self.state);
+                if let Some(planned) = state.pending.pop_front() {
+                    return Some(planned);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            ready.await;
+        }
+    }
+}
+
 /// Runs the workload on `population` and returns what it measured.
+///
+/// The requests are sent from a thread of their own running a single-threaded runtime:
+/// a dispatcher releases each request at its due time (`timer::DueTimer`; the latency counts
+/// from the request's own due time, so releasing late shows) into a queue that `connections` workers, one keep-alive connection each, take from in order.
+/// One thread and no hand-off between threads keep the generator's own CPU per request
+/// small: it shares the machine with the server it measures.
 pub async fn run(
     api: &Api,
     population: &Arc<Population>,
@@ -133,85 +194,54 @@ pub async fn run(
 ) -> anyhow::Result<RunResult> {
     anyhow::ensure!(population.users() > 0, "the workload needs seeded users");
     let schedule = Schedule::new(options.rate, options.warmup, options.duration)?;
+    let target = Target::new(api.base())?;
     // Tokens that would expire during the run are renewed first, then in the background.
     population
         .sessions
         .refresh_due(api, REFRESH_MARGIN + options.warmup + options.duration, 4)
         .await?;
-    let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let bar = out.bar(schedule.total(), &format!("{:.0} req/s", options.rate));
     // Start a little ahead so that the first requests are not late by construction.
     let start = Instant::now() + Duration::from_millis(20);
     let window_start = start + options.warmup;
     let shared = Arc::new(Shared {
-        api: api.clone(),
+        target,
         population: population.clone(),
         recorder: Mutex::new(Recorder::new()?),
-        connections: Semaphore::new(options.connections.max(1)),
+        queue: Queue::default(),
+        in_flight: AtomicUsize::new(0),
         timeout: options.timeout,
         page_limit: options.page_limit,
         last_answer: Mutex::new(window_start),
+        bar: bar.clone(),
     });
     let sampler = Sampler::start(&options.pids, Duration::from_millis(200));
     let _refresher = population.sessions.keep_fresh(api);
-    let bar = out.bar(schedule.total(), &format!("{:.0} req/s", options.rate));
-    let mut rng = StdRng::seed_from_u64(options.rng_seed);
 
-    // The scheduler runs on a thread of its own, so requests leave within microseconds of
-    // their due time; each request is a task on the runtime.
-    let runtime = tokio::runtime::Handle::current();
-    let scheduler = {
-        let (shared, in_flight, bar, mix) = (
-            shared.clone(),
-            in_flight.clone(),
-            bar.clone(),
-            options.mix.clone(),
-        );
-        let population = population.clone();
-        tokio::task::spawn_blocking(move || {
-            schedule::drive(&schedule, start.into_std(), |i, due| {
-                let planned = plan(
-                    &mut rng,
-                    &mix,
-                    &population,
-                    Instant::from_std(due),
-                    schedule.is_measured(i),
-                );
-                match in_flight.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let (shared, bar) = (shared.clone(), bar.clone());
-                        runtime.spawn(async move {
-                            execute(&shared, planned).await;
-                            bar.inc(1);
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        if planned.measured {
-                            lock(&shared.recorder).record(planned.op, Outcome::NotSent, None);
-                        }
-                        bar.inc(1);
-                    }
-                }
-            });
-        })
+    let engine = {
+        let (shared, options) = (shared.clone(), options.clone());
+        std::thread::Builder::new()
+            .name("loadgen-engine".into())
+            .spawn(move || -> anyhow::Result<bool> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok(runtime.block_on(engine(shared, schedule, start, options)))
+            })?
     };
-    scheduler
+    let drained = tokio::task::spawn_blocking(move || engine.join())
         .await
-        .map_err(|e| anyhow::anyhow!("the scheduler stopped: {e}"))?;
-
-    // Wait for the requests still open: each ends by its due time plus the timeout.
-    let all = u32::try_from(options.max_in_flight.max(1)).unwrap_or(u32::MAX);
-    let grace = options.timeout + Duration::from_secs(5);
-    let drained = tokio::time::timeout(grace, in_flight.acquire_many(all)).await;
+        .map_err(|e| anyhow::anyhow!("the load engine stopped: {e}"))?
+        .map_err(|_| anyhow::anyhow!("the load engine panicked"))??;
     bar.finish_and_clear();
     let memory = sampler.stop();
 
     let recorder = lock(&shared.recorder).clone();
     let recorded = recorder.ok() + recorder.errors().total();
-    let abandoned = if drained.is_err() {
-        schedule.measured().saturating_sub(recorded)
-    } else {
+    let abandoned = if drained {
         0
+    } else {
+        schedule.measured().saturating_sub(recorded)
     };
     let last_answer = *lock(&shared.last_answer);
     let elapsed = last_answer
@@ -225,6 +255,72 @@ pub async fn run(
         abandoned,
         memory,
     })
+}
+
+/// Releases the schedule's requests into the queue and waits for the workers; `false` when
+/// some were still open after the last one's timeout and a grace period.
+async fn engine(
+    shared: Arc<Shared>,
+    schedule: Schedule,
+    start: Instant,
+    options: RunOptions,
+) -> bool {
+    let workers: Vec<_> = (0..options.connections.max(1))
+        .map(|_| tokio::spawn(worker(shared.clone())))
+        .collect();
+    let mut rng = StdRng::seed_from_u64(options.rng_seed);
+    let max_in_flight = options.max_in_flight.max(1);
+    let mut timer = DueTimer::new().ok();
+    let mut next = 0u64;
+    while next < schedule.total() {
+        let due_now = schedule.due_by(Instant::now().saturating_duration_since(start));
+        while next < due_now {
+            let planned = plan(
+                &mut rng,
+                &options.mix,
+                &shared.population,
+                start + schedule.offset(next),
+                schedule.is_measured(next),
+            );
+            next += 1;
+            if shared.in_flight.load(Ordering::Relaxed) < max_in_flight {
+                shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                shared.queue.push(planned);
+            } else {
+                if planned.measured {
+                    lock(&shared.recorder).record(planned.op, Outcome::NotSent, None);
+                }
+                shared.bar.inc(1);
+            }
+        }
+        if next < schedule.total() {
+            let due = start + schedule.offset(next);
+            // Without a timer of the kernel's, tokio's (to the next millisecond).
+            let precise = match timer.as_mut() {
+                Some(timer) => timer.sleep_until(due).await.is_ok(),
+                None => false,
+            };
+            if !precise {
+                tokio::time::sleep_until(due).await;
+            }
+        }
+    }
+    shared.queue.close();
+    // Every request ends by its due time plus the timeout; the last is due now.
+    let grace = options.timeout + Duration::from_secs(5);
+    tokio::time::timeout(grace, futures::future::join_all(workers))
+        .await
+        .is_ok()
+}
+
+/// Sends the queue's requests one at a time on a connection of its own.
+async fn worker(shared: Arc<Shared>) {
+    let mut connection = Connection::default();
+    while let Some(planned) = shared.queue.next().await {
+        execute(&shared, &mut connection, planned).await;
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        shared.bar.inc(1);
+    }
 }
 
 fn plan(
@@ -257,21 +353,28 @@ fn plan(
     }
 }
 
-/// Sends one request when a connection is free and records it. The timeout counts from the
-/// due time, so every task ends by `due + timeout`.
-async fn execute(shared: &Shared, planned: Planned) {
-    let attempt = async {
-        let _connection = shared.connections.acquire().await.map_err(drop)?;
-        if planned.measured {
-            lock(&shared.recorder)
-                .record_lag(Instant::now().saturating_duration_since(planned.due));
+/// Sends one request and records it. The timeout counts from the due time, so every
+/// request ends by `due + timeout`.
+async fn execute(shared: &Shared, connection: &mut Connection, planned: Planned) {
+    if planned.measured {
+        lock(&shared.recorder).record_lag(Instant::now().saturating_duration_since(planned.due));
+    }
+    let deadline = planned.due + shared.timeout;
+    let outcome = if Instant::now() >= deadline {
+        // Waited in the queue past its timeout: not sent to a server that far behind.
+        Outcome::Timeout
+    } else {
+        match build(shared, &planned) {
+            Ok(request) => {
+                let exchange = connection.send(&shared.target, request);
+                match tokio::time::timeout_at(deadline, exchange).await {
+                    Ok(Ok(status)) => Outcome::of_status(status),
+                    Ok(Err(())) => Outcome::Transport,
+                    Err(_) => Outcome::Timeout,
+                }
+            }
+            Err(_) => Outcome::Transport,
         }
-        send(build(shared, &planned)).await
-    };
-    let outcome = match tokio::time::timeout_at(planned.due + shared.timeout, attempt).await {
-        Ok(Ok(status)) => Outcome::of_status(status),
-        Ok(Err(())) => Outcome::Transport,
-        Err(_) => Outcome::Timeout,
     };
     let answered = Instant::now();
     if planned.measured {
@@ -287,34 +390,33 @@ async fn execute(shared: &Shared, planned: Planned) {
     }
 }
 
-/// Sends and reads the whole answer; the status, or `Err` on a transport failure.
-async fn send(request: RequestBuilder) -> Result<u16, ()> {
-    let response = request.send().await.map_err(drop)?;
-    let status = response.status().as_u16();
-    response.bytes().await.map_err(drop)?;
-    Ok(status)
-}
-
-fn build(shared: &Shared, planned: &Planned) -> RequestBuilder {
-    let api = &shared.api;
+fn build(shared: &Shared, planned: &Planned) -> anyhow::Result<Request<Full<Bytes>>> {
     let sessions = &shared.population.sessions;
     let token = sessions.access(planned.user);
     let limit = shared.page_limit;
-    let request = match planned.op {
-        Op::Home => api
-            .client()
-            .get(api.url(&format!("/api/v1/timeline/home?limit={limit}"))),
+    let target = &shared.target;
+    match planned.op {
+        Op::Home => target.request(
+            Method::GET,
+            &format!("/api/v1/timeline/home?limit={limit}"),
+            &token,
+            None,
+        ),
         Op::User => {
             let author = sessions.username(planned.other.unwrap_or(planned.user));
-            api.client()
-                .get(api.url(&format!("/api/v1/posts?author={author}&limit={limit}")))
+            target.request(
+                Method::GET,
+                &format!("/api/v1/posts?author={author}&limit={limit}"),
+                &token,
+                None,
+            )
         }
-        Op::Compose => api
-            .client()
-            .post(api.url("/api/v1/posts"))
-            .json(&json!({"text": planned.text.as_deref().unwrap_or("hello #loadgen")})),
-    };
-    request.bearer_auth(&*token)
+        Op::Compose => {
+            let text = planned.text.as_deref().unwrap_or("hello #loadgen");
+            let body = serde_json::to_vec(&json!({ "text": text }))?;
+            target.request(Method::POST, "/api/v1/posts", &token, Some(body))
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
