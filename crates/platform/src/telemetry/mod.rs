@@ -22,6 +22,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::filter::{self, FilterExt as _};
 use tracing_subscriber::{fmt, EnvFilter, Layer as _};
 
 pub use opentelemetry::trace::SpanContext;
@@ -143,7 +144,13 @@ where
                     .with_span_list(false)
                     .with_target(true)
                     .with_writer(writer)
-                    .with_filter(env_filter()),
+                    // These lines carry no span fields (no current span, no span list), so
+                    // the layer takes no spans: otherwise it formats every span's fields
+                    // into a JSON string as the span opens, for nothing. With traces off no
+                    // layer wants spans and they cost next to nothing (`bench/results/`
+                    // `hot-path-log-spans.md`). Span-field directives of RUST_LOG
+                    // (`[span{field}]=level`) therefore do not apply to JSON lines.
+                    .with_filter(env_filter().and(filter::filter_fn(|meta| meta.is_event()))),
             )
             .try_init(),
         LogFormat::Pretty => registry
