@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod follow;
 pub mod http1;
+pub mod machine;
 pub mod mix;
 pub mod plot;
 pub mod progress;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::follow::FollowReport;
+use crate::machine::{CpuShare, STEAL_WARNING};
 use crate::mix::Op;
 use crate::rss::{total_peak_mib, ProcessMemory};
 use crate::seed::Population;
@@ -118,6 +119,8 @@ pub struct RunReport {
     pub ops: Vec<OpReport>,
     pub memory: Vec<ProcessMemory>,
     pub peak_rss_mib: Option<f64>,
+    /// The machine's CPU over the run: busy, and stolen by a hypervisor (0 to 1).
+    pub cpu: Option<CpuShare>,
 }
 
 impl RunReport {
@@ -152,6 +155,7 @@ impl RunReport {
                 .collect(),
             memory: result.memory.clone(),
             peak_rss_mib: total_peak_mib(&result.memory),
+            cpu: result.cpu,
         }
     }
 }
@@ -198,6 +202,21 @@ fn memory_line(memory: &[ProcessMemory]) -> Option<String> {
         each.join(", "),
         total_peak_mib(memory).unwrap_or(0.0)
     ))
+}
+
+/// The share of the machine's CPU time a hypervisor took, as a table cell.
+fn stolen(cpu: Option<CpuShare>) -> String {
+    cpu.map_or_else(|| "–".to_owned(), |c| format!("{:.0} %", c.steal * 100.0))
+}
+
+fn steal_note(rates: &[String]) -> String {
+    format!(
+        "The hypervisor took more than {:.0} % of the machine's CPU time during the steps at \
+         {} req/s (CPU stolen): they measured a slower machine than the others, and runs of \
+         another hour or day compare only with care.",
+        STEAL_WARNING * 100.0,
+        rates.join(", ")
+    )
 }
 
 /// Markdown of a run.
@@ -258,6 +277,17 @@ pub fn run_markdown(meta: &Meta, run: &RunReport) -> String {
     );
     if let Some(line) = memory_line(&run.memory) {
         let _ = writeln!(md, "\n{line}");
+    }
+    if let Some(cpu) = run.cpu {
+        let _ = writeln!(
+            md,
+            "\nThe machine's CPU over the run: {:.0} % busy, {:.0} % stolen by the hypervisor.",
+            cpu.busy * 100.0,
+            cpu.steal * 100.0
+        );
+        if cpu.steal > STEAL_WARNING {
+            let _ = writeln!(md, "\n{}", steal_note(&[run.offered_rate.to_string()]));
+        }
     }
     md
 }
@@ -330,13 +360,15 @@ pub fn sweep_markdown(meta: &Meta, sweep: &SweepReport, plot: Option<&str>) -> S
             let _ = writeln!(md, "No step kept {bound}.\n");
         }
     }
-    md.push_str("| offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | errors | error % | peak RSS MiB | verdict |\n");
-    md.push_str("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    md.push_str("| offered req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | errors | error % | peak RSS MiB | CPU stolen | verdict |\n");
+    md.push_str(
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
     for step in &sweep.steps {
         let run = &step.run;
         let _ = writeln!(
             md,
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {} |",
             run.offered_rate,
             run.achieved_rate,
             ms(run.latency.p50_ms),
@@ -348,6 +380,7 @@ pub fn sweep_markdown(meta: &Meta, sweep: &SweepReport, plot: Option<&str>) -> S
             run.error_ratio * 100.0,
             run.peak_rss_mib
                 .map_or_else(|| "–".to_owned(), |m| format!("{m:.1}")),
+            stolen(run.cpu),
             if step.pass {
                 "pass".to_owned()
             } else {
@@ -363,6 +396,15 @@ pub fn sweep_markdown(meta: &Meta, sweep: &SweepReport, plot: Option<&str>) -> S
         .collect();
     if !failing.is_empty() {
         let _ = writeln!(md, "\nErrors by kind: {}.", failing.join("; "));
+    }
+    let robbed: Vec<String> = sweep
+        .steps
+        .iter()
+        .filter(|s| s.run.cpu.is_some_and(|c| c.steal > STEAL_WARNING))
+        .map(|s| format!("{}", s.run.offered_rate))
+        .collect();
+    if !robbed.is_empty() {
+        let _ = writeln!(md, "\n{}", steal_note(&robbed));
     }
     if let Some(plot) = plot {
         let _ = writeln!(md, "\n![p50 and p99 against offered rate]({plot})");
@@ -492,6 +534,10 @@ mod tests {
                 samples: 10,
             }],
             peak_rss_mib: Some(50.0),
+            cpu: Some(CpuShare {
+                busy: 0.9,
+                steal: if p99 > 40.0 { 0.2 } else { 0.0 },
+            }),
         }
     }
 
@@ -542,7 +588,12 @@ mod tests {
         };
         let md = sweep_markdown(&meta(), &report, Some("loadgen-sweep.png"));
         assert!(md.contains("**200 req/s**"), "{md}");
-        assert!(md.contains("| 400 | 400.0 | 1.50 | 1.50 | 180 | 180 | 180 | 5 | 0.500 | 50.0 | fail: p99 180.0 ms > 50 ms |"), "{md}");
+        assert!(md.contains("| 400 | 400.0 | 1.50 | 1.50 | 180 | 180 | 180 | 5 | 0.500 | 50.0 | 20 % | fail: p99 180.0 ms > 50 ms |"), "{md}");
+        assert!(md.contains("| 200 | 200.0 | 1.50 | 1.50 | 9.00 | 9.00 | 9.00 | 0 | 0.000 | 50.0 | 0 % | pass |"), "{md}");
+        assert!(
+            md.contains("more than 5 % of the machine's CPU time during the steps at 400 req/s"),
+            "{md}"
+        );
         assert!(md.contains("Errors by kind: 400 req/s: 503: 5."), "{md}");
         assert!(md.contains("![p50 and p99 against offered rate](loadgen-sweep.png)"));
         let json = serde_json::to_value(&report).unwrap();

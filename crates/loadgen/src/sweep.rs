@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::api::Api;
+use crate::machine::STEAL_WARNING;
 use crate::progress::Output;
 use crate::seed::Population;
 use crate::workload::{self, RunOptions, RunResult};
@@ -166,11 +167,18 @@ pub async fn sweep(
             options.max_error_ratio,
         );
         out.note(&format!(
-            "{rate:>8.0} req/s: achieved {:.0}, p50 {:.1} ms, p99 {:.1} ms, errors {} — {}",
+            "{rate:>8.0} req/s: achieved {:.0}, p50 {:.1} ms, p99 {:.1} ms, errors {}{} — {}",
             result.achieved_rate(),
             all.p50_ms,
             all.p99_ms,
             result.errors().describe(),
+            result
+                .cpu
+                .filter(|c| c.steal > STEAL_WARNING)
+                .map_or_else(String::new, |c| format!(
+                    ", {:.0} % of the CPU stolen",
+                    c.steal * 100.0
+                )),
             verdict.reason
         ));
         failures = if verdict.pass { 0 } else { failures + 1 };

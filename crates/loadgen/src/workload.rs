@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::api::Api;
 use crate::http1::{Connection, Target};
+use crate::machine::{CpuShare, CpuTimes};
 use crate::mix::{Mix, Op};
 use crate::progress::Output;
 use crate::rss::{ProcessMemory, Sampler};
@@ -86,6 +87,8 @@ pub struct RunResult {
     /// Measured requests whose task had not ended when the run stopped waiting (an error).
     pub abandoned: u64,
     pub memory: Vec<ProcessMemory>,
+    /// The machine's CPU over the run (warm-up included): busy, and stolen by a hypervisor.
+    pub cpu: Option<CpuShare>,
 }
 
 impl RunResult {
@@ -216,6 +219,7 @@ pub async fn run(
         bar: bar.clone(),
     });
     let sampler = Sampler::start(&options.pids, Duration::from_millis(200));
+    let cpu_before = CpuTimes::read();
     let _refresher = population.sessions.keep_fresh(api);
 
     let engine = {
@@ -235,6 +239,9 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("the load engine panicked"))??;
     bar.finish_and_clear();
     let memory = sampler.stop();
+    let cpu = CpuTimes::read()
+        .zip(cpu_before)
+        .and_then(|(after, before)| after.since(&before));
 
     let recorder = lock(&shared.recorder).clone();
     let recorded = recorder.ok() + recorder.errors().total();
@@ -254,6 +261,7 @@ pub async fn run(
         elapsed,
         abandoned,
         memory,
+        cpu,
     })
 }
 

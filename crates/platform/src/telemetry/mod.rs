@@ -19,10 +19,10 @@ mod traces;
 use std::io::IsTerminal;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{self, FilterExt as _};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::filter::{self, FilterExt as _};
 use tracing_subscriber::{fmt, EnvFilter, Layer as _};
 
 pub use opentelemetry::trace::SpanContext;
