@@ -185,10 +185,11 @@ impl Queue {
 /// Runs the workload on `population` and returns what it measured.
 ///
 /// The requests are sent from a thread of their own running a single-threaded runtime:
-/// a dispatcher releases each request at its due time (`timer::DueTimer`; the latency counts
-/// from the request's own due time, so releasing late shows) into a queue that `connections` workers, one keep-alive connection each, take from in order.
-/// One thread and no hand-off between threads keep the generator's own CPU per request
-/// small: it shares the machine with the server it measures.
+/// a dispatcher releases each request at its due time (`timer::DueTimer`; the latency
+/// counts from the request's own due time, so releasing late shows) into a queue that
+/// `connections` workers, one keep-alive connection each, take from in order. One thread
+/// and no hand-off between threads keep the generator's own CPU per request small: it
+/// shares the machine with the server it measures.
 pub async fn run(
     api: &Api,
     population: &Arc<Population>,
