@@ -28,6 +28,9 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
+# A RUN with a pipe (ldd | awk | grep | xargs below) fails when any command of it fails,
+# not only the last one.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=planner /src/recipe.json recipe.json
 # This layer only changes when Cargo.toml/Cargo.lock change.
 RUN cargo chef cook --release --locked --recipe-path recipe.json --bin socialdevs
@@ -41,7 +44,7 @@ RUN SOCIALDEVS_GIT_SHA="${REVISION}" cargo build --release --locked --bin social
     && install -D -m 0755 target/release/socialdevs /out/usr/local/bin/socialdevs \
     && ldd target/release/socialdevs \
         | awk '/=> \// { print $3 }' \
-        | grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux[^/]*)\.so' \
+        | { grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux[^/]*)\.so' || test $? -eq 1; } \
         | xargs -r -I{} cp --parents -L {} /out/ \
     && install -d -o 65532 -g 65532 /out/var/lib/socialdevs /out/var/lib/socialdevs/keys
 

@@ -237,6 +237,29 @@ run_actionlint() {
   record actionlint "$status" "${#files[@]} workflows" "$start"
 }
 
+# ------------------------------------------------------------------------------ hadolint
+# Every Dockerfile of the repository (rules ignored only in .hadolint.yaml, each with its
+# reason), then the self-test: the fixture must be rejected with every rule it expects.
+run_hadolint() {
+  local start status=ok files=() fixture=deploy/validation/testdata/hadolint/must-be-rejected.Dockerfile
+  start="$(now)"
+  log "hadolint"
+  mapfile -t files < <(find_files \( -name Dockerfile -o -name 'Dockerfile.*' -o -name '*.Dockerfile' \) -not -path '*/testdata/*')
+  if [[ ${#files[@]} -eq 0 ]] || ! "$VENV/bin/hadolint" --no-color -c .hadolint.yaml "${files[@]}"; then status=FAIL; fi
+  printf '  %s\n' "${files[@]}"
+  local out rule expected missing=() selftest=ok
+  if out="$("$VENV/bin/hadolint" --no-color -c .hadolint.yaml "$fixture")"; then selftest="FAIL (accepted)"; fi
+  read -r -a expected <<<"$(sed -n 's/^# expect: //p' "$fixture")"
+  for rule in "${expected[@]}"; do
+    grep -q " $rule " <<<"$out" || missing+=("$rule")
+  done
+  [[ ${#expected[@]} -gt 0 ]] || selftest="FAIL (no expect: line)"
+  [[ ${#missing[@]} -eq 0 ]] || selftest="FAIL (not reported: ${missing[*]})"
+  echo "self-test: $selftest, $(grep -c ' DL[0-9]* ' <<<"$out" || true) findings in the fixture"
+  [[ "$selftest" == ok ]] || status=FAIL
+  record hadolint "$status" "${#files[@]} Dockerfiles; self-test $selftest" "$start"
+}
+
 TOTAL_START="$(now)"
 install_tools
 render
@@ -246,6 +269,7 @@ run_yamllint
 run_shellcheck
 run_compose
 run_actionlint
+run_hadolint
 
 log "summary"
 printf '%-22s %-5s %-8s %s\n' step result time detail
