@@ -6,7 +6,7 @@
 #
 # Steps: install the validators (idempotent), render every Kustomize overlay, validate every
 # rendered object strictly (Kubernetes + CRD schemas), checkov, yamllint, shellcheck,
-# docker-compose config, actionlint. Every step runs; the script exits non-zero if any failed.
+# docker-compose config, actionlint, zizmor. Every step runs; the script exits non-zero if any failed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -112,6 +112,30 @@ validate_schemas() {
   if selftest="$("$VENV/bin/python" deploy/validation/validate_manifests.py -k "$K8S_VERSION" --expect-invalid deploy/validation/testdata/must-be-rejected.yaml)"; then :; else status=FAIL; fi
   echo "self-test: $selftest"
   record "kubernetes-validate" "$status" "$(echo "$out" | tail -n1 | cut -d' ' -f1-3); self-test $(echo "$selftest" | tail -n1 | cut -d' ' -f1)" "$start"
+}
+
+# ------------------------------------------------------------------------------ cloudnative-pg
+# The CloudNativePG/Barman Cloud schemas are strict (a fixture of broken objects must all be
+# rejected), and the scratch Cluster the restore drill creates (a heredoc in its script, not
+# in any render) is valid against them.
+check_cloudnative_pg() {
+  local start status=ok out drill="deploy/k8s/components/cloudnative-pg/restore-drill.sh"
+  start="$(now)"
+  log "CloudNativePG schemas and the restore drill's Cluster"
+  if out="$("$VENV/bin/python" deploy/validation/validate_manifests.py -k "$K8S_VERSION" --expect-invalid deploy/validation/testdata/cnpg-must-be-rejected.yaml)"; then :; else status=FAIL; fi
+  echo "self-test: $out"
+  # The heredoc between `<<YAML` and `YAML`, its variables replaced by sample values.
+  "$VENV/bin/python" - "$drill" >"$WORK/restore-drill-cluster.yaml" <<'PY' || status=FAIL
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r"<<YAML\n(.*?)\nYAML\n", text, re.S)
+if not m:
+    sys.exit(f"{sys.argv[1]}: no <<YAML heredoc")
+print(re.sub(r"\$(\w+)", lambda v: {"STORAGE_SIZE": "1Gi"}.get(v.group(1), "x"), m.group(1)))
+PY
+  if out="$("$VENV/bin/python" deploy/validation/validate_manifests.py -k "$K8S_VERSION" "$WORK/restore-drill-cluster.yaml")"; then :; else status=FAIL; fi
+  echo "restore drill: $out"
+  record "cloudnative-pg" "$status" "self-test and the drill's scratch Cluster" "$start"
 }
 
 # ------------------------------------------------------------------------------ checkov
@@ -237,6 +261,31 @@ run_actionlint() {
   record actionlint "$status" "${#files[@]} workflows" "$start"
 }
 
+# ------------------------------------------------------------------------------ zizmor
+# GitHub Actions security audit of every workflow and the Dependabot config (offline: no
+# GitHub API; a finding is ignored only by a `# zizmor: ignore[...]` comment that says why),
+# then the self-test: the fixture must be rejected with every audit its `# expect:` line names.
+run_zizmor() {
+  local start status=ok files=() fixture=deploy/validation/testdata/zizmor/must-be-rejected.yml
+  start="$(now)"
+  log "zizmor"
+  mapfile -t files < <(find .github/workflows -name '*.yml' -o -name '*.yaml' 2>/dev/null | sort)
+  [[ -f .github/dependabot.yml ]] && files+=(.github/dependabot.yml)
+  if [[ ${#files[@]} -eq 0 ]] || ! "$VENV/bin/zizmor" --offline --no-progress "${files[@]}"; then status=FAIL; fi
+  printf '  %s\n' "${files[@]}"
+  local out audit expected missing=() selftest=ok
+  if out="$("$VENV/bin/zizmor" --offline --no-progress --format json "$fixture" 2>/dev/null)"; then selftest="FAIL (accepted)"; fi
+  read -r -a expected <<<"$(sed -n 's/^# expect: //p' "$fixture")"
+  for audit in "${expected[@]}"; do
+    grep -q "\"ident\": *\"$audit\"" <<<"$out" || missing+=("$audit")
+  done
+  [[ ${#expected[@]} -gt 0 ]] || selftest="FAIL (no expect: line)"
+  [[ ${#missing[@]} -eq 0 ]] || selftest="FAIL (not reported: ${missing[*]})"
+  echo "self-test: $selftest, $(grep -o '"ident": *"[a-z-]*"' <<<"$out" | wc -l) findings in the fixture"
+  [[ "$selftest" == ok ]] || status=FAIL
+  record zizmor "$status" "${#files[@]} files; self-test $selftest" "$start"
+}
+
 # ------------------------------------------------------------------------------ hadolint
 # Every Dockerfile of the repository (rules ignored only in .hadolint.yaml, each with its
 # reason), then the self-test: the fixture must be rejected with every rule it expects.
@@ -264,11 +313,13 @@ TOTAL_START="$(now)"
 install_tools
 render
 validate_schemas
+check_cloudnative_pg
 run_checkov
 run_yamllint
 run_shellcheck
 run_compose
 run_actionlint
+run_zizmor
 run_hadolint
 
 log "summary"
