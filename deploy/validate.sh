@@ -6,7 +6,8 @@
 #
 # Steps: install the validators (idempotent), render every Kustomize overlay, validate every
 # rendered object strictly (Kubernetes + CRD schemas), checkov, yamllint, shellcheck,
-# docker-compose config, actionlint, zizmor. Every step runs; the script exits non-zero if any failed.
+# docker-compose config, actionlint, zizmor. Every step runs; the script exits non-zero if
+# any failed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
