@@ -4,13 +4,15 @@
 # Cluster. Exits non-zero when any step fails, so a failed drill is a failed Job (alerted on).
 #
 # Settings (environment): NAMESPACE, SOURCE_CLUSTER (the cluster whose backups are restored),
-# OBJECT_STORE (its barmancloud.cnpg.io ObjectStore), DRILL_CLUSTER (the scratch cluster's
+# OBJECT_STORE (its barmancloud.cnpg.io ObjectStore), SERVER_NAME (the folder of its archive in
+# the store: the cluster's name unless its plugin sets serverName), DRILL_CLUSTER (the scratch cluster's
 # name), IMAGE (the same PostgreSQL major version as the source), STORAGE_SIZE, TIMEOUT
 # (how long the restore may take), SCHEMAS (each must have applied migrations) and
 # COUNT_TABLES (schema.table, counted).
 set -euo pipefail
 
 : "${NAMESPACE:?}" "${SOURCE_CLUSTER:?}" "${OBJECT_STORE:?}" "${DRILL_CLUSTER:?}" "${IMAGE:?}"
+SERVER_NAME="${SERVER_NAME:-$SOURCE_CLUSTER}"
 STORAGE_SIZE="${STORAGE_SIZE:-50Gi}"
 TIMEOUT="${TIMEOUT:-3600s}"
 SCHEMAS="${SCHEMAS:-users posts notifications}"
@@ -39,7 +41,7 @@ fi
 trap cleanup EXIT
 
 started="$(date +%s)"
-log "restoring the latest backup of $SOURCE_CLUSTER (ObjectStore $OBJECT_STORE) into $DRILL_CLUSTER"
+log "restoring the latest backup of $SOURCE_CLUSTER (ObjectStore $OBJECT_STORE, $SERVER_NAME) into $DRILL_CLUSTER"
 # No spec.plugins: the scratch cluster never archives WAL, so it cannot write into the source's
 # backups.
 k create -f - <<YAML
@@ -70,7 +72,7 @@ spec:
         name: barman-cloud.cloudnative-pg.io
         parameters:
           barmanObjectName: $OBJECT_STORE
-          serverName: $SOURCE_CLUSTER
+          serverName: $SERVER_NAME
 YAML
 
 k wait --for=condition=Ready "cluster/$DRILL_CLUSTER" --timeout="$TIMEOUT"
