@@ -15,11 +15,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=deploy/k3d/lib.sh
+source "$ROOT/deploy/k3d/lib.sh"
 CLUSTER=socialdevs
 NAMESPACE=socialdevs-dev
 TAG=dev
 SECRETS_DIR="$ROOT/.tools/k3d-secrets"
-declare -A PORTS=([users]=8081 [posts]=8082 [timeline]=8083 [notifications]=8084)
 
 build=true
 case "${1:-}" in
@@ -35,17 +36,7 @@ case "${1:-}" in
     ;;
 esac
 
-need() {
-  if ! command -v "$1" >/dev/null 2>&1; then
-    echo "missing $1: $2" >&2
-    exit 1
-  fi
-}
-need docker "https://docs.docker.com/engine/install/"
-need k3d "https://k3d.io/#installation"
-need kubectl "https://kubernetes.io/docs/tasks/tools/"
-
-step() { printf '\n==> %s\n' "$*"; }
+need_k3d_tools
 
 step "cluster $CLUSTER"
 if ! k3d cluster get "$CLUSTER" >/dev/null 2>&1; then
@@ -53,64 +44,16 @@ if ! k3d cluster get "$CLUSTER" >/dev/null 2>&1; then
 fi
 kubectl config use-context "k3d-$CLUSTER" >/dev/null
 
-images=()
-for service in "${!PORTS[@]}"; do images+=("socialdevs-$service:$TAG"); done
-images+=("socialdevs-web:$TAG")
-
 if $build; then
   step "build images"
-  revision="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  for service in "${!PORTS[@]}"; do
-    docker build "$ROOT" \
-      --build-arg SERVICE="$service" --build-arg PORT="${PORTS[$service]}" \
-      --build-arg VERSION="$TAG" --build-arg REVISION="$revision" \
-      -t "socialdevs-$service:$TAG"
-  done
-  docker build "$ROOT/web" -t "socialdevs-web:$TAG"
+  build_images "$ROOT" "$TAG"
   step "import images into the nodes"
-  k3d image import --cluster "$CLUSTER" "${images[@]}"
+  import_images "$CLUSTER" "$TAG"
 fi
 
 step "namespace and secrets"
 kubectl apply -f "$ROOT/deploy/k8s/overlays/dev/data/namespace.yaml"
-mkdir -p "$SECRETS_DIR"
-chmod 700 "$SECRETS_DIR"
-for secret in postgres-password users-db-password posts-db-password \
-  notifications-db-password mqtt-password; do
-  if [[ ! -s "$SECRETS_DIR/$secret" ]]; then
-    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS_DIR/$secret")
-  fi
-done
-if [[ ! -s "$SECRETS_DIR/jwt_private.pem" ]]; then
-  docker run --rm --user "$(id -u):$(id -g)" -v "$SECRETS_DIR:/keys" \
-    "socialdevs-users:$TAG" keygen --out /keys
-fi
-password="$(cat "$SECRETS_DIR/postgres-password")"
-kubectl -n "$NAMESPACE" create secret generic socialdevs-db \
-  --from-literal=postgres-password="$password" \
-  --from-literal=database-url="postgres://socialdevs:$password@postgres:5432/socialdevs" \
-  --dry-run=client -o yaml | kubectl apply -f -
-# Each service's own login role (created and granted by the migration Job).
-for service in users posts notifications; do
-  kubectl -n "$NAMESPACE" create secret generic "socialdevs-db-$service" \
-    --from-literal=database-url="postgres://socialdevs_$service:$(cat "$SECRETS_DIR/$service-db-password")@postgres:5432/socialdevs" \
-    --dry-run=client -o yaml | kubectl apply -f -
-done
-kubectl -n "$NAMESPACE" create secret generic socialdevs-jwt \
-  --from-file=jwt_private.pem="$SECRETS_DIR/jwt_private.pem" \
-  --from-file=jwt_public.pem="$SECRETS_DIR/jwt_public.pem" \
-  --from-file=internal.secret="$SECRETS_DIR/internal.secret" \
-  --dry-run=client -o yaml | kubectl apply -f -
-# Mosquitto: the notifications service's password, and the devices in
-# .tools/k3d-secrets/mqtt-devices ("<user id>:<password>" lines) when that file exists.
-mqtt_devices=()
-if [[ -s "$SECRETS_DIR/mqtt-devices" ]]; then
-  mqtt_devices=(--from-file=devices="$SECRETS_DIR/mqtt-devices")
-fi
-kubectl -n "$NAMESPACE" create secret generic socialdevs-mqtt \
-  --from-literal=notifications-password="$(cat "$SECRETS_DIR/mqtt-password")" \
-  "${mqtt_devices[@]}" \
-  --dry-run=client -o yaml | kubectl apply -f -
+create_secrets "$NAMESPACE" "$SECRETS_DIR" "$TAG"
 
 step "data stores"
 kubectl apply -k "$ROOT/deploy/k8s/overlays/dev/data"
