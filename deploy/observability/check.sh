@@ -2,6 +2,8 @@
 # Checks the SocialDevs observability configuration, offline:
 #   - promtool check config (compose, local and Kubernetes Prometheus configurations)
 #   - promtool check rules and promtool test rules
+#   - amtool check-config on the Alertmanager configuration, amtool config routes test (each
+#     severity reaches its receiver), and the broken fixtures in alertmanager/testdata must fail
 #   - dashboards: regenerated JSON matches the committed files, parses, passes the schema
 #     sanity check, and every PromQL expression in them parses
 #   - metric names used by dashboards and rules (tools/metric_names.py)
@@ -11,7 +13,8 @@
 #
 # Usage: deploy/observability/check.sh [--sync]
 #   --sync  first copy the canonical files into the Kubernetes component, then check.
-# Installs promtool (Debian's prometheus package) when it is missing.
+# Installs promtool (Debian's prometheus package) and amtool (prometheus-alertmanager) when
+# they are missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,6 +36,7 @@ k8s_copies=(
   loki/loki.yaml
   tempo/tempo.yaml
   alloy/config-k8s.alloy
+  alertmanager/alertmanager.yml
 )
 
 sync=false
@@ -61,7 +65,7 @@ step() {
   if "$@" >"$work/out" 2>&1; then
     passed=$((passed + 1))
     printf 'ok    %-58s %6d ms\n' "$name" "$(ms_since "$t0")"
-    grep -E '^(  )?(SUCCESS|dashboards:|[0-9]+ metric names|[0-9]+ copies identical|rendered [0-9]+|Passed checks)' "$work/out" \
+    grep -E '^(  )?(SUCCESS|dashboards:|[0-9]+ metric names|[0-9]+ copies identical|rendered [0-9]+|Passed checks|broken fixtures)' "$work/out" \
       | sed 's/^ */      /' | sort -u || true
   else
     failed=$((failed + 1))
@@ -101,10 +105,31 @@ ensure_promtool() {
   command -v promtool >/dev/null 2>&1
 }
 
+ensure_amtool() {
+  command -v amtool >/dev/null 2>&1 && return 0
+  echo "amtool not found: installing Debian's prometheus-alertmanager package"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "run as root (or install the prometheus-alertmanager package) to get amtool" >&2
+    return 1
+  fi
+  apt_install prometheus-alertmanager
+  # Only amtool is wanted: stop the server if the package manager started it.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
+  fi
+  local pid
+  for pid in $(pgrep -x prometheus-alertmanager || true); do
+    echo "stopping the server the package started (pid $pid)"
+    kill "$pid" || true
+  done
+  command -v amtool >/dev/null 2>&1
+}
+
 t_tools=$(date +%s%N)
 ensure_promtool
+ensure_amtool
 command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required (see TOOLCHAIN.md)" >&2; exit 1; }
-echo "tools: $(promtool --version 2>&1 | head -1); kubectl $(kubectl version --client 2>/dev/null | head -1 | awk '{print $3}') ($(ms_since "$t_tools") ms)"
+echo "tools: $(promtool --version 2>&1 | head -1); $(amtool --version 2>&1 | head -1); kubectl $(kubectl version --client 2>/dev/null | head -1 | awk '{print $3}') ($(ms_since "$t_tools") ms)"
 
 # ---------------------------------------------------------------- sync
 
@@ -124,19 +149,25 @@ step "promtool check config prometheus-local.yml" promtool check config promethe
 
 # Debian's promtool is built without Kubernetes service discovery: check the Kubernetes
 # configuration with each kubernetes_sd_configs block swapped for an empty static_configs.
+# promtool also wants the files a job reads to exist: the pod's service account token and CA
+# (the kubelet job) are pointed at empty stand-ins.
 k8s_config_as_static() {
-  mkdir -p "$work/k8s"
+  mkdir -p "$work/k8s/serviceaccount"
   cp -r rules "$work/k8s/"
-  "$python" - prometheus-k8s.yml "$work/k8s/prometheus-k8s.yml" <<'PY'
+  : >"$work/k8s/serviceaccount/token"
+  : >"$work/k8s/serviceaccount/ca.crt"
+  "$python" - prometheus-k8s.yml "$work/k8s/prometheus-k8s.yml" "$work/k8s/serviceaccount/" <<'PY'
 import re, sys
-lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+text = open(sys.argv[1], encoding="utf-8").read()
+lines = text.replace("/var/run/secrets/kubernetes.io/serviceaccount/", sys.argv[3]).splitlines()
 out, i = [], 0
 while i < len(lines):
-    m = re.match(r"^(\s*)kubernetes_sd_configs:\s*$", lines[i])
+    # "kubernetes_sd_configs:" as a key, or as the first key of a list item (alertmanagers).
+    m = re.match(r"^(\s*)(- )?kubernetes_sd_configs:\s*$", lines[i])
     if not m:
         out.append(lines[i]); i += 1; continue
-    indent = len(m.group(1))
-    out += [" " * indent + "static_configs:", " " * indent + "  - targets: []"]
+    indent = len(m.group(1)) + (2 if m.group(2) else 0)
+    out += [m.group(1) + (m.group(2) or "") + "static_configs:", " " * indent + "  - targets: []"]
     i += 1
     while i < len(lines) and (not lines[i].strip()
                               or len(lines[i]) - len(lines[i].lstrip()) > indent):
@@ -152,6 +183,41 @@ rule_files=(rules/*.yml)
 step "promtool check rules (${#rule_files[@]} files)" promtool check rules "${rule_files[@]}"
 test_files=(tests/*.test.yml)
 step "promtool test rules (${#test_files[@]} files)" promtool test rules "${test_files[@]}"
+
+# ---------------------------------------------------------------- Alertmanager
+
+cd "$here/alertmanager"
+step "amtool check-config alertmanager.yml" amtool check-config alertmanager.yml
+
+# routes_test FILE: every severity reaches its receiver (critical pages; warning and info go
+# to the team channel; an alert without severity too).
+routes_test() {
+  local file="$1" want labels
+  while read -r want labels; do
+    # shellcheck disable=SC2086 # one label matcher per word
+    amtool config routes test --config.file="$file" --verify.receivers="$want" $labels \
+      || { echo "$file: {$labels} does not reach receiver $want"; return 1; }
+  done <<'ROUTES'
+page severity=critical
+page severity=critical alertname=SocialDevsPostgresDown service=posts
+team severity=warning
+team severity=info
+team alertname=Unlabelled
+ROUTES
+}
+step "amtool config routes test (severity -> receiver)" routes_test alertmanager.yml
+
+# The checks above must reject a broken configuration and a misrouted one.
+rejects_broken() {
+  if amtool check-config testdata/undefined-receiver.yml; then
+    echo "amtool accepted testdata/undefined-receiver.yml"; return 1
+  fi
+  if routes_test testdata/critical-not-paged.yml; then
+    echo "the routing test accepted testdata/critical-not-paged.yml"; return 1
+  fi
+  echo "broken fixtures rejected"
+}
+step "alertmanager fixtures are rejected" rejects_broken
 
 # ---------------------------------------------------------------- Grafana
 
@@ -209,7 +275,8 @@ render() {
   # service is scraped on its internal listener, and Prometheus may reach that port.
   local want
   for want in "kind: DaemonSet" "name: alloy" "name: cadvisor" "name: prometheus" "name: grafana" \
-              "name: loki" "name: tempo" "prometheus.io/scrape: \"true\"" \
+              "name: loki" "name: tempo" "name: alertmanager" "name: kube-state-metrics" \
+              "name: alertmanager-config" "prometheus.io/scrape: \"true\"" \
               "prometheus.io/port-name: internal" "port: 9081" \
               "OTEL_EXPORTER_OTLP_ENDPOINT: http://tempo:4318"; do
     grep -q -F "$want" "$work/render.yaml" || { echo "missing in render: $want"; return 1; }

@@ -10,7 +10,9 @@ Left out, on purpose:
   - names recorded by the rules themselves (`record:`), which Prometheus computes;
   - Prometheus' own series (`up`, `ALERTS`, `ALERTS_FOR_STATE`);
   - exporter metrics, by prefix: cAdvisor `container_`/`machine_`, postgres-exporter `pg_`,
-    node exporter `node_`, Alloy `alloy_`;
+    node exporter `node_`, Alloy `alloy_`, kube-state-metrics `kube_`, the kubelet `kubelet_`,
+    cert-manager `certmanager_`, CloudNativePG `cnpg_` and its Barman Cloud plugin
+    `barman_cloud_`;
   - event-pipeline metrics declared in crates/events/src/metrics.rs (`ALL`; for those it
     describes as histograms, their `_bucket`/`_sum`/`_count` series): they only appear on
     /metrics once events flow, so the running-app test cannot see them, and their contract is
@@ -52,7 +54,8 @@ CONDITIONAL = {
 }
 
 EXCLUDED_NAMES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
-EXCLUDED_PREFIXES = ("container_", "machine_", "pg_", "node_", "alloy_")
+EXCLUDED_PREFIXES = ("container_", "machine_", "pg_", "node_", "alloy_", "kube_", "kubelet_",
+                     "certmanager_", "cnpg_", "barman_cloud_")
 
 PROMQL_KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
