@@ -64,16 +64,22 @@ CLUSTER = {
     # acme.cert-manager.io/http01-solver=true, container port "http" 8089.
     "acme_solver": {"labels": {"acme.cert-manager.io/http01-solver": "true"},
                     "ports": {"http": 8089}, "port": 8089},
+    # Services the cluster's own installs provide (not rendered here) that SocialDevs addresses:
+    # (namespace, name) -> Service ports {port: (target port, protocol)} and the pods' labels.
+    # cert-manager's static manifests / Helm chart: Service cert-manager, metrics on 9402.
+    "services": {
+        ("cert-manager", "cert-manager"): {
+            "ports": {9402: (9402, "TCP")},
+            "labels": {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/instance": "cert-manager",
+                       "app.kubernetes.io/component": "controller"},
+        },
+    },
     # Namespaces this repository does not render have no NetworkPolicies we know of (k3s ships
     # none): their pods' egress is taken as unrestricted.
     "cluster_domain": "cluster.local",
 }
-# Prometheus pod discovery: a pod annotated prometheus.io/scrape="true" is scraped on the port in
-# prometheus.io/port, or on its container port named by prometheus.io/port-name (the convention of
-# deploy/k8s/components/observability/files/prometheus/prometheus-k8s.yml).
-SCRAPE = "prometheus.io/scrape"
-SCRAPE_PORT = "prometheus.io/port"
-SCRAPE_PORT_NAME = "prometheus.io/port-name"
+# Prometheus pod discovery is simulated from the configuration itself: every container port of a
+# running pod is a candidate target, and the job's relabel_configs (keep, drop, replace) decide.
 
 RULES = [
     "missing-configmap", "missing-secret", "missing-serviceaccount", "missing-pvc",
@@ -132,7 +138,9 @@ class Pod:
         self.ports = ports  # list of (name or None, number, protocol)
         self.owner = owner  # "Kind/ns/name"
         self.annotations = annotations or {}
-        self.spec = spec
+        self.spec = spec if spec is not None else {
+            "containers": [{"name": "main", "ports": [{"name": n, "containerPort": num, "protocol": pr}
+                                                      for n, num, pr in ports]}]}
 
     def port_by_name(self, name):
         for n, num, proto in self.ports:
@@ -670,7 +678,19 @@ class Checker:
                     target_view = v
                     break
         if target_view is None:
-            self.report(name, "address-target", obj, f"{what} {host}:{port}: no render deploys namespace {svc_ns}")
+            known = CLUSTER["services"].get((svc_ns, svc_name))
+            if known is None:
+                self.report(name, "address-target", obj,
+                            f"{what} {host}:{port}: no render deploys namespace {svc_ns}, and it is not a known cluster service")
+            elif port not in known["ports"]:
+                self.report(name, "address-target", obj, f"{what} {host}:{port}: Service {svc_ns}/{svc_name} has no port {port}")
+            else:
+                number, proto = known["ports"][port]
+                dst = Pod(svc_ns, known["labels"], [], f"Service {svc_ns}/{svc_name}")
+                ok, why = flow_allowed(view, src, dst, number, proto)
+                if not ok:
+                    self.report(name, "network-flow", obj,
+                                f"{what} {host}:{port}: {src.owner} -> {dst.owner} port {number} is blocked: {why}")
             return
         svc, sp = self.service_port(target_view, svc_ns, svc_name, port)
         if svc is None:
@@ -693,7 +713,13 @@ class Checker:
             analyses = [canary.get("analysis")] if canary.get("analysis") else []
             analyses += [s["analysis"] for s in canary.get("steps") or [] if s.get("analysis")]
             for a in analyses:
-                args = {x.get("name"): x.get("value") for x in a.get("args") or [] if "value" in x}
+                args = {}
+                for x in a.get("args") or []:
+                    field = ((x.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+                    if "value" in x:
+                        args[x.get("name")] = x["value"]
+                    elif field in ("metadata.namespace", "metadata.name"):
+                        args[x.get("name")] = ns_of(o) if field == "metadata.namespace" else meta(o).get("name")
                 for t in a.get("templates") or []:
                     pool = cluster_templates if t.get("clusterScope") else templates
                     tpl = pool.get(t.get("templateName"))
@@ -742,14 +768,15 @@ class Checker:
             cm_name = meta(cm).get("name")
             prom_pods = [p for p in view.pods if p.namespace == ns_of(cm) and any(
                 (v.get("configMap") or {}).get("name") == cm_name for v in (p.spec or {}).get("volumes") or [])]
+            jobs = [(f"scrape job {j.get('job_name')}", j) for j in cfg.get("scrape_configs") or []]
+            jobs += [("alerting", a) for a in (cfg.get("alerting") or {}).get("alertmanagers") or []]
             for prom in prom_pods:
-                for job in cfg.get("scrape_configs") or []:
+                for what, job in jobs:
                     for sc in job.get("static_configs") or []:
                         for target in sc.get("targets") or []:
                             host, _, port = str(target).rpartition(":")
                             if host and port.isdigit():
-                                self.check_address(name, view, cm, prom, host, int(port),
-                                                   f"scrape job {job.get('job_name')}: target")
+                                self.check_address(name, view, cm, prom, host, int(port), f"{what}: target")
                     for sd in job.get("kubernetes_sd_configs") or []:
                         if sd.get("role") != "pod":
                             continue
@@ -758,26 +785,13 @@ class Checker:
                         if nss.get("own_namespace"):
                             wanted.add(prom.namespace)
                         for pod in view.pods:
-                            if (wanted and pod.namespace not in wanted) or pod.annotations.get(SCRAPE) != "true":
+                            if wanted and pod.namespace not in wanted:
                                 continue
-                            number = None
-                            if str(pod.annotations.get(SCRAPE_PORT, "")).isdigit():
-                                number = int(pod.annotations[SCRAPE_PORT])
-                            elif pod.annotations.get(SCRAPE_PORT_NAME):
-                                found = pod.port_by_name(pod.annotations[SCRAPE_PORT_NAME])
-                                number = found[0] if found else None
-                            if number is None:
-                                continue
-                            ok, why = flow_allowed(view, prom, pod, number)
-                            if not ok:
-                                self.report(name, "network-flow", cm,
-                                            f"Prometheus ({prom.owner}) -> scrape target {pod.owner} port {number} is blocked: {why}")
-                for am in (cfg.get("alerting") or {}).get("alertmanagers") or []:
-                    for sc in am.get("static_configs") or []:
-                        for target in sc.get("targets") or []:
-                            host, _, port = str(target).rpartition(":")
-                            if host and port.isdigit():
-                                self.check_address(name, view, cm, prom, host, int(port), "alerting target")
+                            for number in scrape_ports(pod, job.get("relabel_configs") or []):
+                                ok, why = flow_allowed(view, prom, pod, number)
+                                if not ok:
+                                    self.report(name, "network-flow", cm,
+                                                f"{what}: Prometheus ({prom.owner}) -> {pod.owner} port {number} is blocked: {why}")
 
     # ---- Argo CD
     def check_argocd(self, name, render):
@@ -852,6 +866,67 @@ class Checker:
                         elif not dep_phases and wave(dep) > wave(o):
                             self.report(target, "hook-order", o,
                                         f"sync wave {wave(o)} uses {kind} {ref} of the later wave {wave(dep)}")
+
+
+# --------------------------------------------------------------------------- Prometheus discovery
+def _sanitize(name):
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def pod_targets(pod):
+    """The label sets Prometheus's pod role discovers for a pod template: one per container port."""
+    base = {"__meta_kubernetes_namespace": pod.namespace, "__meta_kubernetes_pod_phase": "Running",
+            "__meta_kubernetes_pod_ip": "10.0.0.1", "__meta_kubernetes_pod_ready": "true"}
+    for k, v in pod.labels.items():
+        base[f"__meta_kubernetes_pod_label_{_sanitize(k)}"] = str(v)
+        base[f"__meta_kubernetes_pod_labelpresent_{_sanitize(k)}"] = "true"
+    for k, v in pod.annotations.items():
+        base[f"__meta_kubernetes_pod_annotation_{_sanitize(k)}"] = str(v)
+        base[f"__meta_kubernetes_pod_annotationpresent_{_sanitize(k)}"] = "true"
+    for c in (pod.spec or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            t = dict(base)
+            t.update({"__meta_kubernetes_pod_container_name": c.get("name", ""),
+                      "__meta_kubernetes_pod_container_port_name": p.get("name") or "",
+                      "__meta_kubernetes_pod_container_port_number": str(p.get("containerPort")),
+                      "__meta_kubernetes_pod_container_port_protocol": p.get("protocol", "TCP"),
+                      "__address__": f"10.0.0.1:{p.get('containerPort')}"})
+            yield t
+
+
+def relabel(labels, configs):
+    """Prometheus relabel_configs, enough for what decides a target's address: keep, drop,
+    replace (and keepequal/dropequal). None when the target is dropped."""
+    for rc in configs:
+        action = rc.get("action", "replace")
+        value = rc.get("separator", ";").join(labels.get(s, "") for s in rc.get("source_labels") or [])
+        regex = re.compile(rc.get("regex", "(.*)"))
+        m = regex.fullmatch(value)
+        if action == "keep" and not m:
+            return None
+        if action == "drop" and m:
+            return None
+        if action == "keepequal" and value != labels.get(rc.get("target_label"), ""):
+            return None
+        if action == "dropequal" and value == labels.get(rc.get("target_label"), ""):
+            return None
+        if action == "replace" and m and rc.get("target_label"):
+            repl = re.sub(r"\$\{?(\w+)\}?", lambda g: "\\g<" + g.group(1) + ">", rc.get("replacement", "$1"))
+            labels[rc["target_label"]] = m.expand(repl)
+    return labels
+
+
+def scrape_ports(pod, configs):
+    """The ports a scrape job's pod discovery reaches on a pod template."""
+    ports = set()
+    for t in pod_targets(pod):
+        out = relabel(t, configs)
+        if out is None:
+            continue
+        _, _, port = out.get("__address__", "").rpartition(":")
+        if port.isdigit():
+            ports.add(int(port))
+    return sorted(ports)
 
 
 # --------------------------------------------------------------------------- Argo CD globs
