@@ -102,6 +102,22 @@ render() {
   record "kustomize render" "$status" "$count kustomizations, $objects objects" "$start"
 }
 
+# ------------------------------------------------------------------------------ cross-references
+# What schema checks cannot see: every referenced ConfigMap, Secret, ServiceAccount, PVC, Service
+# port and selector exists; Argo CD apps are allowed by their project and their hooks find what
+# they need; analysis and scrape addresses resolve and the NetworkPolicies let the needed flows
+# through. The self-test runs one broken fixture per rule (deploy/validation/testdata/references).
+check_cross_references() {
+  local start status=ok out selftest
+  start="$(now)"
+  log "cross-references"
+  if selftest="$("$VENV/bin/python" deploy/validation/check_references.py --self-test)"; then :; else status=FAIL; fi
+  echo "$selftest" | grep -v '^       ' || true
+  if out="$("$VENV/bin/python" deploy/validation/check_references.py --repo "$ROOT" "$WORK"/rendered/*.yaml)"; then :; else status=FAIL; fi
+  echo "$out"
+  record "cross-references" "$status" "$(echo "$out" | tail -n1); self-test $(echo "$selftest" | tail -n1 | cut -d' ' -f2-)" "$start"
+}
+
 # ------------------------------------------------------------------------------ schemas
 validate_schemas() {
   local start status=ok out
@@ -313,6 +329,7 @@ run_hadolint() {
 TOTAL_START="$(now)"
 install_tools
 render
+check_cross_references
 validate_schemas
 check_cloudnative_pg
 run_checkov
