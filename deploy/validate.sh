@@ -326,6 +326,22 @@ run_hadolint() {
   record hadolint "$status" "${#files[@]} Dockerfiles; self-test $selftest" "$start"
 }
 
+# ------------------------------------------------------------------------------ k3d proof render
+# What Argo CD deploys in the proof on a cluster (deploy/k3d/proof.sh --render): the root
+# Application's patches must still fit the manifests, every child must render, and what it
+# renders must use the proof's images and issuers. Self-test: a broken rendered set rejected.
+run_k3d_proof_render() {
+  local start status=ok out selftest
+  start="$(now)"
+  log "k3d proof render"
+  if out="$(PYTHON="$VENV/bin/python" PROOF_REPO_URL=https://github.com/socialdevs/socialdevs-proof.git \
+    PROOF_REVISION=0000000000000000000000000000000000000000 bash deploy/k3d/proof.sh --render "$WORK/proof" 2>&1)"; then :; else status=FAIL; fi
+  echo "$out"
+  if selftest="$("$VENV/bin/python" deploy/k3d/proof_render.py --self-test deploy/validation/testdata/proof/must-be-rejected.yaml)"; then :; else status=FAIL; fi
+  echo "$selftest"
+  record "k3d proof render" "$status" "$(echo "$out" | tail -n1); $(echo "$selftest" | tail -n1 | cut -d: -f1)" "$start"
+}
+
 TOTAL_START="$(now)"
 install_tools
 render
@@ -339,6 +355,7 @@ run_compose
 run_actionlint
 run_zizmor
 run_hadolint
+run_k3d_proof_render
 
 log "summary"
 printf '%-22s %-5s %-8s %s\n' step result time detail

@@ -33,6 +33,8 @@
 #   deploy/k3d/proof.sh --keep          keep the cluster afterwards (kubectl context k3d-socialdevs-proof)
 #   deploy/k3d/proof.sh --no-build      images socialdevs-*:proof already built
 #   deploy/k3d/proof.sh --delete        delete the cluster
+#   deploy/k3d/proof.sh --render DIR    no cluster: render what Argo CD would deploy into DIR
+#                                       and check it (deploy/k3d/proof_render.py; needs PyYAML)
 #
 # Needs Docker (about 8 GB of memory for the cluster and the builds), k3d, kubectl, git and
 # curl, and access to GitHub and the container registries. The cluster publishes ports 80 and
@@ -58,25 +60,32 @@ CERT_MANAGER_VERSION=v1.20.3
 APPS_TIMEOUT="${PROOF_TIMEOUT:-1200}"
 ROLLOUT_TIMEOUT="${PROOF_ROLLOUT_TIMEOUT:-1200}"
 
-build=true keep=false
-for arg in "$@"; do
-  case "$arg" in
+build=true keep=false render_out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --delete)
       k3d cluster delete "$CLUSTER"
       exit 0
       ;;
     --keep) keep=true ;;
     --no-build) build=false ;;
+    --render)
+      render_out="${2:?--render needs a directory}"
+      shift
+      ;;
     *)
-      echo "usage: $0 [--keep] [--no-build] | --delete" >&2
+      echo "usage: $0 [--keep] [--no-build] | --delete | --render DIR" >&2
       exit 2
       ;;
   esac
+  shift
 done
 
-need_k3d_tools
+if [[ -z "$render_out" ]]; then
+  need_k3d_tools
+  need curl "https://curl.se/download.html"
+fi
 need git "https://git-scm.com/downloads"
-need curl "https://curl.se/download.html"
 
 # The repository as Argo CD reads it: an https URL (an SSH remote needs credentials there).
 repo_url() {
@@ -152,12 +161,17 @@ install_controllers() {
 JSON
   )"
 
+  # Each resource's health in the Application's status (off by default since Argo CD 3.0), so
+  # a failure can say which resource is not healthy.
+  kubectl -n argocd patch configmap argocd-cmd-params-cm --type merge \
+    -p '{"data": {"controller.resource.health.persist": "true"}}'
+
   step "wait for the controllers"
   kubectl -n cert-manager wait --for=condition=Available deployment --all --timeout=300s
   kubectl -n argo-rollouts rollout status deployment/argo-rollouts --timeout=300s
   kubectl -n argocd wait --for=condition=Available deployment --all --timeout=300s
   kubectl -n argocd rollout status statefulset/argocd-application-controller --timeout=300s
-  # The settings are read at start.
+  # The command parameters are read at start.
   kubectl -n argocd rollout restart statefulset/argocd-application-controller
   kubectl -n argocd rollout status statefulset/argocd-application-controller --timeout=300s
 }
@@ -234,10 +248,10 @@ root_patches() {
   patch: |-
     - op: replace
       path: /spec/source/repoURL
-      value: $REPO_URL
+      value: "$REPO_URL"
     - op: replace
       path: /spec/source/targetRevision
-      value: $REVISION
+      value: "$REVISION"
 EOF
   for name in "${PROD_APPS[@]}"; do
     cat <<EOF
@@ -289,7 +303,7 @@ patches:
     patch: |-
       - op: add
         path: /spec/sourceRepos/-
-        value: $REPO_URL
+        value: "$REPO_URL"
   - target:
       kind: Application
       name: socialdevs-root
@@ -301,8 +315,8 @@ patches:
         namespace: argocd
       spec:
         source:
-          repoURL: $REPO_URL
-          targetRevision: $REVISION
+          repoURL: "$REPO_URL"
+          targetRevision: "$REVISION"
           kustomize:
             patches:
 EOF
@@ -380,7 +394,8 @@ run_cronjobs_once() {
   local cronjob
   for cronjob in $(kubectl -n "$NAMESPACE" get cronjobs -o name); do
     echo "running ${cronjob#*/} once"
-    kubectl -n "$NAMESPACE" create job --from="$cronjob" "proof-${cronjob#*/}"
+    kubectl -n "$NAMESPACE" get job "proof-${cronjob#*/}" >/dev/null 2>&1 ||
+      kubectl -n "$NAMESPACE" create job --from="$cronjob" "proof-${cronjob#*/}"
   done
   CRON_JOBS_STARTED=true
 }
@@ -514,6 +529,15 @@ canary() {
 }
 
 # --------------------------------------------------------------------------- main
+# --render DIR: no cluster; what Argo CD would deploy, rendered into DIR and checked
+# (deploy/k3d/proof_render.py; deploy/validate.sh runs this).
+render_only() {
+  classify_apps
+  render_root initial
+  "${PYTHON:-python3}" "$ROOT/deploy/k3d/proof_render.py" "$WORK/root" "$ROOT" "$render_out" \
+    --repo-url "$REPO_URL" --revision "$REVISION"
+}
+
 main() {
   echo "repository $REPO_URL"
   echo "commit     $REVISION"
@@ -541,4 +565,8 @@ main() {
   echo "every Application Synced + Healthy, API smoke flow through Traefik, users canary promoted"
 }
 
-main
+if [[ -n "$render_out" ]]; then
+  render_only
+else
+  main
+fi
