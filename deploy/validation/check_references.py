@@ -860,7 +860,12 @@ class Checker:
                             self.report(target, "hook-order", o,
                                         f"PreSync hook (wave {wave(o)}) uses {kind} {ref} of a later wave ({wave(dep)})")
                     elif not phases or phases & {"Sync"}:
-                        if dep_phases and not dep_phases & {"PreSync", "Sync"}:
+                        if not phases and dep_phases and "HookSucceeded" in annotations(dep).get(
+                                "argocd.argoproj.io/hook-delete-policy", ""):
+                            self.report(target, "hook-order", o,
+                                        f"uses {kind} {ref}, a {','.join(sorted(dep_phases))} hook that Argo CD "
+                                        f"deletes once it succeeded (hook-delete-policy HookSucceeded)")
+                        elif dep_phases and not dep_phases & {"PreSync", "Sync"}:
                             self.report(target, "hook-order", o,
                                         f"uses {kind} {ref}, which exists only as a {','.join(sorted(dep_phases))} hook")
                         elif not dep_phases and wave(dep) > wave(o):
