@@ -36,7 +36,6 @@ Application synced first into the same namespace) counts as part of render X.
         testdata/references/pass/ must raise nothing
 """
 import argparse
-import fnmatch
 import ipaddress
 import os
 import re
@@ -645,7 +644,7 @@ class Checker:
             return  # a literal address: nothing to resolve
         except ValueError:
             pass
-        if host in ("localhost",):
+        if not host or host == "localhost":
             return
         labels = host.split(".")
         suffixes = [["svc"], ["svc"] + CLUSTER["cluster_domain"].split(".")]
@@ -905,8 +904,10 @@ def relabel(labels, configs):
     for rc in configs:
         action = rc.get("action", "replace")
         value = rc.get("separator", ";").join(labels.get(s, "") for s in rc.get("source_labels") or [])
-        regex = re.compile(rc.get("regex", "(.*)"))
-        m = regex.fullmatch(value)
+        try:
+            m = re.fullmatch(rc.get("regex", "(.*)"), value)
+        except re.error:
+            continue  # RE2 syntax Python lacks: leave the step out rather than guess
         if action == "keep" and not m:
             return None
         if action == "drop" and m:
@@ -917,7 +918,10 @@ def relabel(labels, configs):
             return None
         if action == "replace" and m and rc.get("target_label"):
             repl = re.sub(r"\$\{?(\w+)\}?", lambda g: "\\g<" + g.group(1) + ">", rc.get("replacement", "$1"))
-            labels[rc["target_label"]] = m.expand(repl)
+            try:
+                labels[rc["target_label"]] = m.expand(repl)
+            except (re.error, IndexError):
+                labels[rc["target_label"]] = ""  # Prometheus expands a missing group to ""
     return labels
 
 
