@@ -133,8 +133,8 @@ validate_schemas() {
 
 # ------------------------------------------------------------------------------ cloudnative-pg
 # The CloudNativePG/Barman Cloud schemas are strict (a fixture of broken objects must all be
-# rejected), and the scratch Cluster the restore drill creates (a heredoc in its script, not
-# in any render) is valid against them.
+# rejected), the scratch Cluster the restore drill creates (a heredoc in its script, not in
+# any render) is valid against them, and their converter behaves.
 check_cloudnative_pg() {
   local start status=ok out drill="deploy/k8s/components/cloudnative-pg/restore-drill.sh"
   start="$(now)"
@@ -152,7 +152,17 @@ print(re.sub(r"\$(\w+)", lambda v: {"STORAGE_SIZE": "1Gi"}.get(v.group(1), "x"),
 PY
   if out="$("$VENV/bin/python" deploy/validation/validate_manifests.py -k "$K8S_VERSION" "$WORK/restore-drill-cluster.yaml")"; then :; else status=FAIL; fi
   echo "restore drill: $out"
-  record "cloudnative-pg" "$status" "self-test and the drill's scratch Cluster" "$start"
+  # The converter that wrote those schemas still closes objects, maps int-or-string and
+  # nullable, and drops status: its output for a sample CRD is the committed one.
+  local conv=deploy/validation/testdata/crd-to-schema
+  if "$VENV/bin/python" deploy/validation/crd_to_schema.py --source "the self-test CRD" --out "$WORK/crd-schemas" "$conv/crd.yaml" >/dev/null &&
+    diff -r "$conv/expected" "$WORK/crd-schemas"; then
+    echo "crd_to_schema.py: output as expected"
+  else
+    echo "crd_to_schema.py: output differs from $conv/expected"
+    status=FAIL
+  fi
+  record "cloudnative-pg" "$status" "self-test, the drill's scratch Cluster, crd_to_schema.py" "$start"
 }
 
 # ------------------------------------------------------------------------------ checkov
