@@ -6,8 +6,11 @@ schemas/<group>/<kind>_<version>.json. This script writes those files from the C
 upstream project publishes (their spec.versions[].schema.openAPIV3Schema), so a schema can be
 regenerated when the upstream version changes instead of being edited by hand:
 
-    python3 deploy/validation/crd_to_schema.py --source "CloudNativePG v1.30.0" \\
-        postgresql.cnpg.io_clusters.yaml postgresql.cnpg.io_backups.yaml ...
+    base=https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases
+    for k in clusters backups scheduledbackups; do curl -fsSLO "$base/postgresql.cnpg.io_$k.yaml"; done
+    python3 deploy/validation/crd_to_schema.py --source "CloudNativePG v1.30.0" postgresql.cnpg.io_*.yaml
+    curl -fsSLO https://raw.githubusercontent.com/cloudnative-pg/plugin-barman-cloud/v0.14.0/config/crd/bases/barmancloud.cnpg.io_objectstores.yaml
+    python3 deploy/validation/crd_to_schema.py --source "Barman Cloud Plugin v0.14.0" barmancloud.cnpg.io_objectstores.yaml
 
 What the conversion does, and why:
 - Every object schema that lists properties and does not say otherwise gets
