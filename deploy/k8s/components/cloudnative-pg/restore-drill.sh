@@ -61,6 +61,13 @@ spec:
       app.kubernetes.io/part-of: socialdevs
   storage:
     size: $STORAGE_SIZE
+  resources:
+    requests:
+      cpu: 250m
+      memory: 1Gi
+    limits:
+      cpu: "1"
+      memory: 2Gi
   bootstrap:
     recovery:
       source: origin
