@@ -395,7 +395,7 @@ run_cronjobs_once() {
   for cronjob in $(kubectl -n "$NAMESPACE" get cronjobs -o name); do
     echo "running ${cronjob#*/} once"
     kubectl -n "$NAMESPACE" get job "proof-${cronjob#*/}" >/dev/null 2>&1 ||
-      kubectl -n "$NAMESPACE" create job --from="$cronjob" "proof-${cronjob#*/}"
+      kubectl -n "$NAMESPACE" create job --from="cronjob/${cronjob#*/}" "proof-${cronjob#*/}"
   done
   CRON_JOBS_STARTED=true
 }
