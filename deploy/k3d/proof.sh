@@ -389,7 +389,7 @@ run_cronjobs_once() {
   local unready
   unready="$(kubectl -n "$NAMESPACE" get statefulsets \
     -o jsonpath='{range .items[*]}{.metadata.name} {.spec.replicas} {.status.readyReplicas}{"\n"}{end}' |
-    awk 'NF && $2 != $3')"
+    awk 'NF && $2 != $3')" || return 0
   [[ -z "$unready" ]] || return 0
   local cronjob
   for cronjob in $(kubectl -n "$NAMESPACE" get cronjobs -o name); do
@@ -405,8 +405,9 @@ wait_apps() {
   local deadline=$((SECONDS + $1)) pending count
   while true; do
     run_cronjobs_once
-    count="$(kubectl -n argocd get applications.argoproj.io -o name | wc -l)"
-    pending="$(apps_not_ready)"
+    # A failed read (the API server busy) counts as not ready yet.
+    count="$(kubectl -n argocd get applications.argoproj.io -o name | wc -l)" || count=0
+    pending="$(apps_not_ready)" || count=0
     if [[ "$count" -gt 1 && -z "$pending" ]]; then
       kubectl -n argocd get applications.argoproj.io
       return 0
@@ -447,7 +448,10 @@ expect_status() {
   [[ "$status" == "$1" ]] || fail "expected $1, got $status: ${2%$'\n'*}"
 }
 
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" <<<"$2" | head -n1; }
+# json_field NAME JSON: the first string value of NAME (a flat look-up; no jq needed).
+json_field() {
+  { grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" <<<"$2" || true; } | sed -n '1s/.*"\([^"]*\)"$/\1/p'
+}
 
 smoke() {
   step "API smoke flow through Traefik"
@@ -487,13 +491,14 @@ smoke() {
 }
 
 # --------------------------------------------------------------------------- canary
-rollout_field() { kubectl -n "$NAMESPACE" get rollout users -o jsonpath="{$1}"; }
+rollout_field() { kubectl -n "$NAMESPACE" get rollout users -o jsonpath="{$1}" || true; }
 
 canary() {
   step "canary rollout of users"
   local before deadline phase current stable traffic_pid
   kubectl -n "$NAMESPACE" get rollout users >/dev/null || fail "no Rollout users in $NAMESPACE"
   before="$(rollout_field .status.currentPodHash)"
+  [[ -n "$before" ]] || fail "the Rollout users has no current pod template hash"
   echo "stable pod template hash $before"
   apply_root "canary-$(date +%s)"
   # Requests during the canary, so its analysis measures something.
