@@ -15,7 +15,8 @@ a fresh k3s cluster with Argo CD would apply them:
   service-selector        a Service selects no pod template of the render
   traefik-middleware      an Ingress or IngressRoute uses a Traefik Middleware the render lacks
   argocd-project          an Application's project is missing, or its destination (server +
-                          namespace, Argo CD glob semantics) or repository is not permitted by it
+                          namespace, Argo CD glob semantics), its repository, or the kind or
+                          namespace of an object it deploys is not permitted by it
   argocd-source-path      an Application's source path does not exist in the repository
   hook-order              a PreSync hook uses an object its app creates only in the Sync phase, or
                           a Sync-phase object uses one created in a later sync wave
@@ -825,6 +826,25 @@ class Checker:
                 target = path.strip("/").replace("/", "_")
                 if target in self.renders:
                     self.check_hooks(target, app, apps)
+                    if proj is not None:
+                        self.check_project_resources(target, app, proj)
+
+    def check_project_resources(self, target, app, proj):
+        """Argo CD refuses to sync a resource whose kind or namespace its project does not permit."""
+        pspec = proj.get("spec") or {}
+        server = (app.get("spec") or {}).get("destination") or {}
+        for o in self.renders[target].objects:
+            kind, g = o.get("kind"), group_of(o)
+            cluster_scoped = kind in CLUSTER_SCOPED or (g, kind) in CLUSTER_SCOPED
+            if not group_kind_permitted(pspec, g, kind, cluster_scoped):
+                self.report(target, "argocd-project", o,
+                            f"{'cluster' if cluster_scoped else 'namespaced'} kind {g or 'core'}/{kind} is not permitted "
+                            f"by AppProject {meta(proj).get('name')} (Application {meta(app).get('name')})")
+            ns = meta(o).get("namespace")
+            if not cluster_scoped and ns and not destination_permitted(proj, dict(server, namespace=ns)):
+                self.report(target, "argocd-project", o,
+                            f"namespace {ns} is not a destination of AppProject {meta(proj).get('name')} "
+                            f"(Application {meta(app).get('name')})")
 
     def check_hooks(self, target, app, apps):
         render = self.renders[target]
@@ -1001,6 +1021,28 @@ def destination_permitted(proj, dst):
               or (not ns_ok and str(item.get("namespace") or "").startswith("!"))):
             no_deny = False
     return any_matched and no_deny
+
+
+# Cluster-scoped kinds (built-in, and of the CRDs this repository uses); the rest are namespaced.
+CLUSTER_SCOPED = {
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass", "CSIDriver",
+    "VolumeSnapshotClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "APIService",
+    ("cert-manager.io", "ClusterIssuer"), ("argoproj.io", "ClusterAnalysisTemplate"),
+    ("postgresql.cnpg.io", "ClusterImageCatalog"),
+}
+
+
+def group_kind_permitted(pspec, group, kind, cluster_scoped):
+    """AppProject.IsGroupKindPermitted (group and kind are globs)."""
+    def listed(items):
+        return any(glob_match(i.get("group", ""), group) and glob_match(i.get("kind", ""), kind) for i in items)
+    if cluster_scoped:
+        white, black = pspec.get("clusterResourceWhitelist") or [], pspec.get("clusterResourceBlacklist") or []
+        return bool(white) and listed(white) and not (black and listed(black))
+    white, black = pspec.get("namespaceResourceWhitelist"), pspec.get("namespaceResourceBlacklist") or []
+    return (white is None or (len(white) != 0 and listed(white))) and not (black and listed(black))
 
 
 def normalize_git_url(url):
