@@ -9,6 +9,8 @@ a fresh k3s cluster with Argo CD would apply them:
                           deploy/validation/external-secrets.yaml (names and keys)
   missing-serviceaccount  ... a ServiceAccount the render lacks (also RoleBinding subjects)
   missing-pvc             ... a PersistentVolumeClaim the render lacks
+  missing-storageclass    a PVC, volumeClaimTemplate or CloudNativePG Cluster names a StorageClass
+                          that no render creates and k3s does not ship
   service-port            an Ingress / IngressRoute / TraefikService / Rollout names a Service or
                           port that does not exist, or a Service's named targetPort is on no
                           container of the pods it selects
@@ -74,6 +76,8 @@ CLUSTER = {
                        "app.kubernetes.io/component": "controller"},
         },
     },
+    # StorageClasses every k3s cluster has (its local-path provisioner); others must be rendered.
+    "storage_classes": {"local-path"},
     # Namespaces this repository does not render have no NetworkPolicies we know of (k3s ships
     # none): their pods' egress is taken as unrestricted.
     "cluster_domain": "cluster.local",
@@ -82,7 +86,7 @@ CLUSTER = {
 # running pod is a candidate target, and the job's relabel_configs (keep, drop, replace) decide.
 
 RULES = [
-    "missing-configmap", "missing-secret", "missing-serviceaccount", "missing-pvc",
+    "missing-configmap", "missing-secret", "missing-serviceaccount", "missing-pvc", "missing-storageclass",
     "service-port", "service-selector", "traefik-middleware", "argocd-project",
     "argocd-source-path", "hook-order", "address-qualified", "address-target", "network-flow",
 ]
@@ -378,6 +382,7 @@ class Checker:
             view = self.view_for(name)
             render = self.renders[name]
             self.check_pod_references(name, render, view)
+            self.check_storage_classes(name, render)
             self.check_services(name, render, view)
             self.check_routes(name, render, view)
             self.check_analysis(name, render, view)
@@ -471,6 +476,20 @@ class Checker:
                     what = t.get("secretName") and self.missing(view, ns, "Secret", t["secretName"], None)
                     if what:
                         self.report(name, "missing-secret", o, f"TLS {what}")
+
+    def check_storage_classes(self, name, render):
+        known = CLUSTER["storage_classes"] | {meta(o).get("name") for o in self.all if o.get("kind") == "StorageClass"}
+        for o in render.objects:
+            spec, wanted = o.get("spec") or {}, []
+            if o.get("kind") == "PersistentVolumeClaim":
+                wanted.append(spec.get("storageClassName"))
+            if o.get("kind") == "StatefulSet":
+                wanted += [(t.get("spec") or {}).get("storageClassName") for t in spec.get("volumeClaimTemplates") or []]
+            if o.get("kind") == "Cluster" and group_of(o) == "postgresql.cnpg.io":
+                wanted += [(spec.get(k) or {}).get("storageClass") for k in ("storage", "walStorage")]
+            for sc in wanted:
+                if sc and sc not in known:
+                    self.report(name, "missing-storageclass", o, f"StorageClass {sc} is in no render, and k3s has none of that name")
 
     # ---- Services: selectors and ports
     def selected_pods(self, view, svc):
