@@ -56,12 +56,13 @@ TESTDATA = os.path.join(HERE, "testdata", "references")
 # Keep every such fact here.
 CLUSTER = {
     # k3s's bundled Traefik (HelmChart in kube-system): pod label app.kubernetes.io/name=traefik.
-    "traefik": {"title": "Traefik", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "traefik",
-                                                       "app.kubernetes.io/instance": "traefik-kube-system"}},
+    # (release traefik, so app.kubernetes.io/instance=traefik-kube-system).
+    "traefik": {"title": "Traefik", "namespace": "kube-system",
+                "labels": {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-kube-system"}},
     # Argo Rollouts installed from its release manifests (namespace argo-rollouts); the
     # controller runs the AnalysisRuns, so it is the client of every analysis address.
-    "rollouts": {"title": "the Argo Rollouts controller", "namespace": "argo-rollouts", "labels": {"app.kubernetes.io/name": "argo-rollouts",
-                                                          "app.kubernetes.io/component": "rollouts-controller"}},
+    "rollouts": {"title": "the Argo Rollouts controller", "namespace": "argo-rollouts",
+                 "labels": {"app.kubernetes.io/name": "argo-rollouts"}},
     # cert-manager's ACME HTTP-01 solver pods: created in the Ingress's namespace, labelled
     # acme.cert-manager.io/http01-solver=true, container port "http" 8089.
     "acme_solver": {"labels": {"acme.cert-manager.io/http01-solver": "true"},
@@ -79,7 +80,7 @@ CLUSTER = {
     # StorageClasses every k3s cluster has (its local-path provisioner); others must be rendered.
     "storage_classes": {"local-path"},
     # Namespaces this repository does not render have no NetworkPolicies we know of (k3s ships
-    # none): their pods' egress is taken as unrestricted.
+    # none): their pods' egress is taken as unrestricted (flow_allowed judges known namespaces only).
     "cluster_domain": "cluster.local",
 }
 # Prometheus pod discovery is simulated from the configuration itself: every container port of a
