@@ -826,8 +826,8 @@ class Checker:
             if proj is None:
                 self.report(name, "argocd-project", app, f"AppProject {spec.get('project')} is not in the repository")
             else:
-                dst = spec.get("destination") or {}
-                if not destination_permitted(proj, dst):
+                dst = app_destination(app)
+                if (dst.get("server") or not dst.get("name")) and not destination_permitted(proj, dst):
                     self.report(name, "argocd-project", app,
                                 f"destination server={dst.get('server') or dst.get('name')!r} "
                                 f"namespace={dst.get('namespace', '')!r} is not permitted by AppProject {meta(proj).get('name')}")
@@ -852,7 +852,9 @@ class Checker:
     def check_project_resources(self, target, app, proj):
         """Argo CD refuses to sync a resource whose kind or namespace its project does not permit."""
         pspec = proj.get("spec") or {}
-        server = (app.get("spec") or {}).get("destination") or {}
+        dst = app_destination(app)
+        # A cluster known by name only: its server is not in the repository, namespaces unchecked.
+        by_name_only = not dst.get("server") and bool(dst.get("name"))
         for o in self.renders[target].objects:
             kind, g = o.get("kind"), group_of(o)
             cluster_scoped = kind in CLUSTER_SCOPED or (g, kind) in CLUSTER_SCOPED
@@ -861,7 +863,7 @@ class Checker:
                             f"{'cluster' if cluster_scoped else 'namespaced'} kind {g or 'core'}/{kind} is not permitted "
                             f"by AppProject {meta(proj).get('name')} (Application {meta(app).get('name')})")
             ns = meta(o).get("namespace")
-            if not cluster_scoped and ns and not destination_permitted(proj, dict(server, namespace=ns)):
+            if not cluster_scoped and ns and not by_name_only and not destination_permitted(proj, dict(dst, namespace=ns)):
                 self.report(target, "argocd-project", o,
                             f"namespace {ns} is not a destination of AppProject {meta(proj).get('name')} "
                             f"(Application {meta(app).get('name')})")
@@ -1025,6 +1027,13 @@ def glob_match(pattern, value, separators=""):
     if pattern == "*":
         return True
     return re.fullmatch(glob_regex(pattern, separators), value) is not None
+
+
+def app_destination(app):
+    dst = dict((app.get("spec") or {}).get("destination") or {})
+    if dst.get("name") == "in-cluster" and not dst.get("server"):
+        dst["server"] = "https://kubernetes.default.svc"  # Argo CD infers it before matching
+    return dst
 
 
 def destination_permitted(proj, dst):
