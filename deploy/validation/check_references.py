@@ -490,7 +490,8 @@ class Checker:
                 wanted += [(spec.get(k) or {}).get("storageClass") for k in ("storage", "walStorage")]
             for sc in wanted:
                 if sc and sc not in known:
-                    self.report(name, "missing-storageclass", o, f"StorageClass {sc} is in no render, and k3s has none of that name")
+                    self.report(name, "missing-storageclass", o,
+                                f"StorageClass {sc} is in no render, and k3s has none of that name")
 
     # ---- Services: selectors and ports
     def selected_pods(self, view, svc):
@@ -576,7 +577,8 @@ class Checker:
                     for mw in route.get("middlewares") or []:
                         mns = mw.get("namespace") or ns
                         if not view.has("Middleware", mns, mw.get("name")):
-                            self.report(name, "traefik-middleware", o, f"Middleware {mns}/{mw.get('name')} is not in the render")
+                            self.report(name, "traefik-middleware", o,
+                                        f"Middleware {mns}/{mw.get('name')} is not in the render")
                     for s in route.get("services") or []:
                         self.check_traefik_service_ref(name, view, o, s, traefik)
             elif kind == "TraefikService" and g in TRAEFIK_GROUPS:
@@ -605,7 +607,8 @@ class Checker:
                                             f"TraefikService {ts_name} does not weigh Service {svc_name}")
                 ref = spec.get("workloadRef") or {}
                 if ref.get("name") and not view.has(ref.get("kind", "Deployment"), ns, ref["name"]):
-                    self.report(name, "service-port", o, f"workloadRef {ref.get('kind')} {ref['name']} is not in the render")
+                    self.report(name, "service-port", o,
+                                f"workloadRef {ref.get('kind')} {ref['name']} is not in the render")
 
     def check_traefik_service_ref(self, name, view, obj, s, traefik):
         sns = s.get("namespace") or ns_of(obj)
@@ -703,7 +706,8 @@ class Checker:
                 self.report(name, "address-target", obj,
                             f"{what} {host}:{port}: no render deploys namespace {svc_ns}, and it is not a known cluster service")
             elif port not in known["ports"]:
-                self.report(name, "address-target", obj, f"{what} {host}:{port}: Service {svc_ns}/{svc_name} has no port {port}")
+                self.report(name, "address-target", obj,
+                            f"{what} {host}:{port}: Service {svc_ns}/{svc_name} has no port {port}")
             else:
                 number, proto = known["ports"][port]
                 dst = Pod(svc_ns, known["labels"], [], f"Service {svc_ns}/{svc_name}")
@@ -744,7 +748,8 @@ class Checker:
                     pool = cluster_templates if t.get("clusterScope") else templates
                     tpl = pool.get(t.get("templateName"))
                     if tpl is None:
-                        self.report(name, "address-target", o, f"AnalysisTemplate {t.get('templateName')} is not in the render")
+                        self.report(name, "address-target", o,
+                                    f"AnalysisTemplate {t.get('templateName')} is not in the render")
                         continue
                     uses.append((tpl, args))
                     used.add(meta(tpl).get("name"))
@@ -841,7 +846,8 @@ class Checker:
                     continue
                 full = os.path.normpath(os.path.join(self.repo, path))
                 if not os.path.isdir(full) or not os.listdir(full):
-                    self.report(name, "argocd-source-path", app, f"source path {path} does not exist in the repository")
+                    self.report(name, "argocd-source-path", app,
+                                f"source path {path} does not exist in the repository")
                     continue
                 target = path.strip("/").replace("/", "_")
                 if target in self.renders:
