@@ -176,10 +176,24 @@ JSON
   kubectl -n argocd rollout status statefulset/argocd-application-controller --timeout=300s
 }
 
+# The Secrets created outside git (deploy/validation/external-secrets.yaml) that staging needs:
+# the application's (lib.sh create_secrets) and the observability component's. proof.sh
+# --render fails when a pod needs one that is not in this list.
+PROOF_SECRETS=(socialdevs-db socialdevs-db-users socialdevs-db-posts socialdevs-db-notifications
+  socialdevs-jwt socialdevs-mqtt grafana-admin alertmanager-receivers)
+
 secrets() {
   step "namespace $NAMESPACE and its Secrets"
   kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
   create_secrets "$NAMESPACE" "$WORK/secrets" "$TAG"
+  kubectl -n "$NAMESPACE" create secret generic grafana-admin \
+    --from-literal=admin-password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    --dry-run=client -o yaml | kubectl apply -f -
+  # Alerts go nowhere in the proof (a closed local port): Alertmanager starts, delivery fails.
+  kubectl -n "$NAMESPACE" create secret generic alertmanager-receivers \
+    --from-literal=page-webhook-url=http://127.0.0.1:9/page \
+    --from-literal=team-webhook-url=http://127.0.0.1:9/team \
+    --dry-run=client -o yaml | kubectl apply -f -
 }
 
 # --------------------------------------------------------------------------- the root app
@@ -540,7 +554,7 @@ render_only() {
   classify_apps
   render_root initial
   "${PYTHON:-python3}" "$ROOT/deploy/k3d/proof_render.py" "$WORK/root" "$ROOT" "$render_out" \
-    --repo-url "$REPO_URL" --revision "$REVISION"
+    --repo-url "$REPO_URL" --revision "$REVISION" --secrets "${PROOF_SECRETS[*]}"
 }
 
 main() {

@@ -2,7 +2,7 @@
 """Render, without a cluster, what Argo CD deploys in the proof (deploy/k3d/proof.sh), and
 check it: the proof's patches must still fit the manifests in git.
 
-    proof_render.py ROOT_KUSTOMIZATION REPO OUT --repo-url URL --revision SHA
+    proof_render.py ROOT_KUSTOMIZATION REPO OUT --repo-url URL --revision SHA --secrets "A B ..."
     proof_render.py --self-test FIXTURE
 
 ROOT_KUSTOMIZATION is the kustomization proof.sh writes (deploy/argocd with the root
@@ -14,8 +14,10 @@ The root Application renders the children; each child renders its objects into O
 Checks: every child points at URL and SHA and none deploys to socialdevs-prod; no workload
 pulls a SocialDevs image from the registry (they are the locally built socialdevs-*:proof)
 or with imagePullPolicy Always; no ClusterIssuer uses ACME; the users Deployment carries the
-annotation the canary step changes. --self-test runs the checks on FIXTURE (a broken set of
-rendered objects) and fails unless every problem listed in its `expect` is reported.
+annotation the canary step changes; every Secret a pod needs (not optional) is rendered or among
+those the proof creates (--secrets). --self-test runs the checks on FIXTURE (a broken set of
+rendered objects) and fails unless every problem listed in its `expect` is reported, and none
+that mentions a string in its `not_reported`.
 """
 import argparse
 import os
@@ -69,17 +71,46 @@ def render_source(repo, source):
         shutil.rmtree(tmp)
 
 
-def containers(obj):
+def pod_spec(obj):
     spec = obj.get("spec") or {}
     if obj["kind"] == "CronJob":
         spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    pod = ((spec.get("template") or {}).get("spec")) or {}
+    return ((spec.get("template") or {}).get("spec")) or {}
+
+
+def containers(obj):
+    pod = pod_spec(obj)
     return (pod.get("initContainers") or []) + (pod.get("containers") or [])
 
 
-def check(apps, objects, repo_url, revision):
+def needed_secrets(obj):
+    """Names of the Secrets a workload's pods cannot start without."""
+    pod = pod_spec(obj)
+    names = set()
+    for c in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+        for env in c.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref and not ref.get("optional"):
+                names.add(ref["name"])
+        for source in c.get("envFrom") or []:
+            ref = source.get("secretRef")
+            if ref and not ref.get("optional"):
+                names.add(ref["name"])
+    for volume in pod.get("volumes") or []:
+        secret = volume.get("secret")
+        if secret and not secret.get("optional"):
+            names.add(secret["secretName"])
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            ref = source.get("secret")
+            if ref and not ref.get("optional"):
+                names.add(ref["name"])
+    return names
+
+
+def check(apps, objects, repo_url, revision, secrets=()):
     """Problems, one string each, in the rendered children (apps) and their objects."""
     problems = []
+    rendered_secrets = {o["metadata"]["name"] for objs in objects.values() for o in objs if o["kind"] == "Secret"}
     users_seen = False
     for app in apps:
         name = app["metadata"]["name"]
@@ -96,6 +127,8 @@ def check(apps, objects, repo_url, revision):
                     problems.append(f"{where}: pulls {image} (not the image built by the proof)")
                 if image.startswith("socialdevs-") and c.get("imagePullPolicy", "IfNotPresent") == "Always":
                     problems.append(f"{where}: imagePullPolicy Always for the imported {image}")
+            for secret in sorted(needed_secrets(obj) - rendered_secrets - set(secrets)):
+                problems.append(f"{where}: needs the Secret {secret}, which the proof does not create")
             if obj["kind"] == "ClusterIssuer" and "acme" in (obj.get("spec") or {}):
                 problems.append(f"{where}: ACME issuer (no public DNS in the proof)")
             if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "users":
@@ -111,12 +144,13 @@ def check(apps, objects, repo_url, revision):
 def self_test(path):
     with open(path) as f:
         fixture = yaml.safe_load(f)
-    problems = check(fixture["apps"], fixture["objects"], fixture["repoURL"], fixture["revision"])
+    problems = check(fixture["apps"], fixture["objects"], fixture["repoURL"], fixture["revision"], fixture["secrets"])
     missing = [e for e in fixture["expect"] if not any(e in p for p in problems)]
+    wrong = [e for e in fixture.get("not_reported", []) if any(e in p for p in problems)]
     for p in problems:
         print(f"  rejected: {p}")
-    if missing:
-        print(f"self-test FAILED: not reported: {missing}")
+    if missing or wrong:
+        print(f"self-test FAILED: not reported: {missing}; reported though fine: {wrong}")
         return 1
     print(f"self-test ok: {len(fixture['expect'])} expected problems reported")
     return 0
@@ -130,6 +164,7 @@ def main():
     parser.add_argument("out", nargs="?")
     parser.add_argument("--repo-url")
     parser.add_argument("--revision")
+    parser.add_argument("--secrets", default="", help="the Secrets the proof creates, space-separated")
     args = parser.parse_args()
     if args.self_test:
         return self_test(args.self_test)
@@ -152,7 +187,7 @@ def main():
     except (RuntimeError, KeyError, OSError) as error:
         print(f"proof render FAILED: {error}")
         return 1
-    problems = check(apps, objects, args.repo_url, args.revision)
+    problems = check(apps, objects, args.repo_url, args.revision, args.secrets.split())
     for p in problems:
         print(f"  PROBLEM {p}")
     print(f"{len(apps)} Applications rendered, {len(problems)} problems")
