@@ -573,6 +573,10 @@ class Checker:
                 self.check_middlewares_annotation(name, view, o)
                 self.check_acme(name, view, o)
             elif kind == "IngressRoute" and g in TRAEFIK_GROUPS:
+                tls_secret = (spec.get("tls") or {}).get("secretName")
+                what = tls_secret and self.missing(view, ns, "Secret", tls_secret, None)
+                if what:
+                    self.report(name, "missing-secret", o, f"TLS {what}")
                 for route in spec.get("routes") or []:
                     for mw in route.get("middlewares") or []:
                         mns = mw.get("namespace") or ns
