@@ -21,7 +21,8 @@ a fresh k3s cluster with Argo CD would apply them:
                           namespace of an object it deploys is not permitted by it
   argocd-source-path      an Application's source path does not exist in the repository
   hook-order              a PreSync hook uses an object its app creates only in the Sync phase, or
-                          a Sync-phase object uses one created in a later sync wave
+                          a Sync-phase object uses one created in a later sync wave or a hook
+                          Argo CD deletes once it succeeded
   address-qualified       an analysis / scrape address that crosses namespaces is not
                           <svc>.<ns>.svc[.cluster.local]
   address-target          an analysis / scrape address names no Service, or no port of it
