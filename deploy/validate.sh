@@ -288,6 +288,21 @@ run_actionlint() {
   record actionlint "$status" "${#files[@]} workflows" "$start"
 }
 
+# ------------------------------------------------------------------------------ fixture self-tests
+# Prints "ok" when a linter's OUTPUT on FIXTURE reports every rule the fixture's "# expect:"
+# line names (each found with grep -E for PATTERN, a printf format of the rule's name), and
+# otherwise what is wrong.
+fixture_selftest() {
+  local fixture="$1" out="$2" pattern="$3" rule expected missing=()
+  read -r -a expected <<<"$(sed -n 's/^# expect: //p' "$fixture")"
+  if [[ ${#expected[@]} -eq 0 ]]; then echo "FAIL (no expect: line)"; return; fi
+  for rule in "${expected[@]}"; do
+    # shellcheck disable=SC2059 # the pattern is the format
+    grep -qE "$(printf "$pattern" "$rule")" <<<"$out" || missing+=("$rule")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then echo ok; else echo "FAIL (not reported: ${missing[*]})"; fi
+}
+
 # ------------------------------------------------------------------------------ zizmor
 # GitHub Actions security audit of every workflow and the Dependabot config (offline: no
 # GitHub API; a finding is ignored only by a `# zizmor: ignore[...]` comment that says why),
@@ -300,14 +315,12 @@ run_zizmor() {
   [[ -f .github/dependabot.yml ]] && files+=(.github/dependabot.yml)
   if [[ ${#files[@]} -eq 0 ]] || ! "$VENV/bin/zizmor" --offline --no-progress "${files[@]}"; then status=FAIL; fi
   printf '  %s\n' "${files[@]}"
-  local out audit expected missing=() selftest=ok
-  if out="$("$VENV/bin/zizmor" --offline --no-progress --format json "$fixture" 2>/dev/null)"; then selftest="FAIL (accepted)"; fi
-  read -r -a expected <<<"$(sed -n 's/^# expect: //p' "$fixture")"
-  for audit in "${expected[@]}"; do
-    grep -q "\"ident\": *\"$audit\"" <<<"$out" || missing+=("$audit")
-  done
-  [[ ${#expected[@]} -gt 0 ]] || selftest="FAIL (no expect: line)"
-  [[ ${#missing[@]} -eq 0 ]] || selftest="FAIL (not reported: ${missing[*]})"
+  local out selftest
+  if out="$("$VENV/bin/zizmor" --offline --no-progress --format json "$fixture" 2>/dev/null)"; then
+    selftest="FAIL (accepted)"
+  else
+    selftest="$(fixture_selftest "$fixture" "$out" '"ident": *"%s"')"
+  fi
   echo "self-test: $selftest, $(grep -o '"ident": *"[a-z-]*"' <<<"$out" | wc -l) findings in the fixture"
   [[ "$selftest" == ok ]] || status=FAIL
   record zizmor "$status" "${#files[@]} files; self-test $selftest" "$start"
@@ -323,14 +336,12 @@ run_hadolint() {
   mapfile -t files < <(find_files \( -name Dockerfile -o -name 'Dockerfile.*' -o -name '*.Dockerfile' \) -not -path '*/testdata/*')
   if [[ ${#files[@]} -eq 0 ]] || ! "$VENV/bin/hadolint" --no-color -c .hadolint.yaml "${files[@]}"; then status=FAIL; fi
   printf '  %s\n' "${files[@]}"
-  local out rule expected missing=() selftest=ok
-  if out="$("$VENV/bin/hadolint" --no-color -c .hadolint.yaml "$fixture")"; then selftest="FAIL (accepted)"; fi
-  read -r -a expected <<<"$(sed -n 's/^# expect: //p' "$fixture")"
-  for rule in "${expected[@]}"; do
-    grep -q " $rule " <<<"$out" || missing+=("$rule")
-  done
-  [[ ${#expected[@]} -gt 0 ]] || selftest="FAIL (no expect: line)"
-  [[ ${#missing[@]} -eq 0 ]] || selftest="FAIL (not reported: ${missing[*]})"
+  local out selftest
+  if out="$("$VENV/bin/hadolint" --no-color -c .hadolint.yaml "$fixture")"; then
+    selftest="FAIL (accepted)"
+  else
+    selftest="$(fixture_selftest "$fixture" "$out" ' %s ')"
+  fi
   echo "self-test: $selftest, $(grep -c ' DL[0-9]* ' <<<"$out" || true) findings in the fixture"
   [[ "$selftest" == ok ]] || status=FAIL
   record hadolint "$status" "${#files[@]} Dockerfiles; self-test $selftest" "$start"

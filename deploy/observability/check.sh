@@ -84,50 +84,35 @@ apt_install() {
   fi
 }
 
-ensure_promtool() {
-  command -v promtool >/dev/null 2>&1 && return 0
-  echo "promtool not found: installing Debian's prometheus package"
+# Installs Debian's package PKG when COMMAND is missing. The package also ships a server the
+# package manager may start; only the command-line tool is wanted, so the listed services and
+# processes are stopped (nothing is left listening on 9090 or 9093).
+ensure_tool() {
+  local cmd="$1" pkg="$2" units="$3" procs="$4"
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  echo "$cmd not found: installing Debian's $pkg package"
   if [ "$(id -u)" -ne 0 ]; then
-    echo "run as root (or install the prometheus package) to get promtool" >&2
+    echo "run as root (or install the $pkg package) to get $cmd" >&2
     return 1
   fi
-  apt_install prometheus
-  # The package ships the Prometheus server too; only promtool is wanted. Stop the server if
-  # the package manager started it, so nothing is left listening on port 9090.
+  apt_install "$pkg"
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086 # a list of unit names
+    systemctl disable --now $units >/dev/null 2>&1 || true
   fi
-  local pid
-  for pid in $(pgrep -x prometheus || true) $(pgrep -f /usr/bin/prometheus-node-exporter || true); do
-    echo "stopping the server the package started (pid $pid)"
-    kill "$pid" || true
+  local pid proc
+  for proc in $procs; do
+    for pid in $(pgrep -f "^(/usr/bin/)?$proc( |$)" || true); do
+      echo "stopping the server the package started (pid $pid)"
+      kill "$pid" || true
+    done
   done
-  command -v promtool >/dev/null 2>&1
-}
-
-ensure_amtool() {
-  command -v amtool >/dev/null 2>&1 && return 0
-  echo "amtool not found: installing Debian's prometheus-alertmanager package"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "run as root (or install the prometheus-alertmanager package) to get amtool" >&2
-    return 1
-  fi
-  apt_install prometheus-alertmanager
-  # Only amtool is wanted: stop the server if the package manager started it.
-  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
-  fi
-  local pid
-  for pid in $(pgrep -x prometheus-alertmanager || true); do
-    echo "stopping the server the package started (pid $pid)"
-    kill "$pid" || true
-  done
-  command -v amtool >/dev/null 2>&1
+  command -v "$cmd" >/dev/null 2>&1
 }
 
 t_tools=$(date +%s%N)
-ensure_promtool
-ensure_amtool
+ensure_tool promtool prometheus "prometheus prometheus-node-exporter" "prometheus prometheus-node-exporter"
+ensure_tool amtool prometheus-alertmanager prometheus-alertmanager prometheus-alertmanager
 command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required (see TOOLCHAIN.md)" >&2; exit 1; }
 echo "tools: $(promtool --version 2>&1 | head -1); $(amtool --version 2>&1 | head -1); kubectl $(kubectl version --client 2>/dev/null | head -1 | awk '{print $3}') ($(ms_since "$t_tools") ms)"
 

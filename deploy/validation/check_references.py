@@ -335,22 +335,20 @@ def flow_allowed(view, src, dst, number, protocol="TCP"):
     if src.owner == dst.owner and src.namespace == dst.namespace:
         return True, ""
     known = view.namespaces()
-    if src.namespace in known:
-        selecting = [p for p in view.policies if ns_of(p) == src.namespace and "Egress" in policy_types(p)
-                     and selector_matches((p.get("spec") or {}).get("podSelector") or {}, src.labels)]
+    # The source's egress rules must let it out (peers under "to"), the destination's ingress
+    # rules let it in (peers under "from"); each only where some policy selects that pod.
+    for pod, peer, kind, key, verb in ((src, dst, "Egress", "to", "lets it out"),
+                                       (dst, src, "Ingress", "from", "lets it in")):
+        if pod.namespace not in known:
+            continue
+        selecting = [p for p in view.policies if ns_of(p) == pod.namespace and kind in policy_types(p)
+                     and selector_matches((p.get("spec") or {}).get("podSelector") or {}, pod.labels)]
         if selecting and not any(
                 port_matches(r.get("ports"), dst, number, protocol)
-                and (not r.get("to") or any(peer_matches(view, peer, ns_of(p), dst) for peer in r["to"]))
-                for p in selecting for r in (p.get("spec") or {}).get("egress") or []):
-            return False, f"no egress rule of {', '.join(meta(p)['name'] for p in selecting)} lets it out"
-    if dst.namespace in known:
-        selecting = [p for p in view.policies if ns_of(p) == dst.namespace and "Ingress" in policy_types(p)
-                     and selector_matches((p.get("spec") or {}).get("podSelector") or {}, dst.labels)]
-        if selecting and not any(
-                port_matches(r.get("ports"), dst, number, protocol)
-                and (not r.get("from") or any(peer_matches(view, peer, ns_of(p), src) for peer in r["from"]))
-                for p in selecting for r in (p.get("spec") or {}).get("ingress") or []):
-            return False, f"no ingress rule of {', '.join(meta(p)['name'] for p in selecting)} lets it in"
+                and (not r.get(key) or any(peer_matches(view, x, ns_of(p), peer) for x in r[key]))
+                for p in selecting for r in (p.get("spec") or {}).get(kind.lower()) or []):
+            names = ", ".join(meta(p)["name"] for p in selecting)
+            return False, f"no {kind.lower()} rule of {names} {verb}"
     return True, ""
 
 
