@@ -24,6 +24,35 @@ pub async fn append<E: EventType>(
     append_envelope(conn, E::SERVICE, E::TOPIC, &CloudEvent::of(event, at)).await
 }
 
+/// The statement that appends to `service`'s outbox.
+fn insert(service: &str) -> String {
+    format!(
+        "INSERT INTO {} (event_id, topic, event_key, event_type, payload, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+        table(service)
+    )
+}
+
+/// Writes `event` to its service's outbox inside the caller's transaction on the inline
+/// writer ([`SqliteDb::write`]).
+pub fn append_inline<E: EventType>(
+    tx: &rusqlite::Transaction<'_>,
+    event: &E,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let event = CloudEvent::of(event, at);
+    let payload = serde_json::to_string(&event)?;
+    tx.prepare_cached(&insert(E::SERVICE))?.execute((
+        event.id.to_string(),
+        E::TOPIC,
+        &event.subject,
+        &event.kind,
+        payload,
+        db::timestamp(Utc::now()),
+    ))?;
+    Ok(())
+}
+
 /// Writes an envelope to `service`'s outbox inside the caller's transaction.
 pub async fn append_envelope(
     conn: &mut SqliteConnection,
@@ -32,19 +61,15 @@ pub async fn append_envelope(
     event: &CloudEvent,
 ) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(&format!(
-        "INSERT INTO {} (event_id, topic, event_key, event_type, payload, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-        table(service)
-    ))
-    .bind(event.id.to_string())
-    .bind(topic)
-    .bind(&event.subject)
-    .bind(&event.kind)
-    .bind(payload)
-    .bind(db::timestamp(Utc::now()))
-    .execute(conn)
-    .await?;
+    sqlx::query(&insert(service))
+        .bind(event.id.to_string())
+        .bind(topic)
+        .bind(&event.subject)
+        .bind(&event.kind)
+        .bind(payload)
+        .bind(db::timestamp(Utc::now()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -102,19 +127,23 @@ impl OutboxStore for SqliteOutbox {
         publisher.publish(&records).await?;
         // One statement (atomic on its own): the batch gets the next positions in seq order.
         // A single statement keeps the single writer connection free for the requests.
+        // On the calling thread (a short, indexed write).
         let seqs = serde_json::to_string(&records.iter().map(|r| r.seq).collect::<Vec<_>>())?;
-        sqlx::query(&format!(
+        let mark = format!(
             "UPDATE {t} SET sent_at = ?1, position = base.last + batch.rank \
              FROM (SELECT value AS seq, ROW_NUMBER() OVER (ORDER BY value) AS rank \
                    FROM json_each(?2)) AS batch, \
                   (SELECT COALESCE(MAX(position), 0) AS last FROM {t}) AS base \
              WHERE {t}.seq = batch.seq AND {t}.sent_at IS NULL",
             t = self.table
-        ))
-        .bind(db::timestamp(Utc::now()))
-        .bind(seqs)
-        .execute(&self.db.writer)
-        .await?;
+        );
+        self.db
+            .write(self.service, |tx| -> anyhow::Result<()> {
+                tx.prepare_cached(&mark)?
+                    .execute((db::timestamp(Utc::now()), seqs))?;
+                Ok(())
+            })
+            .await?;
         Ok(Cycle::Published(records.len()))
     }
 

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::SubsecRound;
-use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
+use socialdevs_events::outbox::sqlite::append_inline;
+use socialdevs_events::outbox::OutboxSignal;
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -60,40 +61,45 @@ impl NotificationStore for SqliteNotificationStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.db.begin(SERVICE).await?;
-        let mut added = Vec::new();
-        for item in items {
-            let item = NewNotification {
-                created_at: item.created_at.trunc_subsecs(6),
-                ..item.clone()
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, \
-                 dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(item.id.to_string())
-            .bind(item.recipient_id.to_string())
-            .bind(item.kind.as_str())
-            .bind(item.actor_id.to_string())
-            .bind(item.post_id.map(|p| p.to_string()))
-            .bind(item.dedupe_key())
-            .bind(db::timestamp(item.created_at))
-            .execute(&mut *tx)
+        // One short transaction on the calling thread (`SqliteDb::write`).
+        let added = self
+            .db
+            .write(SERVICE, |tx| -> StoreResult<Vec<NotificationRow>> {
+                let mut added = Vec::new();
+                for item in items {
+                    let item = NewNotification {
+                        created_at: item.created_at.trunc_subsecs(6),
+                        ..item.clone()
+                    };
+                    let inserted = tx
+                        .prepare_cached(
+                            "INSERT INTO notifications (id, recipient_id, kind, actor_id, \
+                             post_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                             ON CONFLICT (dedupe_key) DO NOTHING",
+                        )?
+                        .execute((
+                            item.id.to_string(),
+                            item.recipient_id.to_string(),
+                            item.kind.as_str(),
+                            item.actor_id.to_string(),
+                            item.post_id.map(|p| p.to_string()),
+                            item.dedupe_key(),
+                            db::timestamp(item.created_at),
+                        ))?;
+                    if inserted == 1 {
+                        append_inline(tx, &created_event(&item), item.created_at)?;
+                        added.push(stored(&item));
+                    } else {
+                        tx.prepare_cached(
+                            "UPDATE notifications SET hidden = 0 \
+                             WHERE dedupe_key = ? AND hidden = 1",
+                        )?
+                        .execute([item.dedupe_key()])?;
+                    }
+                }
+                Ok(added)
+            })
             .await?;
-            if inserted.rows_affected() == 1 {
-                append(&mut tx, &created_event(&item), item.created_at).await?;
-                added.push(stored(&item));
-            } else {
-                sqlx::query(
-                    "UPDATE notifications SET hidden = 0 WHERE dedupe_key = ? AND hidden = 1",
-                )
-                .bind(item.dedupe_key())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
         if !added.is_empty() {
             self.outbox.committed();
         }

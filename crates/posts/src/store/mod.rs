@@ -36,6 +36,12 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Other(err.into())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         if db::is_unavailable(&err) {

@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use rusqlite::params;
 use rusqlite::types::ValueRef;
+use rusqlite::{params, OptionalExtension};
 use socialdevs_platform::db::held::{Held, HeldSets};
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;
 use uuid::Uuid;
 
-use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
+use socialdevs_events::outbox::sqlite::{append, append_inline};
+use socialdevs_events::outbox::OutboxSignal;
 
 use super::author_ids::{AuthorIds, Range};
 use super::rows::RowCache;
@@ -308,81 +309,82 @@ impl PostStore for SqlitePostStore {
         post: &NewPost,
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<Created> {
-        let mut tx = self.db.begin(SERVICE).await?;
-        if let Some(key) = key {
-            let previous = sqlx::query(
-                "SELECT request_hash, post_id FROM idempotency_keys WHERE user_id = ? AND key = ?",
-            )
-            .bind(post.author_id.to_string())
-            .bind(&key.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = previous {
-                let hash: String = row.try_get("request_hash")?;
-                if hash != key.request_hash {
-                    return Err(StoreError::IdempotencyMismatch);
+        // One short transaction on the calling thread (`SqliteDb::write`): the idempotency
+        // check, the post, its tags, the key and the outbox row.
+        let created = self
+            .db
+            .write(SERVICE, |tx| -> StoreResult<Created> {
+                if let Some(key) = key {
+                    let previous = tx
+                        .prepare_cached(
+                            "SELECT request_hash, post_id FROM idempotency_keys \
+                             WHERE user_id = ? AND key = ?",
+                        )?
+                        .query_row(params![post.author_id.to_string(), key.key], |row| {
+                            Ok((text(row, 0)?.to_owned(), parsed(row, 1, Uuid::parse_str)?))
+                        })
+                        .optional()?;
+                    if let Some((hash, id)) = previous {
+                        if hash != key.request_hash {
+                            return Err(StoreError::IdempotencyMismatch);
+                        }
+                        return Ok(Created::Replayed(id));
+                    }
                 }
-                let id: String = row.try_get("post_id")?;
-                return Ok(Created::Replayed(
-                    Uuid::parse_str(&id).map_err(anyhow::Error::from)?,
-                ));
-            }
-        }
-        let reply_to_author = match post.reply_to {
-            Some(parent) => Some(
-                post_author(&mut tx, parent)
-                    .await?
-                    .ok_or(StoreError::ReplyTargetMissing)?,
-            ),
-            None => None,
-        };
-        sqlx::query(
-            "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(post.id.to_string())
-        .bind(post.author_id.to_string())
-        .bind(&post.text)
-        .bind(post.reply_to.map(|r| r.to_string()))
-        .bind(serde_json::to_string(&post.hashtags).map_err(anyhow::Error::from)?)
-        .bind(serde_json::to_string(&post.mentions).map_err(anyhow::Error::from)?)
-        .bind(ts(post.created_at))
-        .execute(&mut *tx)
-        .await?;
-        for tag in &post.hashtags {
-            sqlx::query("INSERT INTO post_tags (tag, post_id) VALUES (?, ?)")
-                .bind(tag)
-                .bind(post.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(key) = key {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, post_id, created_at) \
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(post.author_id.to_string())
-            .bind(&key.key)
-            .bind(&key.request_hash)
-            .bind(post.id.to_string())
-            .bind(ts(post.created_at))
-            .execute(&mut *tx)
+                let reply_to_author = match post.reply_to {
+                    Some(parent) => Some(
+                        tx.prepare_cached("SELECT author_id FROM posts WHERE id = ?")?
+                            .query_row([parent.to_string()], |row| parsed(row, 0, Uuid::parse_str))
+                            .optional()?
+                            .ok_or(StoreError::ReplyTargetMissing)?,
+                    ),
+                    None => None,
+                };
+                let id = post.id.to_string();
+                tx.prepare_cached(
+                    "INSERT INTO posts (id, author_id, text, reply_to, hashtags, mentions, \
+                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    id,
+                    post.author_id.to_string(),
+                    post.text,
+                    post.reply_to.map(|r| r.to_string()),
+                    serde_json::to_string(&post.hashtags).map_err(anyhow::Error::from)?,
+                    serde_json::to_string(&post.mentions).map_err(anyhow::Error::from)?,
+                    ts(post.created_at),
+                ])?;
+                for tag in &post.hashtags {
+                    tx.prepare_cached("INSERT INTO post_tags (tag, post_id) VALUES (?, ?)")?
+                        .execute(params![tag, id])?;
+                }
+                if let Some(key) = key {
+                    tx.prepare_cached(
+                        "INSERT INTO idempotency_keys \
+                         (user_id, key, request_hash, post_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                    )?
+                    .execute(params![
+                        post.author_id.to_string(),
+                        key.key,
+                        key.request_hash,
+                        id,
+                        ts(post.created_at),
+                    ])?;
+                }
+                append_inline(tx, &events::created(post, reply_to_author), post.created_at)?;
+                Ok(Created::New(post.id))
+            })
             .await?;
+        if let Created::Replayed(_) = created {
+            return Ok(created);
         }
-        append(
-            &mut tx,
-            &events::created(post, reply_to_author),
-            post.created_at,
-        )
-        .await?;
-        tx.commit().await?;
         if let Some(parent) = post.reply_to {
             self.rows.changed(&[parent]);
         }
         self.rows.created(created_row(post));
         self.author_ids.created(post.author_id, post.id);
         self.outbox.committed();
-        Ok(Created::New(post.id))
+        Ok(created)
     }
 
     async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {

@@ -8,8 +8,13 @@
 //! connections here run the statement where the request already is, with no hand-off.
 //!
 //! For **short, bounded reads only** (an index walk with a `LIMIT`): the calling thread is an
-//! async runtime worker, which runs nothing else meanwhile. Writes, transactions and anything
-//! that could scan stay on the sqlx pools of [`super::SqliteDb`].
+//! async runtime worker, which runs nothing else meanwhile. Anything that could scan stays on
+//! the sqlx pools of [`super::SqliteDb`].
+//!
+//! The hot writes (a post with its outbox row, the relay's mark) are short too, and their
+//! statements cost less than their hand-offs: [`InlineWriter`] runs such a transaction on the
+//! calling thread, in the turn of the writer pool's only connection
+//! ([`super::SqliteDb::write`]), so it never races the pool's writes.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 /// Prepared statements each connection keeps (the hot reads are a handful of shapes).
 const STATEMENT_CACHE: usize = 64;
@@ -91,6 +96,70 @@ impl InlineReaders {
         .with_context(|| format!("opening {} to read", self.path.display()))?;
         // Readers of a WAL database wait only in rare moments (recovery after a crash).
         conn.busy_timeout(Duration::from_secs(1))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+}
+
+/// The one read-write connection for short write transactions on the calling thread, opened on
+/// first use. Callers take the writer pool's turn first ([`super::SqliteDb::write`]): SQLite
+/// has one writer at a time, and queuing in the pool means never waiting on SQLite's lock.
+pub struct InlineWriter {
+    path: PathBuf,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl fmt::Debug for InlineWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InlineWriter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl InlineWriter {
+    /// The writer of the database at `path`, which must exist and be in WAL mode.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Runs `work` in an immediate transaction on this thread: committed when it returns
+    /// `Ok`, rolled back otherwise. The caller holds the writer pool's turn.
+    pub(crate) fn transaction<T, E>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error> + From<anyhow::Error>,
+    {
+        // A transaction that panicked was rolled back as it unwound (`Transaction`'s drop).
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.open()?),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let done = work(&tx)?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn open(&self) -> anyhow::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} to write", self.path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // As the pools' connections (`SqliteDb::open`).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Checkpoints (which wait for the disk) stay on the writer pool's thread, whose
+        // commits run them; never on a runtime worker.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
@@ -187,6 +256,60 @@ mod tests {
         });
         let message = format!("{:#}", bad.unwrap_err());
         assert!(message.contains("Conversion error"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn inline_writes_commit_roll_back_and_wait_for_the_writer_pool() {
+        let (_dir, db) = database(&["CREATE TABLE t (n INTEGER PRIMARY KEY)"]).await;
+        let count = |db: &SqliteDb| {
+            db.inline
+                .read(|conn| conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)))
+                .unwrap()
+        };
+        db.write("test", |tx| -> anyhow::Result<()> {
+            tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(count(&db), 1, "committed on Ok");
+        let failed = db
+            .write("test", |tx| -> anyhow::Result<()> {
+                tx.execute("INSERT INTO t (n) VALUES (2)", [])?;
+                anyhow::bail!("changed my mind")
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(count(&db), 1, "rolled back on Err");
+
+        // While a pool transaction is open, an inline write waits for it, then follows it.
+        let mut open = db.begin("test").await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (3)")
+            .execute(&mut *open)
+            .await
+            .unwrap();
+        let later = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write("test", |tx| -> anyhow::Result<i64> {
+                    tx.execute("INSERT INTO t (n) VALUES (4)", [])?;
+                    Ok(tx.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !later.is_finished(),
+            "the inline write waited for the pool's turn"
+        );
+        open.commit().await.unwrap();
+        assert_eq!(
+            later.await.unwrap().unwrap(),
+            3,
+            "it saw the pool's row and its own"
+        );
+        assert_eq!(count(&db), 3);
     }
 
     #[test]
