@@ -6,8 +6,8 @@
 //! on PostgreSQL they also `LISTEN` for it, so processes sharing the database see each
 //! other's events.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -136,6 +136,58 @@ impl Marked {
     }
 }
 
+/// A record of a log: its position, key and payload.
+type LogRow = (i64, String, String);
+
+/// How many of each log's newest records [`Tail`] keeps.
+const TAIL_ROWS: usize = 1024;
+
+/// The newest records of each service's log as the relay marked them, in memory: on SQLite
+/// the file has one writer, this process, whose relay tells the transport of every batch it
+/// marks ([`Publisher::logged`]), so readers that keep up read them here instead of each
+/// reading the same rows from the database and each consumer group once more.
+///
+/// Each log's rows are contiguous positions: a batch that does not follow the last one held
+/// (one whose news was lost) starts the log's tail over. A reader is served from it only when
+/// it holds the position right after the reader's; otherwise the reader reads the database.
+#[derive(Debug, Default)]
+struct Tail(Mutex<HashMap<String, VecDeque<LogRow>>>);
+
+impl Tail {
+    fn append(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
+        let mut logs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = logs.entry(service.to_owned()).or_default();
+        for (position, record) in entries {
+            if log.back().is_some_and(|(last, _, _)| last + 1 != *position) {
+                log.clear();
+            }
+            log.push_back((*position, record.key.clone(), record.payload.clone()));
+            if log.len() > TAIL_ROWS {
+                log.pop_front();
+            }
+        }
+    }
+
+    /// Up to `limit` records after position `after`, if the tail holds every one there is
+    /// (`None`: read the database).
+    fn after(&self, service: &str, after: i64, limit: u32) -> Option<Vec<LogRow>> {
+        let logs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = logs.get(service)?;
+        let (first, _, _) = log.front()?;
+        if *first > after + 1 {
+            return None;
+        }
+        let skip = usize::try_from(after + 1 - first).ok()?;
+        Some(
+            log.iter()
+                .skip(skip)
+                .take(limit as usize)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
 /// The embedded transport over one database.
 #[derive(Clone)]
 pub struct EmbeddedTransport {
@@ -143,6 +195,8 @@ pub struct EmbeddedTransport {
     /// Bumped whenever a relay in this process marks a batch.
     wake: Arc<watch::Sender<Marked>>,
     batch: u32,
+    /// On SQLite: the newest records of each log.
+    tail: Arc<Tail>,
 }
 
 impl EmbeddedTransport {
@@ -186,6 +240,7 @@ impl EmbeddedTransport {
             db,
             wake: Arc::new(wake),
             batch: 256,
+            tail: Arc::new(Tail::default()),
         }
     }
 
@@ -233,12 +288,7 @@ impl EmbeddedTransport {
         Ok(())
     }
 
-    async fn read(
-        &self,
-        table: &str,
-        after: i64,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(i64, String, String)>> {
+    async fn read(&self, table: &str, after: i64, limit: u32) -> anyhow::Result<Vec<LogRow>> {
         let select = |a: &str, b: &str| {
             format!(
                 "SELECT position, event_key, payload FROM {table} WHERE position > {a} \
@@ -283,6 +333,13 @@ impl Publisher for EmbeddedPublisher {
 
     async fn flush(&self, _timeout: Duration) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn logged(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
+        // On PostgreSQL other processes write the log too: only the database knows it all.
+        if let Db::Sqlite(_) = self.transport.db {
+            self.transport.tail.append(service, entries);
+        }
     }
 
     fn batch_committed(&self, topic: &str) {
@@ -479,10 +536,11 @@ impl Subscription for EmbeddedSubscription {
                 if log.drained_at == Some(count) {
                     continue;
                 }
-                let rows = self
-                    .transport
-                    .read(&log.table, log.read, self.transport.batch)
-                    .await?;
+                let batch = self.transport.batch;
+                let rows = match self.transport.tail.after(log.service, log.read, batch) {
+                    Some(rows) => rows,
+                    None => self.transport.read(&log.table, log.read, batch).await?,
+                };
                 // A short batch is the end of the log as of `count`; a full one may have more.
                 log.drained_at = (rows.len() < self.transport.batch as usize).then_some(count);
                 for (position, key, payload) in rows {
@@ -592,4 +650,72 @@ pub async fn offsets(
         |conn, sql| sqlx::query_as(sql).fetch_all(&mut *conn).await?
     );
     Ok(rows.into_iter().map(|(g, t, p)| ((g, t), p)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: i64) -> OutboxRecord {
+        OutboxRecord {
+            seq,
+            topic: "socialdevs.posts".into(),
+            key: format!("k{seq}"),
+            event_type: "post.created".into(),
+            payload: format!("p{seq}"),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn append(tail: &Tail, positions: std::ops::RangeInclusive<i64>) {
+        let records: Vec<OutboxRecord> = positions.clone().map(record).collect();
+        let entries: Vec<(i64, &OutboxRecord)> = positions.zip(records.iter()).collect();
+        tail.append("posts", &entries);
+    }
+
+    fn positions(rows: Option<Vec<LogRow>>) -> Option<Vec<i64>> {
+        rows.map(|rows| rows.into_iter().map(|(p, _, _)| p).collect())
+    }
+
+    #[test]
+    fn the_tail_serves_only_readers_whose_next_record_it_holds() {
+        let tail = Tail::default();
+        assert_eq!(
+            tail.after("posts", 0, 10),
+            None,
+            "nothing held: the database"
+        );
+        append(&tail, 5..=7);
+        assert_eq!(tail.after("posts", 3, 10), None, "position 4 is not held");
+        assert_eq!(positions(tail.after("posts", 4, 10)), Some(vec![5, 6, 7]));
+        assert_eq!(positions(tail.after("posts", 5, 1)), Some(vec![6]));
+        assert_eq!(
+            positions(tail.after("posts", 7, 10)),
+            Some(vec![]),
+            "caught up"
+        );
+        assert_eq!(tail.after("users", 7, 10), None, "another log");
+        let rows = tail.after("posts", 6, 10).unwrap();
+        assert_eq!(rows, vec![(7, "k7".into(), "p7".into())]);
+    }
+
+    #[test]
+    fn a_gap_starts_the_tail_over_and_it_keeps_only_the_newest() {
+        let tail = Tail::default();
+        append(&tail, 1..=3);
+        append(&tail, 5..=6);
+        assert_eq!(
+            tail.after("posts", 2, 10),
+            None,
+            "4 was never held: not served"
+        );
+        assert_eq!(positions(tail.after("posts", 4, 10)), Some(vec![5, 6]));
+        let last = 6 + TAIL_ROWS as i64;
+        append(&tail, 7..=last);
+        assert_eq!(tail.after("posts", 5, 10), None, "6 fell out");
+        assert_eq!(
+            positions(tail.after("posts", last - 2, 10)),
+            Some(vec![last - 1, last])
+        );
+    }
 }

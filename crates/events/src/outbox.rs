@@ -80,6 +80,10 @@ pub trait Publisher: Send + Sync {
     async fn flush(&self, timeout: Duration) -> anyhow::Result<()>;
     /// Called after a batch was marked sent (the embedded transport wakes its readers).
     fn batch_committed(&self, _topic: &str) {}
+    /// Called with each record of a batch just marked sent and the log position it got, in
+    /// order, before [`Self::batch_committed`], by an outbox that is the log itself (on
+    /// SQLite): the embedded transport keeps the newest in memory for its readers.
+    fn logged(&self, _service: &str, _entries: &[(i64, &OutboxRecord)]) {}
     /// The highest outbox position of `topic` that every durable consumer has passed, when
     /// the outbox itself is the log; `None` when sent rows are no longer needed.
     async fn consumed_up_to(&self, _topic: &str) -> anyhow::Result<Option<i64>> {

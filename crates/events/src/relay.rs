@@ -77,6 +77,10 @@ impl Publisher for Instrumented<'_> {
     async fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
         self.inner.flush(timeout).await
     }
+
+    fn logged(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
+        self.inner.logged(service, entries);
+    }
 }
 
 /// Runs `outbox`'s relay until `shutdown`, then publishes what is left and flushes.

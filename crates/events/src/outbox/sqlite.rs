@@ -134,16 +134,30 @@ impl OutboxStore for SqliteOutbox {
              FROM (SELECT value AS seq, ROW_NUMBER() OVER (ORDER BY value) AS rank \
                    FROM json_each(?2)) AS batch, \
                   (SELECT COALESCE(MAX(position), 0) AS last FROM {t}) AS base \
-             WHERE {t}.seq = batch.seq AND {t}.sent_at IS NULL",
+             WHERE {t}.seq = batch.seq AND {t}.sent_at IS NULL \
+             RETURNING {t}.seq, {t}.position",
             t = self.table
         );
-        self.db
-            .write(self.service, |tx| -> anyhow::Result<()> {
-                tx.prepare_cached(&mark)?
-                    .execute((db::timestamp(Utc::now()), seqs))?;
-                Ok(())
+        let mut positions: Vec<(i64, i64)> = self
+            .db
+            .write(self.service, |tx| -> anyhow::Result<_> {
+                Ok(tx
+                    .prepare_cached(&mark)?
+                    .query_map((db::timestamp(Utc::now()), seqs), |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?)
             })
             .await?;
+        // The log as it now is, for readers in this process: each record at its position.
+        positions.sort_unstable_by_key(|&(_, position)| position);
+        let by_seq: std::collections::HashMap<i64, &OutboxRecord> =
+            records.iter().map(|r| (r.seq, r)).collect();
+        let entries: Vec<(i64, &OutboxRecord)> = positions
+            .iter()
+            .filter_map(|(seq, position)| by_seq.get(seq).map(|r| (*position, *r)))
+            .collect();
+        publisher.logged(self.service, &entries);
         Ok(Cycle::Published(records.len()))
     }
 
