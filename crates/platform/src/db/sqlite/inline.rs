@@ -89,15 +89,8 @@ impl InlineReaders {
     }
 
     fn open(&self) -> anyhow::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening {} to read", self.path.display()))?;
         // Readers of a WAL database wait only in rare moments (recovery after a crash).
-        conn.busy_timeout(Duration::from_secs(1))?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(conn)
+        connect(&self.path, false, Duration::from_secs(1))
     }
 }
 
@@ -148,21 +141,30 @@ impl InlineWriter {
     }
 
     fn open(&self) -> anyhow::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening {} to write", self.path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        let conn = connect(&self.path, true, Duration::from_secs(10))?;
         // As the pools' connections (`SqliteDb::open`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Checkpoints (which wait for the disk) stay on the writer pool's thread, whose
         // commits run them; never on a runtime worker.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
+}
+
+/// A connection to the database at `path`, used by one thread at a time, keeping prepared
+/// statements.
+fn connect(path: &Path, write: bool, busy: Duration) -> anyhow::Result<Connection> {
+    let (access, to) = if write {
+        (OpenFlags::SQLITE_OPEN_READ_WRITE, "write")
+    } else {
+        (OpenFlags::SQLITE_OPEN_READ_ONLY, "read")
+    };
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_context(|| format!("opening {} to {to}", path.display()))?;
+    conn.busy_timeout(busy)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// The text in column `idx` (borrowed from the row).
