@@ -163,14 +163,14 @@ async fn measure(
             serde_json::json!({ "i": i }),
         );
         let mut tx = db.begin("users").await?;
-        append_envelope(&mut tx, "users", USERS_TOPIC, &event).await?;
+        let written = append_envelope(&mut tx, &signal, "users", USERS_TOPIC, &event).await?;
         tx.commit().await?;
         clock
             .committed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(event.id, Instant::now());
-        signal.committed();
+        signal.committed_rows("users", written.into());
         if i == 0 {
             tokio::time::timeout(Duration::from_secs(60), measured.recv())
                 .await

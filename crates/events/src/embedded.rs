@@ -6,7 +6,7 @@
 //! on PostgreSQL they also `LISTEN` for it, so processes sharing the database see each
 //! other's events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use socialdevs_platform::db::{self, migrate_postgres, migrate_sqlite, Migration,
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use crate::outbox::{OutboxRecord, Publisher};
+use crate::envelope::{publish_span, publish_spans_enabled, CloudEvent};
+use crate::metrics::PUBLISHED_TOTAL;
+use crate::outbox::{Appended, LogSink, OutboxRecord, Publisher};
 use crate::transport::{Delivery, Durability, Latency, StartAt, Subscription, Transport};
 use crate::types::service_of_topic;
 
@@ -142,29 +144,67 @@ type LogRow = (i64, String, String);
 /// How many of each log's newest records [`Tail`] keeps.
 const TAIL_ROWS: usize = 1024;
 
-/// The newest records of each service's log as the relay marked them, in memory: on SQLite
-/// the file has one writer, this process, whose relay tells the transport of every batch it
-/// marks ([`Publisher::logged`]), so readers that keep up read them here instead of each
-/// reading the same rows from the database and each consumer group once more.
+/// The newest records of each service's log, in memory: on SQLite the file has one writer,
+/// this process, which tells the transport of every row it adds to a log (written as a log
+/// row, [`LogSink`], or marked by a relay, [`Publisher::logged`]), so readers that keep up
+/// read them here instead of each reading the same rows from the database and each consumer
+/// group once more.
 ///
-/// Each log's rows are contiguous positions: a batch that does not follow the last one held
-/// (one whose news was lost) starts the log's tail over. A reader is served from it only when
-/// it holds the position right after the reader's; otherwise the reader reads the database.
+/// Each log's rows are contiguous positions. Rows handed over ahead of one still missing (two
+/// transactions that committed one after the other and told in the other order) wait aside
+/// until it comes; too many waiting start the log's tail over. A reader is served from it
+/// only when it holds the position right after the reader's and nothing waits beyond what it
+/// holds; otherwise the reader reads the database.
 #[derive(Debug, Default)]
-struct Tail(Mutex<HashMap<String, VecDeque<LogRow>>>);
+struct Tail(Mutex<HashMap<String, TailLog>>);
+
+#[derive(Debug, Default)]
+struct TailLog {
+    /// Contiguous positions, oldest first.
+    rows: VecDeque<LogRow>,
+    /// Rows after a gap, by position.
+    early: BTreeMap<i64, LogRow>,
+}
+
+impl TailLog {
+    fn push(&mut self, row: LogRow) {
+        let Some(next) = self.rows.back().map(|(last, _, _)| last + 1) else {
+            self.rows.push_back(row);
+            return;
+        };
+        if row.0 > next {
+            self.early.insert(row.0, row);
+            if self.early.len() > TAIL_ROWS {
+                *self = Self::default();
+            }
+            return;
+        }
+        if row.0 < next {
+            // Held already, or older than where the tail started over.
+            return;
+        }
+        self.rows.push_back(row);
+        while let Some(entry) = self.early.first_entry() {
+            if *entry.key() != self.rows.back().map_or(0, |(last, _, _)| last + 1) {
+                break;
+            }
+            self.rows.push_back(entry.remove());
+        }
+        while self.rows.len() > TAIL_ROWS {
+            self.rows.pop_front();
+        }
+    }
+}
 
 impl Tail {
-    fn append(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
+    fn append(&self, service: &str, rows: impl IntoIterator<Item = LogRow>) {
         let mut logs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let log = logs.entry(service.to_owned()).or_default();
-        for (position, record) in entries {
-            if log.back().is_some_and(|(last, _, _)| last + 1 != *position) {
-                log.clear();
-            }
-            log.push_back((*position, record.key.clone(), record.payload.clone()));
-            if log.len() > TAIL_ROWS {
-                log.pop_front();
-            }
+        let log = match logs.get_mut(service) {
+            Some(log) => log,
+            None => logs.entry(service.to_owned()).or_default(),
+        };
+        for row in rows {
+            log.push(row);
         }
     }
 
@@ -173,13 +213,18 @@ impl Tail {
     fn after(&self, service: &str, after: i64, limit: u32) -> Option<Vec<LogRow>> {
         let logs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let log = logs.get(service)?;
-        let (first, _, _) = log.front()?;
+        let (first, _, _) = log.rows.front()?;
         if *first > after + 1 {
             return None;
         }
         let skip = usize::try_from(after + 1 - first).ok()?;
+        if skip >= log.rows.len() && !log.early.is_empty() {
+            // Caught up with the held rows, and the database has more.
+            return None;
+        }
         Some(
-            log.iter()
+            log.rows
+                .iter()
                 .skip(skip)
                 .take(limit as usize)
                 .cloned()
@@ -288,6 +333,14 @@ impl EmbeddedTransport {
         Ok(())
     }
 
+    /// Wakes the readers of `service`'s log in this process.
+    fn woken(&self, service: &'static str) {
+        self.wake.send_modify(|marked| {
+            let n = marked.0.entry(service).or_default();
+            *n = n.wrapping_add(1);
+        });
+    }
+
     async fn read(&self, table: &str, after: i64, limit: u32) -> anyhow::Result<Vec<LogRow>> {
         let select = |a: &str, b: &str| {
             format!(
@@ -320,7 +373,6 @@ impl EmbeddedTransport {
 }
 
 struct EmbeddedPublisher {
-    wake: Arc<watch::Sender<Marked>>,
     transport: EmbeddedTransport,
 }
 
@@ -338,16 +390,16 @@ impl Publisher for EmbeddedPublisher {
     fn logged(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
         // On PostgreSQL other processes write the log too: only the database knows it all.
         if let Db::Sqlite(_) = self.transport.db {
-            self.transport.tail.append(service, entries);
+            let rows = entries
+                .iter()
+                .map(|(position, record)| (*position, record.key.clone(), record.payload.clone()));
+            self.transport.tail.append(service, rows);
         }
     }
 
     fn batch_committed(&self, topic: &str) {
         if let Some(service) = service_of_topic(topic) {
-            self.wake.send_modify(|marked| {
-                let n = marked.0.entry(service).or_default();
-                *n = n.wrapping_add(1);
-            });
+            self.transport.woken(service);
         }
     }
 
@@ -366,15 +418,46 @@ impl Publisher for EmbeddedPublisher {
     }
 }
 
+/// On SQLite, the outboxes are written as log rows directly ([`LogSink`]): each commit's
+/// rows go to the tail and wake the readers, with no relay in between.
+struct EmbeddedLog(EmbeddedTransport);
+
+impl LogSink for EmbeddedLog {
+    fn appended(&self, service: &'static str, rows: Vec<Appended>) {
+        for Appended { record, .. } in &rows {
+            if publish_spans_enabled() {
+                if let Ok(event) = CloudEvent::from_bytes(record.payload.as_bytes()) {
+                    drop(publish_span(&event, &event.kind));
+                }
+            }
+            metrics::counter!(PUBLISHED_TOTAL, "service" => service,
+                "transport" => "embedded", "type" => record.event_type.clone())
+            .increment(1);
+        }
+        self.0.tail.append(
+            service,
+            rows.into_iter()
+                .map(|Appended { position, record }| (position, record.key, record.payload)),
+        );
+        self.0.woken(service);
+    }
+}
+
 #[async_trait]
 impl Transport for EmbeddedTransport {
     fn name(&self) -> &'static str {
         "embedded"
     }
 
+    fn log_sink(&self) -> Option<Arc<dyn LogSink>> {
+        match self.db {
+            Db::Sqlite(_) => Some(Arc::new(EmbeddedLog(self.clone()))),
+            Db::Postgres(_) => None,
+        }
+    }
+
     fn publisher(&self) -> Arc<dyn Publisher> {
         Arc::new(EmbeddedPublisher {
-            wake: self.wake.clone(),
             transport: self.clone(),
         })
     }
@@ -656,21 +739,13 @@ pub async fn offsets(
 mod tests {
     use super::*;
 
-    fn record(seq: i64) -> OutboxRecord {
-        OutboxRecord {
-            seq,
-            topic: "socialdevs.posts".into(),
-            key: format!("k{seq}"),
-            event_type: "post.created".into(),
-            payload: format!("p{seq}"),
-            created_at: Utc::now(),
-        }
-    }
-
-    fn append(tail: &Tail, positions: std::ops::RangeInclusive<i64>) {
-        let records: Vec<OutboxRecord> = positions.clone().map(record).collect();
-        let entries: Vec<(i64, &OutboxRecord)> = positions.zip(records.iter()).collect();
-        tail.append("posts", &entries);
+    fn append(tail: &Tail, positions: impl IntoIterator<Item = i64>) {
+        tail.append(
+            "posts",
+            positions
+                .into_iter()
+                .map(|p| (p, format!("k{p}"), format!("p{p}"))),
+        );
     }
 
     fn positions(rows: Option<Vec<LogRow>>) -> Option<Vec<i64>> {
@@ -700,22 +775,58 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_starts_the_tail_over_and_it_keeps_only_the_newest() {
+    fn it_keeps_only_the_newest() {
         let tail = Tail::default();
-        append(&tail, 1..=3);
         append(&tail, 5..=6);
-        assert_eq!(
-            tail.after("posts", 2, 10),
-            None,
-            "4 was never held: not served"
-        );
-        assert_eq!(positions(tail.after("posts", 4, 10)), Some(vec![5, 6]));
         let last = 6 + TAIL_ROWS as i64;
         append(&tail, 7..=last);
         assert_eq!(tail.after("posts", 5, 10), None, "6 fell out");
         assert_eq!(
             positions(tail.after("posts", last - 2, 10)),
             Some(vec![last - 1, last])
+        );
+    }
+
+    #[test]
+    fn rows_told_out_of_order_wait_for_the_missing_one() {
+        let tail = Tail::default();
+        append(&tail, 1..=2);
+        append(&tail, [4, 5]);
+        assert_eq!(
+            tail.after("posts", 2, 10),
+            None,
+            "3 is committed but not told yet: the database has it"
+        );
+        assert_eq!(positions(tail.after("posts", 0, 10)), Some(vec![1, 2]));
+        append(&tail, [3]);
+        assert_eq!(
+            positions(tail.after("posts", 1, 10)),
+            Some(vec![2, 3, 4, 5])
+        );
+        assert_eq!(positions(tail.after("posts", 5, 10)), Some(vec![]));
+        append(&tail, [5, 2]);
+        assert_eq!(
+            positions(tail.after("posts", 0, 10)),
+            Some(vec![1, 2, 3, 4, 5]),
+            "rows held already are not held twice"
+        );
+    }
+
+    #[test]
+    fn too_many_rows_waiting_start_the_tail_over() {
+        let tail = Tail::default();
+        append(&tail, [1]);
+        append(&tail, 3..=(3 + TAIL_ROWS as i64));
+        assert_eq!(
+            tail.after("posts", 0, 10),
+            None,
+            "started over: nothing held"
+        );
+        append(&tail, [2]);
+        assert_eq!(
+            positions(tail.after("posts", 1, 10)),
+            Some(vec![2]),
+            "the next row starts it again"
         );
     }
 }

@@ -109,6 +109,12 @@ fn with_parent(span: Span, event: &CloudEvent) -> Span {
     span
 }
 
+/// Whether anything records the spans [`publish_span`] makes (with traces off nothing does,
+/// and the relay need not decode each event to make one).
+pub fn publish_spans_enabled() -> bool {
+    tracing::span_enabled!(tracing::Level::INFO)
+}
+
 /// A producer span (`publish <type>`) for the relay sending `event` to `destination`, child
 /// of the span that wrote it to the outbox.
 pub fn publish_span(event: &CloudEvent, destination: &str) -> Span {

@@ -6,12 +6,14 @@
 //! `<service>_outbox`; PostgreSQL: `<service>.outbox`), ordered by `seq`. Marking a batch
 //! sent also gives each row a `position`: the embedded transport's log order, assigned by the
 //! one active relay in commit order (PostgreSQL sequences are not commit-ordered, so `seq`
-//! alone could let a reader skip a row that commits late).
+//! alone could let a reader skip a row that commits late). On SQLite with the embedded
+//! transport the outbox is the log itself: rows take their positions as they are written
+//! ([`LogSink`]), and the relay finds nothing to publish.
 
 pub mod postgres;
 pub mod sqlite;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,20 +37,101 @@ pub struct OutboxRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// Wakes a service's relay right after a transaction that wrote to its outbox commits.
-/// Cheap to clone; the store adapters hold one and call [`OutboxSignal::committed`].
-#[derive(Clone, Default, Debug)]
-pub struct OutboxSignal(Arc<Notify>);
+/// Where an outbox that is itself the log hands the rows its transactions committed: on the
+/// embedded SQLite file with the embedded transport, a row gets its log position as it is
+/// written (one process, one writer: write order is commit order), so nothing is left for a
+/// relay to publish; the transport keeps the newest rows in memory and wakes its readers.
+pub trait LogSink: Send + Sync {
+    /// Rows of `service`'s log just committed, each with its position. Transactions that
+    /// commit one after the other may hand theirs over in the other order.
+    fn appended(&self, service: &'static str, rows: Vec<Appended>);
+}
+
+/// An outbox row as written to a log directly (see [`LogSink`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// Its log position.
+    pub position: i64,
+    /// The row.
+    pub record: OutboxRecord,
+}
+
+/// What a store's transaction wrote to its outbox, for [`OutboxSignal::committed_rows`] once
+/// it commits: rows already in the log, or rows left for the relay.
+#[derive(Debug, Default)]
+#[must_use = "hand the rows to the outbox's signal once the transaction commits"]
+pub struct Written {
+    logged: Vec<Appended>,
+    for_relay: bool,
+}
+
+impl Written {
+    /// Adds a row: appended to the log (`Some`), or left for the relay (`None`).
+    pub fn push(&mut self, row: Option<Appended>) {
+        match row {
+            Some(row) => self.logged.push(row),
+            None => self.for_relay = true,
+        }
+    }
+}
+
+impl From<Option<Appended>> for Written {
+    fn from(row: Option<Appended>) -> Self {
+        let mut written = Self::default();
+        written.push(row);
+        written
+    }
+}
+
+/// Wakes a service's relay right after a transaction that wrote to its outbox commits, or,
+/// when the outbox is the log ([`LogSink`], attached at start), hands the committed rows to
+/// the log. Cheap to clone; the store adapters hold one.
+#[derive(Clone, Default)]
+pub struct OutboxSignal {
+    relay: Arc<Notify>,
+    log: Arc<OnceLock<Arc<dyn LogSink>>>,
+}
+
+impl std::fmt::Debug for OutboxSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxSignal")
+            .field("is_log", &self.is_log())
+            .finish()
+    }
+}
 
 impl OutboxSignal {
-    /// A transaction with outbox rows committed.
+    /// A transaction with outbox rows for the relay committed.
     pub fn committed(&self) {
-        self.0.notify_one();
+        self.relay.notify_one();
+    }
+
+    /// A transaction that wrote `rows` committed: rows in the log go to the log's sink; a
+    /// row left for the relay (none once the outbox is the log) wakes it.
+    pub fn committed_rows(&self, service: &'static str, rows: Written) {
+        if rows.for_relay {
+            self.committed();
+        }
+        if let (Some(sink), false) = (self.log.get(), rows.logged.is_empty()) {
+            sink.appended(service, rows.logged);
+        }
+    }
+
+    /// Whether the outbox is the log: rows take their positions as they are written.
+    pub fn is_log(&self) -> bool {
+        self.log.get().is_some()
+    }
+
+    /// Makes the outbox the log from now on (once; later calls change nothing). Call it
+    /// before anything writes, with no unsent rows left, so that positions stay in commit
+    /// order.
+    pub fn attach_log(&self, sink: Arc<dyn LogSink>) {
+        let _ = self.log.set(sink);
     }
 
     /// Waits for the next commit, or `timeout`, whichever comes first.
     pub async fn wait(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.0.notified()).await;
+        let _ = tokio::time::timeout(timeout, self.relay.notified()).await;
     }
 }
 

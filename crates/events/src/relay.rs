@@ -13,7 +13,7 @@ use socialdevs_platform::shutdown::Shutdown;
 use sqlx::postgres::PgListener;
 use tracing::Instrument;
 
-use crate::envelope::{publish_span, CloudEvent};
+use crate::envelope::{publish_span, publish_spans_enabled, CloudEvent};
 use crate::metrics::{
     OUTBOX_OLDEST_AGE_SECONDS, OUTBOX_PENDING, PUBLISHED_TOTAL, PUBLISH_FAILURES_TOTAL,
 };
@@ -58,11 +58,16 @@ struct Instrumented<'a> {
 #[async_trait]
 impl Publisher for Instrumented<'_> {
     async fn publish(&self, records: &[OutboxRecord]) -> anyhow::Result<()> {
-        let spans: Vec<_> = records
-            .iter()
-            .filter_map(|r| serde_json::from_str::<CloudEvent>(&r.payload).ok())
-            .map(|event| publish_span(&event, &event.kind.clone()))
-            .collect();
+        // A span needs the event's envelope: decoded only when something records spans.
+        let spans: Vec<_> = if publish_spans_enabled() {
+            records
+                .iter()
+                .filter_map(|r| serde_json::from_str::<CloudEvent>(&r.payload).ok())
+                .map(|event| publish_span(&event, &event.kind.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let batch_span = spans.last().cloned().unwrap_or_else(tracing::Span::none);
         self.inner.publish(records).instrument(batch_span).await?;
         drop(spans);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::envelope::CloudEvent;
-use crate::outbox::Publisher;
+use crate::outbox::{LogSink, Publisher};
 
 /// One message as delivered to a subscription.
 #[derive(Debug, Clone)]
@@ -92,6 +92,11 @@ pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
     /// The publisher the relays use.
     fn publisher(&self) -> Arc<dyn Publisher>;
+    /// Where outboxes that are this transport's log hand their rows directly (the embedded
+    /// transport on SQLite; see [`LogSink`]); `None` when relays publish them.
+    fn log_sink(&self) -> Option<Arc<dyn LogSink>> {
+        None
+    }
     /// Opens a subscription of `group` to `topics` that needs events within `latency` (a
     /// transport that polls its broker asks less often for background work; one that hands
     /// events over at once ignores it).

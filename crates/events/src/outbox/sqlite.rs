@@ -6,7 +6,7 @@ use socialdevs_platform::db::inline::timestamp;
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::{Row, SqliteConnection};
 
-use super::{Backlog, Cycle, OutboxRecord, OutboxStore, Publisher};
+use super::{Appended, Backlog, Cycle, OutboxRecord, OutboxSignal, OutboxStore, Publisher};
 use crate::envelope::CloudEvent;
 use crate::types::EventType;
 
@@ -15,62 +15,120 @@ pub fn table(service: &str) -> String {
     format!("{service}_outbox")
 }
 
-/// Writes `event` to its service's outbox inside the caller's transaction.
+/// Writes `event` to its service's outbox inside the caller's transaction: for the relay,
+/// or, when `signal` says the outbox is the log, at the log's next position (`Some`). Hand
+/// what it returns to [`OutboxSignal::committed_rows`] once the transaction commits.
 pub async fn append<E: EventType>(
     conn: &mut SqliteConnection,
+    signal: &OutboxSignal,
     event: &E,
     at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    append_envelope(conn, E::SERVICE, E::TOPIC, &CloudEvent::of(event, at)).await
-}
-
-/// The statement that appends to `service`'s outbox.
-fn insert(service: &str) -> String {
-    format!(
-        "INSERT INTO {} (event_id, topic, event_key, event_type, payload, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-        table(service)
+) -> Result<Option<Appended>, sqlx::Error> {
+    append_envelope(
+        conn,
+        signal,
+        E::SERVICE,
+        E::TOPIC,
+        &CloudEvent::of(event, at),
     )
+    .await
 }
 
-/// Writes `event` to its service's outbox inside the caller's transaction on the inline
-/// writer ([`SqliteDb::write`]).
+/// The statement that appends to `service`'s outbox: a row for the relay, or (`log`) a row
+/// of the log, at the next position and already sent, returning its `seq` and position.
+fn insert(service: &str, log: bool) -> String {
+    let table = table(service);
+    if log {
+        format!(
+            "INSERT INTO {table} \
+             (event_id, topic, event_key, event_type, payload, created_at, position, sent_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+                     (SELECT COALESCE(MAX(position), 0) + 1 FROM {table}), ?6) \
+             RETURNING seq, position"
+        )
+    } else {
+        format!(
+            "INSERT INTO {table} (event_id, topic, event_key, event_type, payload, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        )
+    }
+}
+
+/// The row [`insert`] wrote to the log.
+fn appended(
+    (seq, position): (i64, i64),
+    topic: &str,
+    event: &CloudEvent,
+    payload: String,
+    created_at: DateTime<Utc>,
+) -> Appended {
+    Appended {
+        position,
+        record: OutboxRecord {
+            seq,
+            topic: topic.to_owned(),
+            key: event.subject.clone(),
+            event_type: event.kind.clone(),
+            payload,
+            created_at,
+        },
+    }
+}
+
+/// [`append`] inside the caller's transaction on the inline writer ([`SqliteDb::write`]).
 pub fn append_inline<E: EventType>(
     tx: &rusqlite::Transaction<'_>,
+    signal: &OutboxSignal,
     event: &E,
     at: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Appended>> {
     let event = CloudEvent::of(event, at);
     let payload = serde_json::to_string(&event)?;
-    tx.prepare_cached(&insert(E::SERVICE))?.execute((
+    let now = Utc::now();
+    let log = signal.is_log();
+    let mut statement = tx.prepare_cached(&insert(E::SERVICE, log))?;
+    let params = (
         event.id.to_string(),
         E::TOPIC,
         &event.subject,
         &event.kind,
-        payload,
-        db::timestamp(Utc::now()),
-    ))?;
-    Ok(())
+        &payload,
+        db::timestamp(now),
+    );
+    if !log {
+        statement.execute(params)?;
+        return Ok(None);
+    }
+    let ids = statement.query_row(params, |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(Some(appended(ids, E::TOPIC, &event, payload, now)))
 }
 
-/// Writes an envelope to `service`'s outbox inside the caller's transaction.
+/// Writes an envelope to `service`'s outbox inside the caller's transaction, as [`append`].
 pub async fn append_envelope(
     conn: &mut SqliteConnection,
+    signal: &OutboxSignal,
     service: &str,
     topic: &str,
     event: &CloudEvent,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<Appended>, sqlx::Error> {
     let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(&insert(service))
+    let now = Utc::now();
+    let log = signal.is_log();
+    let sql = insert(service, log);
+    let query = sqlx::query(&sql)
         .bind(event.id.to_string())
         .bind(topic)
         .bind(&event.subject)
         .bind(&event.kind)
-        .bind(payload)
-        .bind(db::timestamp(Utc::now()))
-        .execute(conn)
-        .await?;
-    Ok(())
+        .bind(&payload)
+        .bind(db::timestamp(now));
+    if !log {
+        query.execute(conn).await?;
+        return Ok(None);
+    }
+    let row = query.fetch_one(conn).await?;
+    let ids = (row.try_get(0)?, row.try_get(1)?);
+    Ok(Some(appended(ids, topic, event, payload, now)))
 }
 
 /// The relay's side of a service's outbox on SQLite.

@@ -14,7 +14,9 @@ use socialdevs_events::embedded::EmbeddedTransport;
 use socialdevs_events::kafka::{KafkaSettings, KafkaTransport};
 use socialdevs_events::live::RedisLive;
 use socialdevs_events::outbox::sqlite::{append_envelope, SqliteOutbox};
-use socialdevs_events::outbox::{Backlog, OutboxSignal, OutboxStore};
+use socialdevs_events::outbox::{
+    Appended, Backlog, OutboxRecord, OutboxSignal, OutboxStore, Written,
+};
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{
@@ -62,6 +64,20 @@ impl Fixture {
         let (dir, db) = open().await;
         let transport = EmbeddedTransport::sqlite(db.clone()).await.unwrap();
         Self::with("embedded", dir, db, Arc::new(transport), None)
+    }
+
+    /// The embedded transport on a temporary SQLite file whose outboxes are its log: rows
+    /// take their positions as they are written, as in the all-in-one process.
+    pub async fn embedded_log() -> Self {
+        let fx = Self::embedded().await;
+        let sink = fx
+            .transport
+            .log_sink()
+            .expect("the embedded transport on SQLite");
+        for signal in fx.signals.values() {
+            signal.attach_log(sink.clone());
+        }
+        fx
     }
 
     /// The Kafka transport on the test broker (`SOCIALDEVS_TEST_KAFKA_BROKERS`, else a tansu
@@ -169,34 +185,62 @@ impl Fixture {
     /// its relay.
     pub async fn write(&self, service: &'static str, events: &[CloudEvent]) {
         let topic = topic_of(service);
+        let signal = &self.signals[service];
         let mut tx = self.db.begin(service).await.unwrap();
+        let mut written = Written::default();
         for event in events {
-            append_envelope(&mut tx, service, topic, event)
-                .await
-                .unwrap();
+            written.push(
+                append_envelope(&mut tx, signal, service, topic, event)
+                    .await
+                    .unwrap(),
+            );
         }
         tx.commit().await.unwrap();
-        self.signals[service].committed();
+        signal.committed_rows(service, written);
     }
 
     /// Writes a row whose payload is not a CloudEvent (a poison message).
     pub async fn write_raw(&self, service: &'static str, key: &str, payload: &str) {
+        let signal = &self.signals[service];
+        let log = signal.is_log();
+        let now = chrono::Utc::now();
         let mut tx = self.db.begin(service).await.unwrap();
-        sqlx::query(&format!(
+        // As a log row, the position and `sent_at` are written with it.
+        let (columns, values) = if log {
+            (
+                ", position, sent_at",
+                format!(", (SELECT COALESCE(MAX(position), 0) + 1 FROM {service}_outbox), ?6"),
+            )
+        } else {
+            ("", String::new())
+        };
+        let (seq, position): (i64, Option<i64>) = sqlx::query_as(&format!(
             "INSERT INTO {service}_outbox (event_id, topic, event_key, event_type, payload, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?)"
+             created_at{columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6{values}) \
+             RETURNING seq, position"
         ))
         .bind(Uuid::now_v7().to_string())
         .bind(topic_of(service))
         .bind(key)
         .bind(KIND)
         .bind(payload)
-        .bind(socialdevs_platform::db::timestamp(chrono::Utc::now()))
-        .execute(&mut *tx)
+        .bind(socialdevs_platform::db::timestamp(now))
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        self.signals[service].committed();
+        let row = position.map(|position| Appended {
+            position,
+            record: OutboxRecord {
+                seq,
+                topic: topic_of(service).to_owned(),
+                key: key.to_owned(),
+                event_type: KIND.to_owned(),
+                payload: payload.to_owned(),
+                created_at: now,
+            },
+        });
+        signal.committed_rows(service, Written::from(row));
     }
 
     /// Unsent outbox rows of `service`.

@@ -1,5 +1,6 @@
 //! The transport conformance suite: every test runs on the embedded transport (a temporary
-//! SQLite file), on Kafka (a tansu broker of its own, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), and
+//! SQLite file; once with relays publishing the outboxes, once with the outboxes written as
+//! its log, as in the all-in-one process), on Kafka (a tansu broker of its own, or `SOCIALDEVS_TEST_KAFKA_BROKERS`), and
 //! on Kafka with live subscriptions on Redis pub/sub (a `redis-server` of its own, or
 //! `SOCIALDEVS_TEST_REDIS_URL`), with the services' outboxes in SQLite and the real relays
 //! publishing them. Events go the
@@ -28,14 +29,19 @@ use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{CloudEvent, Delivery, Durability, StartAt, Subscription};
 use uuid::Uuid;
 
-/// Runs `$test(fixture)` once per transport, as `$test::embedded`, `$test::kafka` and
-/// `$test::kafka_redis_live`.
+/// Runs `$test(fixture)` once per transport, as `$test::embedded` (and `$test::embedded_log`,
+/// its outboxes written as its log), `$test::kafka` and `$test::kafka_redis_live`.
 macro_rules! on_both_transports {
     ($($test:ident),* $(,)?) => {$(
         mod $test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
                 super::$test(super::harness::Fixture::embedded().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded_log() {
+                super::$test(super::harness::Fixture::embedded_log().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +66,26 @@ on_both_transports!(
     an_undecodable_message_is_dead_lettered_and_the_consumer_moves_on,
     the_transport_answers_pings,
 );
+
+/// When the outboxes are the embedded transport's log, a row is in the log as its
+/// transaction commits: nothing waits for a relay, and readers get the rows in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_rows_are_in_the_log_as_they_commit() {
+    let fx = Fixture::embedded_log().await;
+    let mut sub = durable_users(&fx, &group("log")).await;
+    let events: Vec<CloudEvent> = (0..3).map(|n| event("users", "log", n)).collect();
+    fx.write("users", &events).await;
+    assert_eq!(
+        fx.backlog("users").await.pending,
+        0,
+        "no row left for a relay"
+    );
+    let delivered = poll_until(sub.as_mut(), "the three rows", |got| got.len() >= 3).await;
+    let ids: Vec<Uuid> = delivered.iter().map(|d| d.event().unwrap().id).collect();
+    assert_eq!(ids, events.iter().map(|e| e.id).collect::<Vec<_>>());
+    let offsets: Vec<i64> = delivered.iter().map(|d| d.offset).collect();
+    assert_eq!(offsets, [1, 2, 3], "positions in write order");
+}
 
 /// Durable group `group` on the users topic, from its committed offset (the earliest event
 /// for a new group).

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::SubsecRound;
 use socialdevs_events::outbox::sqlite::append_inline;
-use socialdevs_events::outbox::OutboxSignal;
+use socialdevs_events::outbox::{OutboxSignal, Written};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -62,46 +62,51 @@ impl NotificationStore for SqliteNotificationStore {
             return Ok(Vec::new());
         }
         // One short transaction on the calling thread (`SqliteDb::write`).
-        let added = self
+        let (added, written) = self
             .db
-            .write(SERVICE, |tx| -> StoreResult<Vec<NotificationRow>> {
-                let mut added = Vec::new();
-                for item in items {
-                    let item = NewNotification {
-                        created_at: item.created_at.trunc_subsecs(6),
-                        ..item.clone()
-                    };
-                    let inserted = tx
-                        .prepare_cached(
-                            "INSERT INTO notifications (id, recipient_id, kind, actor_id, \
+            .write(
+                SERVICE,
+                |tx| -> StoreResult<(Vec<NotificationRow>, Written)> {
+                    let mut added = Vec::new();
+                    let mut written = Written::default();
+                    for item in items {
+                        let item = NewNotification {
+                            created_at: item.created_at.trunc_subsecs(6),
+                            ..item.clone()
+                        };
+                        let inserted = tx
+                            .prepare_cached(
+                                "INSERT INTO notifications (id, recipient_id, kind, actor_id, \
                              post_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
                              ON CONFLICT (dedupe_key) DO NOTHING",
-                        )?
-                        .execute((
-                            item.id.to_string(),
-                            item.recipient_id.to_string(),
-                            item.kind.as_str(),
-                            item.actor_id.to_string(),
-                            item.post_id.map(|p| p.to_string()),
-                            item.dedupe_key(),
-                            db::timestamp(item.created_at),
-                        ))?;
-                    if inserted == 1 {
-                        append_inline(tx, &created_event(&item), item.created_at)?;
-                        added.push(stored(&item));
-                    } else {
-                        tx.prepare_cached(
-                            "UPDATE notifications SET hidden = 0 \
+                            )?
+                            .execute((
+                                item.id.to_string(),
+                                item.recipient_id.to_string(),
+                                item.kind.as_str(),
+                                item.actor_id.to_string(),
+                                item.post_id.map(|p| p.to_string()),
+                                item.dedupe_key(),
+                                db::timestamp(item.created_at),
+                            ))?;
+                        if inserted == 1 {
+                            let event = created_event(&item);
+                            written.push(append_inline(tx, &self.outbox, &event, item.created_at)?);
+                            added.push(stored(&item));
+                        } else {
+                            tx.prepare_cached(
+                                "UPDATE notifications SET hidden = 0 \
                              WHERE dedupe_key = ? AND hidden = 1",
-                        )?
-                        .execute([item.dedupe_key()])?;
+                            )?
+                            .execute([item.dedupe_key()])?;
+                        }
                     }
-                }
-                Ok(added)
-            })
+                    Ok((added, written))
+                },
+            )
             .await?;
         if !added.is_empty() {
-            self.outbox.committed();
+            self.outbox.committed_rows(SERVICE, written);
         }
         Ok(added)
     }

@@ -14,7 +14,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use socialdevs_events::outbox::sqlite::{append, append_inline};
-use socialdevs_events::outbox::OutboxSignal;
+use socialdevs_events::outbox::{OutboxSignal, Written};
 
 use super::author_ids::{AuthorIds, Range};
 use super::rows::RowCache;
@@ -311,9 +311,9 @@ impl PostStore for SqlitePostStore {
     ) -> StoreResult<Created> {
         // One short transaction on the calling thread (`SqliteDb::write`): the idempotency
         // check, the post, its tags, the key and the outbox row.
-        let created = self
+        let (created, written) = self
             .db
-            .write(SERVICE, |tx| -> StoreResult<Created> {
+            .write(SERVICE, |tx| -> StoreResult<(Created, Written)> {
                 if let Some(key) = key {
                     let previous = tx
                         .prepare_cached(
@@ -328,7 +328,7 @@ impl PostStore for SqlitePostStore {
                         if hash != key.request_hash {
                             return Err(StoreError::IdempotencyMismatch);
                         }
-                        return Ok(Created::Replayed(id));
+                        return Ok((Created::Replayed(id), Written::default()));
                     }
                 }
                 let reply_to_author = match post.reply_to {
@@ -371,8 +371,9 @@ impl PostStore for SqlitePostStore {
                         ts(post.created_at),
                     ])?;
                 }
-                append_inline(tx, &events::created(post, reply_to_author), post.created_at)?;
-                Ok(Created::New(post.id))
+                let event = events::created(post, reply_to_author);
+                let row = append_inline(tx, &self.outbox, &event, post.created_at)?;
+                Ok((Created::New(post.id), row.into()))
             })
             .await?;
         if let Created::Replayed(_) = created {
@@ -383,7 +384,7 @@ impl PostStore for SqlitePostStore {
         }
         self.rows.created(created_row(post));
         self.author_ids.created(post.author_id, post.id);
-        self.outbox.committed();
+        self.outbox.committed_rows(SERVICE, written);
         Ok(created)
     }
 
@@ -489,7 +490,8 @@ impl PostStore for SqlitePostStore {
             .execute(&mut *tx)
             .await?;
         let now = Utc::now();
-        append(&mut tx, &events::deleted(id, requester, reply_to, now), now).await?;
+        let event = events::deleted(id, requester, reply_to, now);
+        let written = Written::from(append(&mut tx, &self.outbox, &event, now).await?);
         tx.commit().await?;
         self.author_ids.deleted(requester, id);
         self.rows.changed(
@@ -498,7 +500,7 @@ impl PostStore for SqlitePostStore {
                 .flatten()
                 .collect::<Vec<_>>(),
         );
-        self.outbox.committed();
+        self.outbox.committed_rows(SERVICE, written);
         Ok(Deleted::Deleted)
     }
 
@@ -517,14 +519,16 @@ impl PostStore for SqlitePostStore {
         .execute(&mut *tx)
         .await?;
         let new = done.rows_affected() == 1;
+        let mut written = Written::default();
         if new {
-            append(&mut tx, &events::liked(post, author, user, at), at).await?;
+            let event = events::liked(post, author, user, at);
+            written.push(append(&mut tx, &self.outbox, &event, at).await?);
         }
         tx.commit().await?;
         if new {
             self.likes.added(user.id, post);
             self.rows.changed(&[post]);
-            self.outbox.committed();
+            self.outbox.committed_rows(SERVICE, written);
         }
         Ok(new)
     }
@@ -540,14 +544,16 @@ impl PostStore for SqlitePostStore {
             .execute(&mut *tx)
             .await?;
         let removed = done.rows_affected() == 1;
+        let mut written = Written::default();
         if removed {
-            append(&mut tx, &events::unliked(post, author, user, at), at).await?;
+            let event = events::unliked(post, author, user, at);
+            written.push(append(&mut tx, &self.outbox, &event, at).await?);
         }
         tx.commit().await?;
         if removed {
             self.likes.removed(user, post);
             self.rows.changed(&[post]);
-            self.outbox.committed();
+            self.outbox.committed_rows(SERVICE, written);
         }
         Ok(removed)
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use socialdevs_events::consumer::{self, Consumer};
 use socialdevs_events::live::RedisLive;
+use socialdevs_events::outbox::Cycle;
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::worker::Worker;
 use socialdevs_events::{Durability, Latency, LiveHub, StartAt, Transport};
@@ -85,25 +86,36 @@ async fn kafka(_settings: &Settings, _brokers: &str) -> anyhow::Result<Arc<dyn T
     anyhow::bail!("SOCIALDEVS_KAFKA_BROKERS is set but this build has no Kafka transport")
 }
 
-/// Starts the relay of a service's outbox.
-pub fn relay<S: ?Sized>(
+/// Starts the relay of a service's outbox. When the outbox is the transport's log (the
+/// embedded transport on SQLite), what earlier runs left unsent is published first and the
+/// store then writes log rows directly: the relay only keeps the backlog gauges and prunes.
+pub async fn relay<S: ?Sized>(
     service: &'static str,
     opened: &Opened<S>,
     transport: &Arc<dyn Transport>,
     shutdown: &Shutdown,
-) -> Worker {
-    Worker::spawn(
+) -> anyhow::Result<Worker> {
+    let publisher = transport.publisher();
+    if let Some(sink) = transport.log_sink() {
+        // Positions stay in commit order: nothing is left for the relay once rows take
+        // theirs as they are written (nothing else writes yet).
+        while let Cycle::Published(n @ 1..) = opened.outbox.relay_batch(&*publisher, 500).await? {
+            tracing::info!(service, published = n, "outbox rows left unsent relayed");
+        }
+        opened.signal.attach_log(sink);
+    }
+    Ok(Worker::spawn(
         format!("{service}-relay"),
         relay::run(
             opened.outbox.clone(),
-            transport.publisher(),
+            publisher,
             transport.name(),
             opened.signal.clone(),
             opened.listen.clone(),
             RelaySettings::default(),
             shutdown.clone(),
         ),
-    )
+    ))
 }
 
 /// Starts the live consumer feeding `hub` with every event of `topics`, from now on, in this

@@ -89,7 +89,7 @@ pub async fn wire(
         let opened = store.open(service.name(), db).await?;
         workers.push((
             service,
-            events::relay(service.name(), &opened, &transport, shutdown),
+            events::relay(service.name(), &opened, &transport, shutdown).await?,
         ));
         readiness.push((service.name(), opened.readiness.clone()));
         collectors.push(opened.collector.clone());

@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use socialdevs_events::outbox::{sqlite::append, OutboxSignal};
+use socialdevs_events::outbox::{sqlite::append, OutboxSignal, Written};
 
 use super::{
     contains_pattern, events, user_insert_error, FollowEdge, StoreError, StoreResult, UserStore,
@@ -108,9 +108,9 @@ fn inline_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 impl UserStore for SqliteUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let created = insert_user(&mut tx, user).await?;
+        let (created, written) = insert_user(&mut tx, &self.outbox, user).await?;
         tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.committed_rows(SERVICE, written);
         Ok(created)
     }
 
@@ -189,9 +189,10 @@ impl UserStore for SqliteUserStore {
             .map(|r| user_from_row(&r))
             .transpose()?
             .ok_or(StoreError::NotFound)?;
-        append(&mut tx, &events::updated(&user, at), at).await?;
+        let event = events::updated(&user, at);
+        let written = Written::from(append(&mut tx, &self.outbox, &event, at).await?);
         tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.committed_rows(SERVICE, written);
         Ok(user)
     }
 
@@ -237,6 +238,7 @@ impl UserStore for SqliteUserStore {
         .execute(&mut *tx)
         .await?;
         let new = done.rows_affected() == 1;
+        let mut written = Written::default();
         if new {
             // The insert passed the foreign key: the follower exists.
             let follower_name: String =
@@ -245,12 +247,12 @@ impl UserStore for SqliteUserStore {
                     .fetch_one(&mut *tx)
                     .await?;
             let event = events::followed((follower, follower_name), (followee, followee_name), at);
-            append(&mut tx, &event, at).await?;
+            written.push(append(&mut tx, &self.outbox, &event, at).await?);
         }
         tx.commit().await?;
         if new {
             self.followers.added(followee, follower);
-            self.outbox.committed();
+            self.outbox.committed_rows(SERVICE, written);
         }
         Ok(new)
     }
@@ -268,13 +270,15 @@ impl UserStore for SqliteUserStore {
             .execute(&mut *tx)
             .await?;
         let removed = done.rows_affected() == 1;
+        let mut written = Written::default();
         if removed {
-            append(&mut tx, &events::unfollowed(follower, followee, at), at).await?;
+            let event = events::unfollowed(follower, followee, at);
+            written.push(append(&mut tx, &self.outbox, &event, at).await?);
         }
         tx.commit().await?;
         if removed {
             self.followers.removed(followee, follower);
-            self.outbox.committed();
+            self.outbox.committed_rows(SERVICE, written);
         }
         Ok(removed)
     }
@@ -517,9 +521,9 @@ impl UserStore for SqliteUserStore {
             created_at: now,
         };
         // A taken username or e-mail rolls the deletion back with the rest.
-        let created = insert_user(&mut tx, &new).await?;
+        let (created, written) = insert_user(&mut tx, &self.outbox, &new).await?;
         tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.committed_rows(SERVICE, written);
         Ok(Some(created))
     }
 
@@ -537,8 +541,9 @@ impl UserStore for SqliteUserStore {
 /// Inserts `user` and its `user.registered` event.
 async fn insert_user(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    outbox: &OutboxSignal,
     user: &NewUser,
-) -> StoreResult<User> {
+) -> StoreResult<(User, Written)> {
     // RETURNING: the caller gets the user as stored (timestamps at stored precision).
     let row = sqlx::query(&format!(
         "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
@@ -557,8 +562,9 @@ async fn insert_user(
     .await
     .map_err(user_insert_error)?;
     let created = user_from_row(&row)?;
-    append(tx, &events::registered(&created), created.created_at).await?;
-    Ok(created)
+    let event = events::registered(&created);
+    let written = Written::from(append(tx, outbox, &event, created.created_at).await?);
+    Ok((created, written))
 }
 
 /// Revokes every live refresh token of `user` (SQLite has one writer: nothing races this).
