@@ -23,7 +23,7 @@ use tracing_subscriber::filter::{self, FilterExt as _};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter, Layer as _};
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 pub use opentelemetry::trace::SpanContext;
 pub use propagation::{
@@ -128,40 +128,36 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let (pipeline, notes) = traces::pipeline(traces);
-    let (layer, provider) = match pipeline {
-        Some((layer, provider)) => (Some(layer), Some(provider)),
-        None => (None, None),
-    };
-    // Each layer filters for itself: RUST_LOG is about logs, not about what is traced.
-    let registry = tracing_subscriber::registry().with(layer);
-    let result = match format {
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false)
-                    .with_target(true)
-                    .with_writer(writer)
-                    // These lines carry no span fields (no current span, no span list), so
-                    // the layer takes no spans: otherwise it formats every span's fields
-                    // into a JSON string as the span opens, for nothing. With traces off no
-                    // layer wants spans and they cost next to nothing (`bench/results/`
-                    // `hot-path-log-spans.md`). Span-field directives of RUST_LOG
-                    // (`[span{field}]=level`) therefore do not apply to JSON lines.
-                    .with_filter(env_filter().and(filter::filter_fn(|meta| meta.is_event()))),
-            )
-            .try_init(),
-        LogFormat::Pretty => registry
-            .with(
-                fmt::layer()
-                    .with_target(false)
-                    .with_writer(writer)
-                    .with_filter(env_filter()),
-            )
-            .try_init(),
-    };
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
+    let provider = pipeline.map(|(layer, provider)| {
+        layers.push(layer.boxed());
+        provider
+    });
+    // Each layer filters for itself: RUST_LOG is about logs, not about what is traced. The
+    // layers are a list, not an `Option` of the trace layer: a `None` layer enables every
+    // callsite, so with traces off every span would still be built and entered for no one.
+    layers.push(match format {
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_target(true)
+            .with_writer(writer)
+            // These lines carry no span fields (no current span, no span list), so the layer
+            // takes no spans: otherwise it formats every span's fields into a JSON string as
+            // the span opens, for nothing. With traces off no layer wants spans and they cost
+            // next to nothing (`bench/results/hot-path-log-spans.md`). Span-field directives
+            // of RUST_LOG (`[span{field}]=level`) therefore do not apply to JSON lines.
+            .with_filter(env_filter().and(filter::filter_fn(|meta| meta.is_event())))
+            .boxed(),
+        LogFormat::Pretty => fmt::layer()
+            .with_target(false)
+            .with_writer(writer)
+            .with_filter(env_filter())
+            .boxed(),
+    });
+    let result = tracing_subscriber::registry().with(layers).try_init();
     if result.is_err() {
         tracing::debug!("a tracing subscriber was already installed");
         if let Some(provider) = provider {
