@@ -40,6 +40,10 @@ pub struct SqliteDb {
 
 const READERS: u32 = 8;
 
+/// Bytes the write-ahead log keeps once checkpointed: after a burst (seeding, a backlog) it
+/// is cut back to this, not left at its high-water size.
+pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
 impl SqliteDb {
     /// Opens (creating if missing) the database at a `sqlite://` URL or file path.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
@@ -52,6 +56,7 @@ impl SqliteDb {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         if let Some(parent) = options.get_filename().parent() {
@@ -276,5 +281,51 @@ mod tests {
             .execute(&db.writer)
             .await
             .unwrap();
+    }
+
+    /// After a burst the write-ahead log grows past the limit; once checkpointed, the next
+    /// write (inline or on the pool) cuts it back instead of keeping its high-water size.
+    #[tokio::test]
+    async fn the_write_ahead_log_is_cut_back_after_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = SqliteDb::default_url(dir.path());
+        let db = SqliteDb::open(&url).await.unwrap();
+        let wal = dir.path().join("socialdevs.db-wal");
+        let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        sqlx::query("CREATE TABLE blobs (b BLOB NOT NULL)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        let limit = u64::try_from(JOURNAL_SIZE_LIMIT).unwrap();
+        let burst = usize::try_from(limit / (256 * 1024)).unwrap() + 8;
+        db.write("test", |tx| -> anyhow::Result<()> {
+            for _ in 0..burst {
+                tx.execute("INSERT INTO blobs (b) VALUES (zeroblob(256 * 1024))", [])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(
+            wal_size() > limit,
+            "the burst went to the log: {}",
+            wal_size()
+        );
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&db.writer)
+            .await
+            .unwrap();
+        assert_eq!(busy, 0);
+        db.write("test", |tx| -> anyhow::Result<()> {
+            tx.execute("DELETE FROM blobs WHERE rowid = 1", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(
+            wal_size() <= limit,
+            "the log was cut back to {limit} bytes: {}",
+            wal_size()
+        );
     }
 }

@@ -145,6 +145,7 @@ impl InlineWriter {
         // As the pools' connections (`SqliteDb::open`).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "journal_size_limit", super::JOURNAL_SIZE_LIMIT)?;
         // Checkpoints (which wait for the disk) stay on the writer pool's thread, whose
         // commits run them; never on a runtime worker.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
