@@ -132,6 +132,24 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// [`is_unavailable`] for the statements run on the calling thread ([`SqliteDb::write`],
+/// [`InlineReaders`]): SQLite busy or locked past its timeout, an I/O error, a file
+/// that cannot be opened, or a full disk — the database cannot take the request now.
+pub fn is_sqlite_unavailable(err: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => matches!(
+            failure.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+        ),
+        _ => false,
+    }
+}
+
 /// Publishes a service's pool sizes (`socialdevs_db_pool_*`).
 fn publish_pool_sizes(service: &'static str, idle: u64, in_use: u64, max: u64) {
     metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "idle").set(idle as f64);
@@ -150,4 +168,38 @@ async fn timed_acquire<DB: Database>(
     metrics::histogram!(DB_POOL_ACQUIRE_DURATION_SECONDS, "service" => service)
         .record(started.elapsed().as_secs_f64());
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second writer that finds the file locked past its timeout is told "unavailable"; a
+    /// broken constraint is not.
+    #[test]
+    fn sqlite_busy_is_unavailable_and_a_constraint_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut first = rusqlite::Connection::open(&path).unwrap();
+        first
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .unwrap();
+        let second = rusqlite::Connection::open(&path).unwrap();
+        second.busy_timeout(std::time::Duration::ZERO).unwrap();
+
+        let held = first
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let busy = second
+            .execute("INSERT INTO t (n) VALUES (1)", [])
+            .unwrap_err();
+        assert!(is_sqlite_unavailable(&busy), "{busy}");
+        held.commit().unwrap();
+
+        second.execute("INSERT INTO t (n) VALUES (1)", []).unwrap();
+        let duplicate = second
+            .execute("INSERT INTO t (n) VALUES (1)", [])
+            .unwrap_err();
+        assert!(!is_sqlite_unavailable(&duplicate), "{duplicate}");
+    }
 }

@@ -38,7 +38,11 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Other(err.into())
+        if db::is_sqlite_unavailable(&err) {
+            StoreError::Unavailable(err.into())
+        } else {
+            StoreError::Other(err.into())
+        }
     }
 }
 
