@@ -57,21 +57,46 @@ fn insert(service: &str, log: bool) -> String {
 /// The row [`insert`] wrote to the log.
 fn appended(
     (seq, position): (i64, i64),
-    topic: &str,
-    event: &CloudEvent,
-    payload: String,
+    row: OutboxRow<'_>,
     created_at: DateTime<Utc>,
 ) -> Appended {
     Appended {
         position,
         record: OutboxRecord {
             seq,
-            topic: topic.to_owned(),
-            key: event.subject.clone(),
-            event_type: event.kind.clone(),
-            payload,
+            topic: row.topic.to_owned(),
+            key: row.key.to_owned(),
+            event_type: row.kind.to_owned(),
+            payload: row.payload,
             created_at,
         },
+    }
+}
+
+/// An outbox row as the append functions write it: an event's id, topic, key (its subject),
+/// type and payload (its CloudEvent JSON).
+pub struct OutboxRow<'a> {
+    /// The event's id.
+    pub id: uuid::Uuid,
+    /// The topic it goes to.
+    pub topic: &'a str,
+    /// Its key: events of a key keep their order.
+    pub key: &'a str,
+    /// Its type.
+    pub kind: &'a str,
+    /// What is published: the CloudEvent JSON (anything else is a poison message).
+    pub payload: String,
+}
+
+impl<'a> OutboxRow<'a> {
+    fn of(topic: &'a str, event: &'a CloudEvent) -> serde_json::Result<Self> {
+        Ok(Self {
+            id: event.id,
+            topic,
+            key: &event.subject,
+            kind: &event.kind,
+            payload: serde_json::to_string(event)?,
+        })
     }
 }
 
@@ -83,24 +108,24 @@ pub fn append_inline<E: EventType>(
     at: DateTime<Utc>,
 ) -> anyhow::Result<Option<Appended>> {
     let event = CloudEvent::of(event, at);
-    let payload = serde_json::to_string(&event)?;
+    let row = OutboxRow::of(E::TOPIC, &event)?;
     let now = Utc::now();
     let log = signal.is_log();
     let mut statement = tx.prepare_cached(&insert(E::SERVICE, log))?;
     let params = (
-        event.id.to_string(),
-        E::TOPIC,
-        &event.subject,
-        &event.kind,
-        &payload,
+        row.id.to_string(),
+        row.topic,
+        row.key,
+        row.kind,
+        &row.payload,
         db::timestamp(now),
     );
     if !log {
         statement.execute(params)?;
         return Ok(None);
     }
-    let ids = statement.query_row(params, |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(Some(appended(ids, E::TOPIC, &event, payload, now)))
+    let ids = statement.query_row(params, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Some(appended(ids, row, now)))
 }
 
 /// Writes an envelope to `service`'s outbox inside the caller's transaction, as [`append`].
@@ -111,24 +136,35 @@ pub async fn append_envelope(
     topic: &str,
     event: &CloudEvent,
 ) -> Result<Option<Appended>, sqlx::Error> {
-    let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let row = OutboxRow::of(topic, event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    append_row(conn, signal, service, row).await
+}
+
+/// Writes `row` to `service`'s outbox inside the caller's transaction, as [`append`]; for a
+/// payload that is not made from an event (a test's poison message).
+pub async fn append_row(
+    conn: &mut SqliteConnection,
+    signal: &OutboxSignal,
+    service: &str,
+    row: OutboxRow<'_>,
+) -> Result<Option<Appended>, sqlx::Error> {
     let now = Utc::now();
     let log = signal.is_log();
     let sql = insert(service, log);
     let query = sqlx::query(&sql)
-        .bind(event.id.to_string())
-        .bind(topic)
-        .bind(&event.subject)
-        .bind(&event.kind)
-        .bind(&payload)
+        .bind(row.id.to_string())
+        .bind(row.topic)
+        .bind(row.key)
+        .bind(row.kind)
+        .bind(&row.payload)
         .bind(db::timestamp(now));
     if !log {
         query.execute(conn).await?;
         return Ok(None);
     }
-    let row = query.fetch_one(conn).await?;
-    let ids = (row.try_get(0)?, row.try_get(1)?);
-    Ok(Some(appended(ids, topic, event, payload, now)))
+    let written = query.fetch_one(conn).await?;
+    let ids = (written.try_get(0)?, written.try_get(1)?);
+    Ok(Some(appended(ids, row, now)))
 }
 
 /// The relay's side of a service's outbox on SQLite.

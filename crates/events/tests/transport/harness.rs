@@ -13,10 +13,8 @@ use socialdevs_events::consumer::{self, Consumer, Handler, HandlerError};
 use socialdevs_events::embedded::EmbeddedTransport;
 use socialdevs_events::kafka::{KafkaSettings, KafkaTransport};
 use socialdevs_events::live::RedisLive;
-use socialdevs_events::outbox::sqlite::{append_envelope, SqliteOutbox};
-use socialdevs_events::outbox::{
-    Appended, Backlog, OutboxRecord, OutboxSignal, OutboxStore, Written,
-};
+use socialdevs_events::outbox::sqlite::{append_envelope, append_row, OutboxRow, SqliteOutbox};
+use socialdevs_events::outbox::{Backlog, OutboxSignal, OutboxStore, Written};
 use socialdevs_events::relay::{self, RelaySettings};
 use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{
@@ -202,45 +200,17 @@ impl Fixture {
     /// Writes a row whose payload is not a CloudEvent (a poison message).
     pub async fn write_raw(&self, service: &'static str, key: &str, payload: &str) {
         let signal = &self.signals[service];
-        let log = signal.is_log();
-        let now = chrono::Utc::now();
         let mut tx = self.db.begin(service).await.unwrap();
-        // As a log row, the position and `sent_at` are written with it.
-        let (columns, values) = if log {
-            (
-                ", position, sent_at",
-                format!(", (SELECT COALESCE(MAX(position), 0) + 1 FROM {service}_outbox), ?6"),
-            )
-        } else {
-            ("", String::new())
+        let row = OutboxRow {
+            id: Uuid::now_v7(),
+            topic: topic_of(service),
+            key,
+            kind: KIND,
+            payload: payload.to_owned(),
         };
-        let (seq, position): (i64, Option<i64>) = sqlx::query_as(&format!(
-            "INSERT INTO {service}_outbox (event_id, topic, event_key, event_type, payload, \
-             created_at{columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6{values}) \
-             RETURNING seq, position"
-        ))
-        .bind(Uuid::now_v7().to_string())
-        .bind(topic_of(service))
-        .bind(key)
-        .bind(KIND)
-        .bind(payload)
-        .bind(socialdevs_platform::db::timestamp(now))
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let appended = append_row(&mut tx, signal, service, row).await.unwrap();
         tx.commit().await.unwrap();
-        let row = position.map(|position| Appended {
-            position,
-            record: OutboxRecord {
-                seq,
-                topic: topic_of(service).to_owned(),
-                key: key.to_owned(),
-                event_type: KIND.to_owned(),
-                payload: payload.to_owned(),
-                created_at: now,
-            },
-        });
-        signal.committed_rows(service, Written::from(row));
+        signal.committed_rows(service, Written::from(appended));
     }
 
     /// Unsent outbox rows of `service`.
