@@ -12,9 +12,11 @@
 //!
 //! Guarantees of a live subscription are those of a live feed: what is published while it is
 //! connected arrives once, in publish order; what is published while Redis is unreachable is
-//! not delivered live (the stores and timelines still have it, through the broker). The relay
-//! retries a batch the broker refused, so each topic remembers the highest outbox position it
-//! sent live and a retried batch goes out live only once.
+//! not delivered live (the stores and timelines still have it, through the broker), and neither
+//! is an event that waited more than [`LIVE_MAX_AGE`] for Redis — so nothing from before an
+//! outage is published once Redis is back. The relay retries a batch the broker refused, so
+//! each topic remembers the highest outbox position it sent live and a retried batch goes out
+//! live only once.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -24,8 +26,10 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use futures::{FutureExt, Stream, StreamExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::metrics::LIVE_PUBLISH_FAILURES_TOTAL;
 use crate::outbox::{OutboxRecord, Publisher};
@@ -37,6 +41,9 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BATCH: usize = 512;
 /// Batches that may wait for the live sender before new ones are not sent live.
 const LIVE_QUEUE: usize = 256;
+/// The longest an event waits for Redis and is still published live: later, the people
+/// watching have seen it through their stores, or stopped waiting.
+pub const LIVE_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// A transport whose live subscriptions read Redis pub/sub, everything else the wrapped one.
 pub struct RedisLive {
@@ -74,6 +81,12 @@ impl RedisLive {
 /// One message for a live channel.
 type LiveMessage = (String, Vec<u8>);
 
+/// Messages handed to the live sender together, and when.
+struct LiveBatch {
+    at: Instant,
+    messages: Vec<LiveMessage>,
+}
+
 /// Hands each batch to the live sender (Redis), then publishes it durably (the wrapped
 /// publisher). The live sender is a task of its own behind a bounded queue, so a slow or
 /// unreachable Redis never holds up the durable path: when the queue is full, batches are
@@ -81,7 +94,7 @@ type LiveMessage = (String, Vec<u8>);
 struct LivePublisher {
     inner: Arc<dyn Publisher>,
     prefix: String,
-    queue: mpsc::Sender<Vec<LiveMessage>>,
+    queue: mpsc::Sender<LiveBatch>,
     /// Per topic, the highest outbox position already sent live.
     sent: Mutex<HashMap<String, i64>>,
 }
@@ -123,42 +136,50 @@ impl LivePublisher {
     }
 }
 
-/// Publishes the queued batches in order, several per round trip, reconnecting after a
-/// failure; a batch that fails is dropped (live events are not worth delivering late).
-async fn send_live(client: redis::Client, mut batches: mpsc::Receiver<Vec<LiveMessage>>) {
-    let mut conn: Option<ConnectionManager> = None;
+/// Publishes the queued batches in order, several per round trip, on one connection, which it
+/// opens again after a failure. A batch that fails is dropped, and so is one that waited more
+/// than [`LIVE_MAX_AGE`]: live events are not worth delivering late.
+async fn send_live(client: redis::Client, mut batches: mpsc::Receiver<LiveBatch>) {
+    let mut conn: Option<MultiplexedConnection> = None;
     while let Some(first) = batches.recv().await {
-        let mut messages = first;
-        while messages.len() < MAX_BATCH {
+        let mut round = vec![first];
+        let mut count = round[0].messages.len();
+        while count < MAX_BATCH {
             match batches.try_recv() {
-                Ok(more) => messages.extend(more),
+                Ok(more) => {
+                    count += more.messages.len();
+                    round.push(more);
+                }
                 Err(_) => break,
             }
         }
-        if let Err(err) = publish_live(&client, &mut conn, &messages).await {
+        if let Err(err) = publish_live(&client, &mut conn, round).await {
             conn = None;
             metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
-            tracing::warn!(error = %format!("{err:#}"), events = messages.len(),
+            tracing::warn!(error = %format!("{err:#}"), events = count,
                 "live events not published (streams miss them; stores get them)");
         }
     }
 }
 
+/// Publishes `round` on `conn`, connecting first if there is none. Only what is younger than
+/// [`LIVE_MAX_AGE`] once connected is published, so that nothing from before a Redis outage
+/// goes out after it.
 async fn publish_live(
     client: &redis::Client,
-    conn: &mut Option<ConnectionManager>,
-    messages: &[LiveMessage],
+    conn: &mut Option<MultiplexedConnection>,
+    round: Vec<LiveBatch>,
 ) -> anyhow::Result<()> {
     let conn = match conn {
         Some(conn) => conn,
         None => {
-            let config = ConnectionManagerConfig::new()
-                .set_response_timeout(Some(REDIS_TIMEOUT))
+            // One attempt: the next batch is the next attempt.
+            let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(REDIS_TIMEOUT))
-                .set_number_of_retries(1);
+                .set_response_timeout(Some(REDIS_TIMEOUT));
             let fresh = tokio::time::timeout(
                 REDIS_TIMEOUT.saturating_mul(2),
-                ConnectionManager::new_with_config(client.clone(), config),
+                client.get_multiplexed_async_connection_with_config(&config),
             )
             .await
             .context("connecting to Redis timed out")?
@@ -166,9 +187,28 @@ async fn publish_live(
             conn.insert(fresh)
         }
     };
+    let now = Instant::now();
     let mut pipe = redis::pipe();
-    for (channel, payload) in messages {
-        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+    let mut stale = 0;
+    for batch in round {
+        if now.saturating_duration_since(batch.at) > LIVE_MAX_AGE {
+            stale += batch.messages.len();
+            continue;
+        }
+        for (channel, payload) in batch.messages {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+    }
+    if stale > 0 {
+        metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
+        tracing::warn!(
+            events = stale,
+            "live events not published: they waited too long for Redis (streams miss them; \
+             stores get them)"
+        );
+    }
+    if pipe.is_empty() {
+        return Ok(());
     }
     tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(conn))
         .await
@@ -184,7 +224,11 @@ impl Publisher for LivePublisher {
         let unsent = self.unsent(records);
         if !unsent.is_empty() {
             let count = unsent.len();
-            if self.queue.try_send(unsent).is_err() {
+            let batch = LiveBatch {
+                at: Instant::now(),
+                messages: unsent,
+            };
+            if self.queue.try_send(batch).is_err() {
                 metrics::counter!(LIVE_PUBLISH_FAILURES_TOTAL).increment(1);
                 tracing::warn!(
                     events = count,
@@ -337,5 +381,56 @@ impl Transport for RedisLive {
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use socialdevs_testkit::redis::RedisServer;
+
+    use super::*;
+
+    fn batch(age: Duration, payload: &str, channel: &str) -> LiveBatch {
+        LiveBatch {
+            at: Instant::now() - age,
+            messages: vec![(channel.to_owned(), payload.as_bytes().to_vec())],
+        }
+    }
+
+    /// What waited longer than `LIVE_MAX_AGE` for Redis is dropped; the rest of the round
+    /// goes out, in order.
+    #[tokio::test]
+    async fn events_that_waited_too_long_are_not_published() {
+        let redis = RedisServer::start();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let channel = format!("{}:live:test", redis.namespace());
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe(&channel).await.unwrap();
+        let mut messages = pubsub.into_on_message();
+
+        let mut conn = None;
+        let round = vec![
+            batch(Duration::ZERO, "fresh-1", &channel),
+            batch(LIVE_MAX_AGE + Duration::from_secs(1), "stale", &channel),
+            batch(LIVE_MAX_AGE / 2, "fresh-2", &channel),
+        ];
+        publish_live(&client, &mut conn, round).await.unwrap();
+        publish_live(
+            &client,
+            &mut conn,
+            vec![batch(Duration::ZERO, "last", &channel)],
+        )
+        .await
+        .unwrap();
+
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let msg = tokio::time::timeout(REDIS_TIMEOUT, messages.next())
+                .await
+                .expect("a published message arrives")
+                .expect("the subscription stays open");
+            got.push(String::from_utf8(msg.get_payload_bytes().to_vec()).unwrap());
+        }
+        assert_eq!(got, ["fresh-1", "fresh-2", "last"]);
     }
 }
