@@ -22,7 +22,8 @@ a fresh k3s cluster with Argo CD would apply them:
   argocd-source-path      an Application's source path does not exist in the repository
   hook-order              a PreSync hook uses an object its app creates only in the Sync phase, or
                           a Sync-phase object uses one created in a later sync wave or a hook
-                          Argo CD deletes once it succeeded
+                          Argo CD deletes once it succeeded, or a hook's pods are isolated by a
+                          NetworkPolicy when it runs while another that selects them comes later
   address-qualified       an analysis / scrape address that crosses namespaces is not
                           <svc>.<ns>.svc[.cluster.local]
   address-target          an analysis / scrape address names no Service, or no port of it
@@ -921,6 +922,43 @@ class Checker:
                         elif not dep_phases and wave(dep) > wave(o):
                             self.report(target, "hook-order", o,
                                         f"sync wave {wave(o)} uses {kind} {ref} of the later wave {wave(dep)}")
+            if phases:
+                self.check_hook_policies(target, app, render, earlier, o, phases)
+
+    def check_hook_policies(self, target, app, render, earlier, hook, phases):
+        """Argo CD waits for a hook to finish before it applies the next wave. If, when the hook
+        runs, a NetworkPolicy already isolates its pods (a default deny) while another one that
+        selects them (the rules that let them out) comes only with or after the hook, the hook
+        cannot reach what it needs on a first install, and the sync waits for it forever. A hook
+        that no policy selects yet runs unrestricted, which is fine."""
+        def before(pol):
+            if ("NetworkPolicy", ns_of(pol), meta(pol).get("name")) in earlier:
+                return True
+            pol_phases = hook_phases(pol)
+            if "PreSync" in phases:
+                return "PreSync" in pol_phases and wave(pol) < wave(hook)
+            if "Sync" in phases:
+                return "PreSync" in pol_phases or (
+                    (not pol_phases or "Sync" in pol_phases) and wave(pol) < wave(hook))
+            return not pol_phases or bool(pol_phases & {"PreSync", "Sync"})
+
+        for _, tmeta in pod_specs(hook):
+            labels = tmeta.get("labels") or {}
+            selecting = [pol for pol in render.objects
+                         if pol.get("kind") == "NetworkPolicy" and ns_of(pol) == ns_of(hook)
+                         and selector_matches((pol.get("spec") or {}).get("podSelector") or {}, labels)]
+            early = [pol for pol in selecting if before(pol)]
+            if not early:
+                continue
+            for pol in selecting:
+                if before(pol):
+                    continue
+                self.report(target, "hook-order", hook,
+                            f"{','.join(sorted(phases))} hook (wave {wave(hook)}) is isolated by NetworkPolicy "
+                            f"{meta(early[0]).get('name')} when it runs, but NetworkPolicy {meta(pol).get('name')}, "
+                            f"which selects it too, comes only later "
+                            f"({','.join(sorted(hook_phases(pol))) or 'Sync'} phase, wave {wave(pol)}) in Application "
+                            f"{meta(app).get('name')}")
 
 
 # --------------------------------------------------------------------------- Prometheus discovery
