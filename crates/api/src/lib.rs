@@ -11,6 +11,7 @@
 pub mod cursor;
 pub mod internal;
 pub mod requests;
+pub mod time;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,7 @@ pub struct Post {
     /// Up to 280 characters.
     pub text: String,
     /// When it was posted.
+    #[serde(serialize_with = "time::serialize")]
     pub created_at: DateTime<Utc>,
     /// The post this one replies to, if any.
     pub reply_to: Option<Uuid>,
