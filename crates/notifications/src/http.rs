@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, OriginalUri, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
@@ -31,9 +31,13 @@ use crate::model::{Notification, NotificationPage};
 use crate::service::NotificationsService;
 use crate::SERVICE;
 
-/// State of the notifications routes.
-#[derive(Clone)]
-pub struct NotificationsState {
+socialdevs_platform::route_state! {
+    /// State of the notifications routes: its parts behind one `Arc`.
+    pub struct NotificationsState(NotificationsParts);
+}
+
+/// What the notifications routes share.
+pub struct NotificationsParts {
     /// The rules.
     pub service: NotificationsService,
     /// New notifications (fed by this process's live consumer), for the live streams.
@@ -44,12 +48,6 @@ pub struct NotificationsState {
     pub shutdown: Shutdown,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
-}
-
-impl FromRef<NotificationsState> for TokenVerifier {
-    fn from_ref(state: &NotificationsState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// OpenAPI tag of the notifications routes.

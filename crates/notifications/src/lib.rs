@@ -15,7 +15,7 @@ pub mod mqtt;
 pub mod service;
 pub mod store;
 
-pub use http::{router, NotificationsState};
+pub use http::{router, NotificationsParts, NotificationsState};
 pub use service::{NotificationsService, PostViews, UserDirectory};
 
 /// The service name used in metrics, logs and `--services`.

@@ -85,10 +85,13 @@ pub fn public_pem_from_private(private_pem: &str) -> anyhow::Result<String> {
 /// per token, not once per request. The cache is keyed by the whole token, so only the exact
 /// bytes that were verified are trusted; expiry is checked on every use.
 #[derive(Clone)]
-pub struct TokenVerifier {
-    key: Arc<DecodingKey>,
-    validation: Arc<Validation>,
-    verified: Arc<Mutex<HashMap<String, Claims>>>,
+pub struct TokenVerifier(Arc<Verifier>);
+
+/// What a [`TokenVerifier`] shares, behind one `Arc`: every request copies the verifier.
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+    verified: Mutex<HashMap<String, Claims>>,
 }
 
 /// Tokens remembered as verified, at most (a few MB); beyond, the memory starts over.
@@ -111,11 +114,11 @@ impl TokenVerifier {
         validation.set_audience(&[TOKEN_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS.unsigned_abs();
-        Ok(Self {
-            key: Arc::new(key),
-            validation: Arc::new(validation),
-            verified: Arc::default(),
-        })
+        Ok(Self(Arc::new(Verifier {
+            key,
+            validation,
+            verified: Mutex::default(),
+        })))
     }
 
     /// Reads the public key from a file.
@@ -129,7 +132,11 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let now = chrono::Utc::now().timestamp();
         {
-            let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut verified = self
+                .0
+                .verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(claims) = verified.get(token) {
                 if claims.exp + LEEWAY_SECS > now {
                     return Ok(claims.clone());
@@ -141,7 +148,11 @@ impl TokenVerifier {
             }
         }
         let claims = self.verify_signature(token)?;
-        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut verified = self
+            .0
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_TOKENS_MAX {
             verified.clear();
         }
@@ -150,7 +161,7 @@ impl TokenVerifier {
     }
 
     fn verify_signature(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+        jsonwebtoken::decode::<Claims>(token, &self.0.key, &self.0.validation)
             .map(|data| data.claims)
             .map_err(|err| {
                 let detail = match err.kind() {

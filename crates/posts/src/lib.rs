@@ -12,7 +12,7 @@ pub mod model;
 pub mod service;
 pub mod store;
 
-pub use http::{router, PostsState};
+pub use http::{router, PostsParts, PostsState};
 pub use service::{AuthorDirectory, OwnAfter, PostsService, TimelinePage};
 
 /// The service name used in metrics, logs and `--services`.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::extract::{FromRef, OriginalUri, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
@@ -73,9 +73,13 @@ pub trait PostFeed: Send + Sync {
     ) -> Result<Vec<store::Entry>, ApiError>;
 }
 
-/// State of the timeline routes.
-#[derive(Clone)]
-pub struct TimelineState {
+socialdevs_platform::route_state! {
+    /// State of the timeline routes: its parts behind one `Arc`.
+    pub struct TimelineState(TimelineParts);
+}
+
+/// What the timeline routes share.
+pub struct TimelineParts {
     /// Home timelines.
     pub timelines: TimelineService,
     /// The follow graph (a live stream reads it when it opens).
@@ -88,12 +92,6 @@ pub struct TimelineState {
     pub streams: OpenStreams,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
-}
-
-impl FromRef<TimelineState> for TokenVerifier {
-    fn from_ref(state: &TimelineState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// OpenAPI tag of the timeline routes.

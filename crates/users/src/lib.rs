@@ -10,7 +10,7 @@ pub mod passwords;
 pub mod service;
 pub mod store;
 
-pub use http::{router, UsersState};
+pub use http::{router, UsersParts, UsersState};
 pub use service::{EmailVerification, PostCounts, UsersService};
 
 /// The service name used in metrics, logs and `--services`.

@@ -3,7 +3,6 @@
 pub mod internal;
 mod posts;
 
-use axum::extract::FromRef;
 use socialdevs_platform::auth::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,19 +12,17 @@ use crate::SERVICE;
 
 pub use posts::{page_response, PostPage};
 
-/// State shared by the posts routes.
-#[derive(Clone)]
-pub struct PostsState {
+socialdevs_platform::route_state! {
+    /// State shared by the posts routes: its parts behind one `Arc`.
+    pub struct PostsState(PostsParts);
+}
+
+/// What the posts routes share.
+pub struct PostsParts {
     /// The rules.
     pub service: PostsService,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
-}
-
-impl FromRef<PostsState> for TokenVerifier {
-    fn from_ref(state: &PostsState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// OpenAPI tag of the posts routes.

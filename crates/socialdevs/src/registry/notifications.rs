@@ -15,7 +15,7 @@ use socialdevs_notifications::store::{
     NotificationStore, PgNotificationStore, SqliteNotificationStore,
 };
 use socialdevs_notifications::{
-    NotificationsService, NotificationsState, PostViews, UserDirectory, SERVICE,
+    NotificationsParts, NotificationsService, PostViews, UserDirectory, SERVICE,
 };
 use socialdevs_platform::streams::{OpenStreams, StreamLimits};
 use socialdevs_posts::PostsService;
@@ -107,19 +107,22 @@ impl Entry for Notifications {
         let live = LiveHub::new(SERVICE, LIVE_QUEUE);
         let live_feed = cx.live_feed(live.clone(), &[NOTIFICATIONS_TOPIC]).await;
         let settings = cx.settings;
-        let router = socialdevs_notifications::router(NotificationsState {
-            service: service.clone(),
-            live,
-            streams: OpenStreams::new(
-                StreamLimits {
-                    per_user: settings.timeline_streams_per_user.max(1),
-                    total: settings.timeline_streams_max.max(1),
-                },
-                socialdevs_notifications::STREAMS_OPEN,
-            ),
-            shutdown: cx.shutdown.clone(),
-            verifier: cx.verifier.clone(),
-        });
+        let router = socialdevs_notifications::router(
+            NotificationsParts {
+                service: service.clone(),
+                live,
+                streams: OpenStreams::new(
+                    StreamLimits {
+                        per_user: settings.timeline_streams_per_user.max(1),
+                        total: settings.timeline_streams_max.max(1),
+                    },
+                    socialdevs_notifications::STREAMS_OPEN,
+                ),
+                shutdown: cx.shutdown.clone(),
+                verifier: cx.verifier.clone(),
+            }
+            .into(),
+        );
         let mut module = cx.module(router).worker(notifier).worker(live_feed);
         if let Some(mqtt) = mqtt_settings(settings) {
             let (bridge, connection) = MqttBridge::start(&mqtt, cx.shutdown.clone())?;

@@ -9,7 +9,7 @@ use socialdevs_events::{Consumer, Durability, Latency, StartAt};
 use socialdevs_posts::authors::AuthorMemoFeed;
 use socialdevs_posts::consumers::AuthorCache;
 use socialdevs_posts::store::{PgPostStore, PostStore, SqlitePostStore};
-use socialdevs_posts::{AuthorDirectory, PostsService, PostsState, SERVICE};
+use socialdevs_posts::{AuthorDirectory, PostsParts, PostsService, SERVICE};
 use socialdevs_users::UsersService;
 
 use super::{Dependency, Entry, Module, StartContext};
@@ -81,10 +81,13 @@ impl Entry for Posts {
                 handler: Arc::new(AuthorMemoFeed(posts.author_memo())),
             })
             .await;
-        let router = socialdevs_posts::router(PostsState {
-            service: posts.clone(),
-            verifier: cx.verifier.clone(),
-        });
+        let router = socialdevs_posts::router(
+            PostsParts {
+                service: posts.clone(),
+                verifier: cx.verifier.clone(),
+            }
+            .into(),
+        );
         Ok(cx
             .module(router)
             .internal(socialdevs_posts::http::internal::router(posts.clone()))

@@ -16,7 +16,7 @@ use socialdevs_timeline::store::reconnecting::ReconnectingRedis;
 use socialdevs_timeline::store::redis::RedisOptions;
 use socialdevs_timeline::store::{TimelineStore, TimelineStoreSettings};
 use socialdevs_timeline::{
-    Fanout, FollowGraph, PostFeed, TimelineService, TimelineSettings, TimelineState, SERVICE,
+    Fanout, FollowGraph, PostFeed, TimelineParts, TimelineService, TimelineSettings, SERVICE,
 };
 use socialdevs_users::UsersService;
 
@@ -127,20 +127,23 @@ impl Entry for Timeline {
             .live_feed(live.clone(), &[USERS_TOPIC, POSTS_TOPIC])
             .await;
         let ports = TimelinePorts { graph, feed, live };
-        let router = socialdevs_timeline::router(TimelineState {
-            timelines,
-            graph: ports.graph.clone(),
-            live: ports.live.clone(),
-            shutdown: cx.shutdown.clone(),
-            streams: OpenStreams::new(
-                StreamLimits {
-                    per_user: settings.timeline_streams_per_user.max(1),
-                    total: settings.timeline_streams_max.max(1),
-                },
-                socialdevs_timeline::STREAMS_OPEN,
-            ),
-            verifier: cx.verifier.clone(),
-        });
+        let router = socialdevs_timeline::router(
+            TimelineParts {
+                timelines,
+                graph: ports.graph.clone(),
+                live: ports.live.clone(),
+                shutdown: cx.shutdown.clone(),
+                streams: OpenStreams::new(
+                    StreamLimits {
+                        per_user: settings.timeline_streams_per_user.max(1),
+                        total: settings.timeline_streams_max.max(1),
+                    },
+                    socialdevs_timeline::STREAMS_OPEN,
+                ),
+                verifier: cx.verifier.clone(),
+            }
+            .into(),
+        );
         let mut module = cx
             .module(router)
             .worker(fanout)

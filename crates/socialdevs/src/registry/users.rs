@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use socialdevs_posts::store::PostStore;
 use socialdevs_users::passwords::HashingLimits;
 use socialdevs_users::store::{PgUserStore, SqliteUserStore, UserStore};
-use socialdevs_users::{EmailVerification, PostCounts, UsersService, UsersState, SERVICE};
+use socialdevs_users::{EmailVerification, PostCounts, UsersParts, UsersService, SERVICE};
 
 use super::{Dependency, Entry, Module, StartContext};
 use crate::config::Settings;
@@ -98,10 +98,13 @@ impl Entry for Users {
             let users = purge.clone();
             async move { users.purge_expired_signups().await }
         });
-        let router = socialdevs_users::router(UsersState {
-            service: users.clone(),
-            verifier: cx.verifier.clone(),
-        });
+        let router = socialdevs_users::router(
+            UsersParts {
+                service: users.clone(),
+                verifier: cx.verifier.clone(),
+            }
+            .into(),
+        );
         Ok(cx
             .module(router)
             .internal(socialdevs_users::http::internal::router(users.clone()))

@@ -4,7 +4,6 @@ mod auth;
 pub mod internal;
 mod users;
 
-use axum::extract::FromRef;
 use socialdevs_platform::auth::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,19 +11,17 @@ use utoipa_axum::routes;
 use crate::service::UsersService;
 use crate::SERVICE;
 
-/// State shared by the users routes.
-#[derive(Clone)]
-pub struct UsersState {
+socialdevs_platform::route_state! {
+    /// State shared by the users routes: its parts behind one `Arc`.
+    pub struct UsersState(UsersParts);
+}
+
+/// What the users routes share.
+pub struct UsersParts {
     /// The rules.
     pub service: UsersService,
     /// Verifies access tokens.
     pub verifier: TokenVerifier,
-}
-
-impl FromRef<UsersState> for TokenVerifier {
-    fn from_ref(state: &UsersState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// OpenAPI tag of the auth routes.
