@@ -30,6 +30,7 @@ pub struct User {
     /// Up to 160 characters.
     pub bio: String,
     /// When the account was created.
+    #[serde(serialize_with = "time::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -103,6 +103,7 @@ pub struct Notification {
     /// The post liked, or the post that mentions or replies; null for `followed`.
     pub post: Option<Post>,
     /// When it happened.
+    #[serde(serialize_with = "socialdevs_api::time::serialize")]
     pub created_at: DateTime<Utc>,
     /// Whether the recipient has read it.
     pub read: bool,
