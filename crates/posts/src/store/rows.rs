@@ -21,18 +21,38 @@ use uuid::Uuid;
 
 use crate::model::PostRow;
 
-/// Rows by id, bounded: when full, it starts over.
+/// Rows by id, bounded: the newest half and the half before it. When the newest half is
+/// full it becomes the older one and the older one is dropped (outside the lock), so the
+/// rows of recent posts stay, instead of every page missing at once after a clear.
 pub struct RowCache {
     inner: RwLock<Inner>,
-    max: usize,
+    /// Rows in each half at most.
+    half: usize,
 }
 
 #[derive(Default)]
 struct Inner {
     rows: HashMap<Uuid, PostRow>,
+    older: HashMap<Uuid, PostRow>,
     /// Bumped by every change to rows that may be cached: a row read from the database
     /// before a change is not kept after it.
     generation: u64,
+}
+
+impl Inner {
+    fn get(&self, id: &Uuid) -> Option<&PostRow> {
+        self.rows.get(id).or_else(|| self.older.get(id))
+    }
+
+    /// Makes room for `more` rows in the newest half: the half dropped, if any, to free
+    /// once the lock is released.
+    fn make_room(&mut self, more: usize, half: usize) -> Option<HashMap<Uuid, PostRow>> {
+        if self.rows.len() + more <= half {
+            return None;
+        }
+        let newest = std::mem::take(&mut self.rows);
+        Some(std::mem::replace(&mut self.older, newest))
+    }
 }
 
 /// When a read started, to keep its rows only if nothing changed meanwhile.
@@ -40,11 +60,11 @@ struct Inner {
 pub struct Generation(u64);
 
 impl RowCache {
-    /// A cache of at most `max` rows.
+    /// A cache of at most about `max` rows.
     pub fn new(max: usize) -> Self {
         Self {
             inner: RwLock::new(Inner::default()),
-            max: max.max(1),
+            half: (max / 2).max(1),
         }
     }
 
@@ -55,7 +75,7 @@ impl RowCache {
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
-            match inner.rows.get(id) {
+            match inner.get(id) {
                 Some(row) => {
                     found.insert(*id, row.clone());
                 }
@@ -74,9 +94,7 @@ impl RowCache {
         if inner.generation != read_at.0 {
             return;
         }
-        if inner.rows.len() + rows.len() > self.max {
-            inner.rows.clear();
-        }
+        let dropped = inner.make_room(rows.len(), self.half);
         for row in rows {
             inner.rows.insert(
                 row.id,
@@ -86,15 +104,17 @@ impl RowCache {
                 },
             );
         }
+        drop(inner);
+        drop(dropped);
     }
 
     /// A post just created (committed): no read of it can be older.
     pub fn created(&self, row: PostRow) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if inner.rows.len() >= self.max {
-            inner.rows.clear();
-        }
+        let dropped = inner.make_room(1, self.half);
         inner.rows.insert(row.id, row);
+        drop(inner);
+        drop(dropped);
     }
 
     /// These posts changed (committed): forget them, and any read that started before.
@@ -103,6 +123,7 @@ impl RowCache {
         inner.generation = inner.generation.wrapping_add(1);
         for id in ids {
             inner.rows.remove(id);
+            inner.older.remove(id);
         }
     }
 }
@@ -166,15 +187,29 @@ mod tests {
     }
 
     #[test]
-    fn it_stays_bounded() {
-        let cache = RowCache::new(3);
-        let rows: Vec<PostRow> = (0..5).map(row).collect();
+    fn it_stays_bounded_and_keeps_the_newest_rows() {
+        let cache = RowCache::new(4);
+        let rows: Vec<PostRow> = (0..7).map(row).collect();
         for r in &rows {
             cache.created(r.clone());
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let (found, _, _) = cache.lookup(&ids);
-        assert!(found.len() <= 3, "{} rows kept", found.len());
-        assert!(found.contains_key(&rows[4].id), "the newest row is kept");
+        let (found, missing, _) = cache.lookup(&ids);
+        assert!(found.len() <= 4, "{} rows kept", found.len());
+        assert_eq!(
+            missing,
+            ids[..4],
+            "the oldest rows went, the three newest stayed"
+        );
+        let (_, _, at) = cache.lookup(&[]);
+        cache.keep(at, &[row(1)]);
+        let (found, _, _) = cache.lookup(&ids[4..]);
+        assert_eq!(found.len(), 3, "the half before is still there");
+        cache.changed(&[ids[4], ids[6]]);
+        assert_eq!(
+            cache.lookup(&ids[4..]).1,
+            [ids[4], ids[6]],
+            "forgotten in either half"
+        );
     }
 }
