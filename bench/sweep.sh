@@ -81,7 +81,9 @@ wait_ready() {
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 declare -A ready_ms idle_rss
-aio_port=39180
+# Every port below 32768, Linux's first ephemeral port: a listener in that range can find
+# its port taken by some client's outgoing connection (seen: 40084, a service's internal port).
+aio_port=29180
 start_aio() {
   SOCIALDEVS_LISTEN="127.0.0.1:$aio_port" SOCIALDEVS_DATA_DIR="$work/aio" SOCIALDEVS_LOG_FORMAT=json \
     RUST_LOG=warn SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}" "$bin" serve >>"$work/aio.log" 2>&1 &
@@ -111,9 +113,9 @@ all_in_one() {
 distributed() {
   echo "== distributed (PostgreSQL, Redis, Kafka, nginx edge)"
   export SOCIALDEVS_BIN="$bin" SOCIALDEVS_LOCAL_STATE="$work/distributed"
-  export SOCIALDEVS_EDGE_PORT=39080 SOCIALDEVS_USERS_PORT=39081 SOCIALDEVS_POSTS_PORT=39082
-  export SOCIALDEVS_TIMELINE_PORT=39083 SOCIALDEVS_NOTIFICATIONS_PORT=39084
-  export SOCIALDEVS_PRIVATE_PG_PORT=39432 SOCIALDEVS_KAFKA_PORT=39092 SOCIALDEVS_REDIS_PORT=39379
+  export SOCIALDEVS_EDGE_PORT=29080 SOCIALDEVS_USERS_PORT=29081 SOCIALDEVS_POSTS_PORT=29082
+  export SOCIALDEVS_TIMELINE_PORT=29083 SOCIALDEVS_NOTIFICATIONS_PORT=29084
+  export SOCIALDEVS_PRIVATE_PG_PORT=29432 SOCIALDEVS_KAFKA_PORT=29092 SOCIALDEVS_REDIS_PORT=29379
   export RUST_LOG=warn SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}"
   if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
     export SOCIALDEVS_DATABASE_URL="$BENCH_DATABASE_URL"

@@ -33,7 +33,7 @@ mkdir -p "$(dirname "$results")"
 
 cleanup() {
   if [[ -n "${aio_pid:-}" ]]; then kill "$aio_pid" 2>/dev/null || true; fi
-  SOCIALDEVS_LOCAL_STATE="$work/distributed" SOCIALDEVS_EDGE_PORT=39080 \
+  SOCIALDEVS_LOCAL_STATE="$work/distributed" SOCIALDEVS_EDGE_PORT=29080 \
     bash "$root/deploy/local/distributed.sh" down >/dev/null 2>&1 || true
   if [[ -n "${bench_db:-}" ]]; then
     psql "${bench_db%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${bench_db##*/} WITH (FORCE)" >/dev/null 2>&1 || true
@@ -98,21 +98,21 @@ scenario() { # label base token post_id
 }
 
 echo "== all-in-one (SQLite)"
-SOCIALDEVS_LISTEN=127.0.0.1:39180 SOCIALDEVS_DATA_DIR="$work/aio" SOCIALDEVS_LOG_FORMAT=json \
+SOCIALDEVS_LISTEN=127.0.0.1:29180 SOCIALDEVS_DATA_DIR="$work/aio" SOCIALDEVS_LOG_FORMAT=json \
   RUST_LOG=warn SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}" "$bin" serve >"$work/aio.log" 2>&1 &
 aio_pid=$!
-until curl -fsS -o /dev/null http://127.0.0.1:39180/readyz 2>/dev/null; do sleep 0.1; done
-token="$(seed http://127.0.0.1:39180 aio)"
-post="$(curl -fsS "http://127.0.0.1:39180/api/v1/timeline/home?limit=1" -H "authorization: Bearer $token" | jq -r '.items[0].id')"
-scenario "all-in-one" http://127.0.0.1:39180 "$token" "$post"
+until curl -fsS -o /dev/null http://127.0.0.1:29180/readyz 2>/dev/null; do sleep 0.1; done
+token="$(seed http://127.0.0.1:29180 aio)"
+post="$(curl -fsS "http://127.0.0.1:29180/api/v1/timeline/home?limit=1" -H "authorization: Bearer $token" | jq -r '.items[0].id')"
+scenario "all-in-one" http://127.0.0.1:29180 "$token" "$post"
 aio_rss="$(rss_mb "$aio_pid")"
 kill "$aio_pid"; wait "$aio_pid" 2>/dev/null || true; aio_pid=
 
 echo "== distributed (PostgreSQL, Redis, Kafka, nginx edge)"
 export SOCIALDEVS_BIN="$bin" SOCIALDEVS_LOCAL_STATE="$work/distributed"
-export SOCIALDEVS_EDGE_PORT=39080 SOCIALDEVS_USERS_PORT=39081 SOCIALDEVS_POSTS_PORT=39082
-export SOCIALDEVS_TIMELINE_PORT=39083 SOCIALDEVS_PRIVATE_PG_PORT=39432 RUST_LOG=warn
-export SOCIALDEVS_KAFKA_PORT=39092 SOCIALDEVS_REDIS_PORT=39379
+export SOCIALDEVS_EDGE_PORT=29080 SOCIALDEVS_USERS_PORT=29081 SOCIALDEVS_POSTS_PORT=29082
+export SOCIALDEVS_TIMELINE_PORT=29083 SOCIALDEVS_PRIVATE_PG_PORT=29432 RUST_LOG=warn
+export SOCIALDEVS_KAFKA_PORT=29092 SOCIALDEVS_REDIS_PORT=29379
 export SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}"
 if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
   export SOCIALDEVS_DATABASE_URL="$BENCH_DATABASE_URL"
@@ -122,9 +122,9 @@ else
   export SOCIALDEVS_DATABASE_URL="$bench_db"
 fi
 bash "$root/deploy/local/distributed.sh" up
-token="$(seed http://127.0.0.1:39080 dist)"
-post="$(curl -fsS "http://127.0.0.1:39080/api/v1/timeline/home?limit=1" -H "authorization: Bearer $token" | jq -r '.items[0].id')"
-scenario "distributed" http://127.0.0.1:39080 "$token" "$post"
+token="$(seed http://127.0.0.1:29080 dist)"
+post="$(curl -fsS "http://127.0.0.1:29080/api/v1/timeline/home?limit=1" -H "authorization: Bearer $token" | jq -r '.items[0].id')"
+scenario "distributed" http://127.0.0.1:29080 "$token" "$post"
 dist_rss="$(rss_mb "$(cat "$work/distributed/pids/users.pid")" "$(cat "$work/distributed/pids/posts.pid")" "$(cat "$work/distributed/pids/timeline.pid")")"
 bash "$root/deploy/local/distributed.sh" down >/dev/null
 

@@ -397,6 +397,10 @@ impl Publisher for EmbeddedPublisher {
         }
     }
 
+    fn reads_outbox(&self) -> bool {
+        true
+    }
+
     fn batch_committed(&self, topic: &str) {
         if let Some(service) = service_of_topic(topic) {
             self.transport.woken(service);

@@ -86,10 +86,24 @@ impl From<Option<Appended>> for Written {
 /// Wakes a service's relay right after a transaction that wrote to its outbox commits, or,
 /// when the outbox is the log ([`LogSink`], attached at start), hands the committed rows to
 /// the log. Cheap to clone; the store adapters hold one.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct OutboxSignal {
     relay: Arc<Notify>,
     log: Arc<OnceLock<Arc<dyn LogSink>>>,
+    /// Names this signal in the commits' notifications on PostgreSQL
+    /// ([`postgres::append`]): the relay woken by this signal ignores them, since the
+    /// in-process wake already covers those commits.
+    token: Arc<str>,
+}
+
+impl Default for OutboxSignal {
+    fn default() -> Self {
+        Self {
+            relay: Arc::default(),
+            log: Arc::default(),
+            token: uuid::Uuid::now_v7().to_string().into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for OutboxSignal {
@@ -101,6 +115,11 @@ impl std::fmt::Debug for OutboxSignal {
 }
 
 impl OutboxSignal {
+    /// The payload of the notifications that commits signalled here send on PostgreSQL.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// A transaction with outbox rows for the relay committed.
     pub fn committed(&self) {
         self.relay.notify_one();
@@ -163,6 +182,11 @@ pub trait Publisher: Send + Sync {
     async fn flush(&self, timeout: Duration) -> anyhow::Result<()>;
     /// Called after a batch was marked sent (the embedded transport wakes its readers).
     fn batch_committed(&self, _topic: &str) {}
+    /// Whether the transport's readers read the outbox itself (the embedded transport): an
+    /// outbox on PostgreSQL then notifies readers in other processes of each marked batch.
+    fn reads_outbox(&self) -> bool {
+        false
+    }
     /// Called with each record of a batch just marked sent and the log position it got, in
     /// order, before [`Self::batch_committed`], by an outbox that is the log itself (on
     /// SQLite): the embedded transport keeps the newest in memory for its readers.

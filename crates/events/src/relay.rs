@@ -86,6 +86,10 @@ impl Publisher for Instrumented<'_> {
     fn logged(&self, service: &str, entries: &[(i64, &OutboxRecord)]) {
         self.inner.logged(service, entries);
     }
+
+    fn reads_outbox(&self) -> bool {
+        self.inner.reads_outbox()
+    }
 }
 
 /// Runs `outbox`'s relay until `shutdown`, then publishes what is left and flushes.
@@ -181,14 +185,22 @@ pub async fn run(
         let wait = signal.wait(settings.poll);
         match &mut listener {
             Some(l) => {
-                tokio::select! {
-                    () = wait => {}
-                    notified = l.recv() => {
-                        if let Err(err) = notified {
-                            tracing::warn!(service, error = %err, "relay LISTEN connection lost");
-                        }
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        () = &mut wait => break,
+                        notified = l.recv() => match notified {
+                            // A commit of this process: `signal` has woken (or will wake)
+                            // this relay for it already.
+                            Ok(n) if n.payload() == signal.token() => {}
+                            Ok(_) => break,
+                            Err(err) => {
+                                tracing::warn!(service, error = %err, "relay LISTEN connection lost");
+                                break;
+                            }
+                        },
+                        () = shutdown.clone().wait() => break,
                     }
-                    () = shutdown.clone().wait() => {}
                 }
             }
             None => {

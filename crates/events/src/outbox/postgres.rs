@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use socialdevs_platform::db::PgDb;
 use sqlx::{PgConnection, Row};
 
-use super::{Backlog, Cycle, OutboxRecord, OutboxStore, Publisher};
+use super::{Backlog, Cycle, OutboxRecord, OutboxSignal, OutboxStore, Publisher};
 use crate::envelope::CloudEvent;
 use crate::types::EventType;
 
@@ -16,18 +16,29 @@ pub fn channel(service: &str) -> String {
 
 /// Writes `event` to its service's outbox inside the caller's transaction, and asks
 /// PostgreSQL to wake that service's relays when the transaction commits (`pg_notify` is
-/// delivered on commit only).
+/// delivered on commit only). The notification carries `signal`'s token: the relay in this
+/// process, which `signal` wakes once the caller reports the commit, ignores it; relays in
+/// other processes do not.
 pub async fn append<E: EventType>(
     conn: &mut PgConnection,
+    signal: &OutboxSignal,
     event: &E,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    append_envelope(conn, E::SERVICE, E::TOPIC, &CloudEvent::of(event, at)).await
+    append_envelope(
+        conn,
+        signal,
+        E::SERVICE,
+        E::TOPIC,
+        &CloudEvent::of(event, at),
+    )
+    .await
 }
 
 /// Writes an envelope to the outbox of the schema the connection is on.
 pub async fn append_envelope(
     conn: &mut PgConnection,
+    signal: &OutboxSignal,
     service: &str,
     topic: &str,
     event: &CloudEvent,
@@ -35,7 +46,7 @@ pub async fn append_envelope(
     let payload = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "WITH written AS (INSERT INTO outbox (event_id, topic, event_key, event_type, payload) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING 1) SELECT pg_notify($6, '') FROM written",
+         VALUES ($1, $2, $3, $4, $5) RETURNING 1) SELECT pg_notify($6, $7) FROM written",
     )
     .bind(event.id)
     .bind(topic)
@@ -43,6 +54,7 @@ pub async fn append_envelope(
     .bind(&event.kind)
     .bind(payload)
     .bind(channel(service))
+    .bind(signal.token())
     .execute(conn)
     .await?;
     Ok(())
@@ -74,37 +86,55 @@ impl OutboxStore for PgOutbox {
     }
 
     async fn relay_batch(&self, publisher: &dyn Publisher, limit: u32) -> anyhow::Result<Cycle> {
+        // Most wake-ups after a batch find nothing new: one statement tells, before the four
+        // round trips of a batch's transaction.
+        let pending: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL)")
+                .fetch_one(self.db.pool())
+                .await?;
+        if !pending {
+            return Ok(Cycle::Published(0));
+        }
         // One transaction per batch under a transaction-scoped advisory lock: of a service's
         // replicas, one relays at a time and the others stand by, so rows go out in order
         // and positions are assigned in commit order.
         let mut tx = self.db.begin(self.service).await?;
-        let active: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
-            .bind(format!("socialdevs.relay.{}", self.service))
-            .fetch_one(&mut *tx)
-            .await?;
-        if !active {
-            return Ok(Cycle::Standby);
-        }
+        // The lock and the batch in one round trip: the batch is read only once the lock is
+        // held (the lateral read depends on it); a relay standing by gets one row, not active.
         let rows = sqlx::query(
-            "SELECT seq, topic, event_key, event_type, payload, created_at FROM outbox \
-             WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+            "WITH relay AS MATERIALIZED \
+               (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS active) \
+             SELECT relay.active, o.seq, o.topic, o.event_key, o.event_type, o.payload, \
+               o.created_at \
+             FROM relay LEFT JOIN LATERAL \
+               (SELECT seq, topic, event_key, event_type, payload, created_at FROM outbox \
+                WHERE relay.active AND sent_at IS NULL ORDER BY seq LIMIT $2) o ON TRUE",
         )
+        .bind(format!("socialdevs.relay.{}", self.service))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let records = rows
-            .iter()
-            .map(|r| {
-                Ok(OutboxRecord {
-                    seq: r.try_get("seq")?,
-                    topic: r.try_get("topic")?,
-                    key: r.try_get("event_key")?,
-                    event_type: r.try_get("event_type")?,
-                    payload: r.try_get("payload")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let active = match rows.first() {
+            Some(row) => row.try_get::<bool, _>("active")?,
+            None => false,
+        };
+        if !active {
+            return Ok(Cycle::Standby);
+        }
+        let mut records = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(seq) = r.try_get::<Option<i64>, _>("seq")? else {
+                continue; // the lock was taken and nothing is unsent
+            };
+            records.push(OutboxRecord {
+                seq,
+                topic: r.try_get("topic")?,
+                key: r.try_get("event_key")?,
+                event_type: r.try_get("event_type")?,
+                payload: r.try_get("payload")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
         if records.is_empty() {
             return Ok(Cycle::Published(0));
         }
@@ -119,10 +149,12 @@ impl OutboxStore for PgOutbox {
         .bind(&seqs)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(crate::embedded::log_channel(self.service))
-            .execute(&mut *tx)
-            .await?;
+        if publisher.reads_outbox() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(crate::embedded::log_channel(self.service))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Cycle::Published(records.len()))
     }

@@ -81,7 +81,13 @@ impl NotificationStore for PgNotificationStore {
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 1 {
-                append(&mut tx, &created_event(&item), item.created_at).await?;
+                append(
+                    &mut tx,
+                    &self.outbox,
+                    &created_event(&item),
+                    item.created_at,
+                )
+                .await?;
                 added.push(stored(&item));
             } else {
                 sqlx::query(

@@ -180,6 +180,7 @@ impl PostStore for PgPostStore {
         }
         append(
             &mut tx,
+            &self.outbox,
             &events::created(post, reply_to_author),
             micros(post.created_at),
         )
@@ -284,7 +285,13 @@ impl PostStore for PgPostStore {
             .execute(&mut *tx)
             .await?;
         let now = micros(Utc::now());
-        append(&mut tx, &events::deleted(id, author, reply_to, now), now).await?;
+        append(
+            &mut tx,
+            &self.outbox,
+            &events::deleted(id, author, reply_to, now),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(Deleted::Deleted)
@@ -307,7 +314,13 @@ impl PostStore for PgPostStore {
         .await?;
         let new = done.rows_affected() == 1;
         if new {
-            append(&mut tx, &events::liked(post, author, user, at), at).await?;
+            append(
+                &mut tx,
+                &self.outbox,
+                &events::liked(post, author, user, at),
+                at,
+            )
+            .await?;
         }
         tx.commit().await?;
         if new {
@@ -329,7 +342,13 @@ impl PostStore for PgPostStore {
         let removed = done.rows_affected() == 1;
         if removed {
             let at = micros(at);
-            append(&mut tx, &events::unliked(post, author, user, at), at).await?;
+            append(
+                &mut tx,
+                &self.outbox,
+                &events::unliked(post, author, user, at),
+                at,
+            )
+            .await?;
         }
         tx.commit().await?;
         if removed {

@@ -106,7 +106,7 @@ async fn insert_token(
 impl UserStore for PgUserStore {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
         let mut tx = self.db.begin(SERVICE).await?;
-        let created = insert_user(&mut tx, user).await?;
+        let created = insert_user(&mut tx, &self.outbox, user).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(created)
@@ -185,7 +185,7 @@ impl UserStore for PgUserStore {
             .map(|r| user_from_row(&r))
             .transpose()?
             .ok_or(StoreError::NotFound)?;
-        append(&mut tx, &events::updated(&user, at), at).await?;
+        append(&mut tx, &self.outbox, &events::updated(&user, at), at).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(user)
@@ -244,7 +244,7 @@ impl UserStore for PgUserStore {
                     .fetch_one(&mut *tx)
                     .await?;
             let event = events::followed((follower, follower_name), (followee, followee_name), at);
-            append(&mut tx, &event, at).await?;
+            append(&mut tx, &self.outbox, &event, at).await?;
         }
         tx.commit().await?;
         if new {
@@ -267,7 +267,13 @@ impl UserStore for PgUserStore {
             .await?;
         let removed = done.rows_affected() == 1;
         if removed {
-            append(&mut tx, &events::unfollowed(follower, followee, at), at).await?;
+            append(
+                &mut tx,
+                &self.outbox,
+                &events::unfollowed(follower, followee, at),
+                at,
+            )
+            .await?;
         }
         tx.commit().await?;
         if removed {
@@ -521,7 +527,7 @@ impl UserStore for PgUserStore {
             created_at: now,
         };
         // A taken username or e-mail rolls the deletion back with the rest.
-        let created = insert_user(&mut tx, &new).await?;
+        let created = insert_user(&mut tx, &self.outbox, &new).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(Some(created))
@@ -538,7 +544,11 @@ impl UserStore for PgUserStore {
 }
 
 /// Inserts `user` and its `user.registered` event.
-async fn insert_user(tx: &mut Transaction<'static, Postgres>, user: &NewUser) -> StoreResult<User> {
+async fn insert_user(
+    tx: &mut Transaction<'static, Postgres>,
+    outbox: &OutboxSignal,
+    user: &NewUser,
+) -> StoreResult<User> {
     // RETURNING: the caller gets the user as stored (timestamps at stored precision).
     let row = sqlx::query(&format!(
         "INSERT INTO users (id, username, username_lower, email, password_hash, display_name, \
@@ -556,7 +566,13 @@ async fn insert_user(tx: &mut Transaction<'static, Postgres>, user: &NewUser) ->
     .await
     .map_err(user_insert_error)?;
     let created = user_from_row(&row)?;
-    append(tx, &events::registered(&created), created.created_at).await?;
+    append(
+        tx,
+        outbox,
+        &events::registered(&created),
+        created.created_at,
+    )
+    .await?;
     Ok(created)
 }
 
