@@ -5,7 +5,7 @@
 .PHONY: run test build web release deps seed bench bench-wrk loadgen-smoke fuzz fmt lint clean
 
 run: web release
-	SOCIALDEVS_WEB_DIR=web/dist ./target/release/socialdevs serve
+	SOCIALDEVS_WEB_DIR=web/dist MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} ./target/release/socialdevs serve
 
 test:
 	bash scripts/test.sh

@@ -85,6 +85,8 @@ declare -A ready_ms idle_rss
 # its port taken by some client's outgoing connection (seen: 40084, a service's internal port).
 aio_port=29180
 start_aio() {
+  # MALLOC_ARENA_MAX as the image, make run and deploy/local/distributed.sh set it.
+  MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" \
   SOCIALDEVS_LISTEN="127.0.0.1:$aio_port" SOCIALDEVS_DATA_DIR="$work/aio" SOCIALDEVS_LOG_FORMAT=json \
     RUST_LOG=warn SOCIALDEVS_RATE_LIMITS="${SOCIALDEVS_RATE_LIMITS:-*=1000000/1s}" "$bin" serve >>"$work/aio.log" 2>&1 &
   aio_pid=$!

@@ -324,7 +324,7 @@ up() {
     fi
     SOCIALDEVS_SERVICES="$service" SOCIALDEVS_LISTEN="127.0.0.1:${ports[$service]}" \
       SOCIALDEVS_INTERNAL_LISTEN="127.0.0.1:${internal_ports[$service]}" \
-      SOCIALDEVS_DATA_DIR="$state/$service" \
+      SOCIALDEVS_DATA_DIR="$state/$service" MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" \
       nohup env "${unset_mqtt[@]}" "${database[@]}" "$bin" serve >"$state/logs/$service.log" 2>&1 &
     echo $! >"$state/pids/$service.pid"
   done
