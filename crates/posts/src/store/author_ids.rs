@@ -1,10 +1,10 @@
-//! Each author's newest post ids, kept in memory by the embedded (SQLite) store.
+//! Each author's newest post ids, kept in memory (a part of [`super::pages::PageCache`]).
 //!
 //! An author's page and the reader's own newer posts on a home page are an index range of
 //! `posts_by_author`; on a file written all the time each such read starts from an empty page
-//! cache (see [`super::rows`]). Like the row cache this is coherent because the embedded file
-//! has one writer, this process, and every post is created and deleted through
-//! [`super::SqlitePostStore`], which tells this index after each commit.
+//! cache (see [`super::rows`]). Every post created or deleted is told to this index after its
+//! commit, by the store that made it, or, made by another process, by its event (which
+//! forgets the author's window).
 //!
 //! For each author it holds the newest ids, newest first, up to a window: every post of the
 //! author at least as new as the oldest id held is there (the window is contiguous), and
@@ -190,6 +190,27 @@ impl AuthorIds {
         window.ids.retain(|held| *held != id);
         let removed = before - window.ids.len();
         inner.held -= removed;
+    }
+
+    /// Forgets `author`'s window (a post of theirs was created or deleted elsewhere): the
+    /// next page reads it again, and a read that began before is not kept.
+    pub fn forget(&self, author: Uuid) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        if let Some(window) = inner.authors.remove(&author) {
+            inner.held -= window.ids.len();
+        }
+    }
+
+    /// Forgets every window, and any read that began before.
+    pub fn clear(&self) {
+        let dropped = {
+            let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            inner.generation = inner.generation.wrapping_add(1);
+            inner.held = 0;
+            std::mem::take(&mut inner.authors)
+        };
+        drop(dropped);
     }
 }
 

@@ -2,9 +2,12 @@
 
 mod author_ids;
 mod events;
+mod pages;
 mod postgres;
 mod rows;
 mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,7 +16,8 @@ use uuid::Uuid;
 
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 
-pub use postgres::PgPostStore;
+pub use pages::{PageCache, PageCacheFeed};
+pub use postgres::{PgPostStore, PAGE_CACHE_MAX_AGE};
 pub use sqlite::SqlitePostStore;
 
 /// Store failures the service turns into answers.
@@ -119,4 +123,10 @@ pub trait PostStore: Send + Sync {
     /// Deletes the idempotency keys stored before `before` (housekeeping: a key is honoured
     /// for its retention, then forgotten). Returns how many.
     async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The page cache to keep coherent with other processes' changes ([`PageCacheFeed`]), when
+    /// other processes may write this store's posts; `None` when this store is their only
+    /// writer.
+    fn shared_pages(&self) -> Option<Arc<PageCache>> {
+        None
+    }
 }

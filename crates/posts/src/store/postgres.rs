@@ -1,5 +1,8 @@
 //! The posts store on PostgreSQL, inside the service's own schema.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use socialdevs_platform::db::PgDb;
@@ -9,6 +12,8 @@ use uuid::Uuid;
 
 use socialdevs_events::outbox::{postgres::append, OutboxSignal};
 
+use super::author_ids::Range;
+use super::pages::{PageCache, PageSource};
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
@@ -18,14 +23,23 @@ use crate::SERVICE;
 pub struct PgPostStore {
     db: PgDb,
     outbox: OutboxSignal,
+    /// The hot pages' rows, author ids and likes, kept current by this store's writes and,
+    /// for the other processes' writes, by the posts topic ([`PageCache`]).
+    pages: Arc<PageCache>,
 }
 
+/// How long the page cache holds anything at most: the longest a change made elsewhere
+/// shows late when its event was missed (a live subscription cut off).
+pub const PAGE_CACHE_MAX_AGE: Duration = Duration::from_secs(30);
+
 impl PgPostStore {
-    /// A store on a pool whose `search_path` is the (migrated) posts schema.
+    /// A store on a pool whose `search_path` is the (migrated) posts schema. Other processes
+    /// may write the same schema: feed [`PostStore::shared_pages`] the posts topic.
     pub fn new(db: PgDb) -> Self {
         Self {
             db,
             outbox: OutboxSignal::default(),
+            pages: Arc::new(PageCache::shared(PAGE_CACHE_MAX_AGE)),
         }
     }
 
@@ -64,6 +78,77 @@ const POST_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hasht
     p.created_at, p.like_count, p.reply_count, \
     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1) AS liked_by_me \
     FROM posts p";
+
+/// Columns of a post with its counts, without the viewer's like.
+const POST_ROW_SELECT: &str = "SELECT p.id, p.author_id, p.text, p.reply_to, p.hashtags, \
+    p.mentions, p.created_at, p.like_count, p.reply_count, false AS liked_by_me FROM posts p";
+
+#[async_trait]
+impl PageSource for PgPostStore {
+    async fn rows_by_ids(&self, ids: &[Uuid]) -> anyhow::Result<Vec<PostRow>> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        let rows = sqlx::query(&format!("{POST_ROW_SELECT} WHERE p.id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(rows.iter().map(row_to_post).collect::<Result<_, _>>()?)
+    }
+
+    async fn liked_by(&self, viewer: Uuid, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        Ok(
+            sqlx::query_scalar("SELECT post_id FROM likes WHERE user_id = $1 LIMIT $2")
+                .bind(viewer)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?,
+        )
+    }
+
+    async fn liked_among(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+        let mut conn = self.db.acquire(SERVICE).await?;
+        Ok(
+            sqlx::query_scalar(
+                "SELECT post_id FROM likes WHERE user_id = $1 AND post_id = ANY($2)",
+            )
+            .bind(viewer)
+            .bind(posts)
+            .fetch_all(&mut *conn)
+            .await?,
+        )
+    }
+
+    async fn author_ids(
+        &self,
+        author: Uuid,
+        range: Range,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        // Either bound defaults to an id no post has, so both are one range of
+        // `posts_by_author` whatever the plan.
+        let (sql, bound) = match range {
+            Range::Before(bound) => (
+                "SELECT id FROM posts WHERE author_id = $1 \
+                 AND id < COALESCE($2, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) \
+                 ORDER BY id DESC LIMIT $3",
+                bound,
+            ),
+            Range::After(bound) => (
+                "SELECT id FROM posts WHERE author_id = $1 \
+                 AND id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid) \
+                 ORDER BY id DESC LIMIT $3",
+                bound,
+            ),
+        };
+        let mut conn = self.db.acquire(SERVICE).await?;
+        Ok(sqlx::query_scalar(sql)
+            .bind(author)
+            .bind(bound)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+}
 
 /// The post's author if the post exists, holding a key-share lock on it until the transaction
 /// ends so that it cannot be deleted meanwhile.
@@ -186,18 +271,13 @@ impl PostStore for PgPostStore {
         )
         .await?;
         tx.commit().await?;
+        self.pages.created(post);
         self.outbox.committed();
         Ok(Created::New(post.id))
     }
 
     async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
-        let mut conn = self.db.acquire(SERVICE).await?;
-        let row = sqlx::query(&format!("{POST_SELECT} WHERE p.id = $2"))
-            .bind(viewer)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(row.map(|r| row_to_post(&r)).transpose()?)
+        Ok(self.pages.rows_of(self, &[id], viewer).await?.pop())
     }
 
     async fn list(
@@ -207,6 +287,11 @@ impl PostStore for PgPostStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<PostRow>> {
+        if let Some(ids) = self.pages.page_ids(self, filter, after, limit).await? {
+            let mut rows = self.pages.rows_of(self, &ids, viewer).await?;
+            rows.truncate(limit as usize);
+            return Ok(rows);
+        }
         // $1 viewer, $2 limit, then the filter's own arguments, then the cursor (if any): the
         // statement names only the parameters it uses, so each shape gets a plan that can use
         // its index.
@@ -293,6 +378,7 @@ impl PostStore for PgPostStore {
         )
         .await?;
         tx.commit().await?;
+        self.pages.deleted(author, id, reply_to);
         self.outbox.committed();
         Ok(Deleted::Deleted)
     }
@@ -324,6 +410,7 @@ impl PostStore for PgPostStore {
         }
         tx.commit().await?;
         if new {
+            self.pages.liked(user.id, post);
             self.outbox.committed();
         }
         Ok(new)
@@ -352,6 +439,7 @@ impl PostStore for PgPostStore {
         }
         tx.commit().await?;
         if removed {
+            self.pages.unliked(user, post);
             self.outbox.committed();
         }
         Ok(removed)
@@ -391,6 +479,10 @@ impl PostStore for PgPostStore {
         .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    fn shared_pages(&self) -> Option<Arc<PageCache>> {
+        Some(self.pages.clone())
     }
 
     async fn cached_authors(&self, ids: &[Uuid]) -> StoreResult<Vec<Author>> {

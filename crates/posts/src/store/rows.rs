@@ -1,18 +1,15 @@
-//! Post rows kept in memory by the embedded (SQLite) store, for the hot pages.
+//! Post rows kept in memory for the hot pages (a part of [`super::pages::PageCache`]).
 //!
 //! A home page or an author's page is a handful of ids; reading their rows from SQLite costs
 //! two B-tree descents per post (the text key's index, then the table), and on a file that is
 //! written all the time each read starts from an empty page cache (SQLite drops a connection's
 //! cache whenever another connection has committed), so those descents are `pread`s. The
-//! profile of the all-in-one mix put a third of the server's CPU there.
+//! profile of the all-in-one mix put a third of the server's CPU there. On PostgreSQL each
+//! page was a statement: a round trip to another process.
 //!
-//! The embedded file has one writer, this process, and every change to a post row (its
-//! creation, deletion, like count and reply count) goes through [`super::SqlitePostStore`],
-//! which tells this cache after each commit. That is what makes it coherent; a store shared by
-//! several processes (PostgreSQL) cannot use it.
-//!
-//! What a viewer liked is kept beside it (a `HeldSets` of the platform), and so are each
-//! author's newest post ids ([`super::author_ids`]): a page inside both reads no statement.
+//! Every change to a post row (its creation, deletion, like count and reply count) is told to
+//! this cache after its commit, by the store that made it or, for another process's change,
+//! by its event; a read that began before a change is not kept after it.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -125,6 +122,19 @@ impl RowCache {
             inner.rows.remove(id);
             inner.older.remove(id);
         }
+    }
+
+    /// Forgets every row, and any read that began before.
+    pub fn clear(&self) {
+        let dropped = {
+            let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            inner.generation = inner.generation.wrapping_add(1);
+            (
+                std::mem::take(&mut inner.rows),
+                std::mem::take(&mut inner.older),
+            )
+        };
+        drop(dropped);
     }
 }
 

@@ -1,13 +1,11 @@
 //! The posts store on the embedded SQLite database.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
-use socialdevs_platform::db::held::{Held, HeldSets};
 use socialdevs_platform::db::inline::{parsed, text, timestamp};
 use socialdevs_platform::db::{self, SqliteDb};
 use sqlx::Row;
@@ -16,8 +14,8 @@ use uuid::Uuid;
 use socialdevs_events::outbox::sqlite::{append, append_inline};
 use socialdevs_events::outbox::{OutboxSignal, Written};
 
-use super::author_ids::{AuthorIds, Range};
-use super::rows::RowCache;
+use super::author_ids::Range;
+use super::pages::{PageCache, PageSource};
 use super::{events, Created, Deleted, PostStore, StoreError, StoreResult};
 use crate::model::{Author, IdempotencyKey, Liker, NewPost, PostFilter, PostRow};
 use crate::SERVICE;
@@ -27,23 +25,10 @@ use crate::SERVICE;
 pub struct SqlitePostStore {
     db: SqliteDb,
     outbox: OutboxSignal,
-    /// Rows of the posts pages show, kept current by this store's writes (see [`RowCache`]).
-    rows: Arc<RowCache>,
-    /// Each author's newest post ids, kept current by this store's writes (see [`AuthorIds`]).
-    author_ids: Arc<AuthorIds>,
-    /// What each reader liked (post ids), kept current by this store's likes and unlikes. A
-    /// deleted post's id may stay in a set: harmless, no page shows a deleted post.
-    likes: Arc<HeldSets<HashSet<Uuid>>>,
+    /// The hot pages' rows, author ids and likes, kept current by this store's writes: the
+    /// embedded file has one writer, this process (see [`PageCache`]).
+    pages: Arc<PageCache>,
 }
-
-/// Post rows kept in memory at most (a few MiB).
-const CACHED_ROWS: usize = 20_000;
-/// Newest post ids kept per author (pages up to this size come from memory), and in all.
-const AUTHOR_WINDOW: usize = 64;
-const CACHED_AUTHOR_IDS: usize = 100_000;
-/// Likes kept per reader (readers who liked more are asked of the database), and in all.
-const LIKES_PER_READER: usize = 2_000;
-const CACHED_LIKES: usize = 100_000;
 
 impl SqlitePostStore {
     /// A store on an opened (and migrated) database. Every write to the posts of `db` must go
@@ -52,9 +37,7 @@ impl SqlitePostStore {
         Self {
             db,
             outbox: OutboxSignal::default(),
-            rows: Arc::new(RowCache::new(CACHED_ROWS)),
-            author_ids: Arc::new(AuthorIds::new(AUTHOR_WINDOW, CACHED_AUTHOR_IDS)),
-            likes: Arc::new(HeldSets::new(LIKES_PER_READER, CACHED_LIKES)),
+            pages: Arc::new(PageCache::sole_writer()),
         }
     }
 
@@ -131,62 +114,39 @@ fn ids_json<'a>(ids: impl IntoIterator<Item = &'a Uuid>) -> String {
     json
 }
 
-impl SqlitePostStore {
-    /// The ids a page of `filter` shows (before dropping those that no longer exist), for
-    /// the filters the hot pages use; `None` for the others.
-    fn page_ids(
-        &self,
-        filter: &PostFilter,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> anyhow::Result<Option<Vec<Uuid>>> {
-        let before = |id: &Uuid| after.is_none_or(|a| *id < a);
-        let mut ids: Vec<Uuid> = match filter {
-            PostFilter::Ids(ids) => ids.iter().copied().filter(before).collect(),
-            PostFilter::IdsOrOwn {
-                ids,
-                author,
-                after: own_after,
-            } => {
-                let mut all: Vec<Uuid> = ids.iter().copied().filter(before).collect();
-                all.extend(
-                    self.author_ids(*author, Range::After(*own_after), limit)?
-                        .into_iter()
-                        .filter(before),
-                );
-                all
-            }
-            PostFilter::Author(author) => self.author_ids(*author, Range::Before(after), limit)?,
-            _ => return Ok(None),
-        };
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.dedup();
-        Ok(Some(ids))
+#[async_trait]
+impl PageSource for SqlitePostStore {
+    async fn rows_by_ids(&self, ids: &[Uuid]) -> anyhow::Result<Vec<PostRow>> {
+        let json = ids_json(ids);
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(POSTS_BY_IDS)?
+                .query_map(params![Option::<String>::None, json], row_to_post)?
+                .collect()
+        })
     }
 
-    /// `author`'s post ids in `range`, newest first, at most `limit`: from memory when the
-    /// author's window holds them, else from the `posts_by_author` index.
-    fn author_ids(&self, author: Uuid, range: Range, limit: u32) -> anyhow::Result<Vec<Uuid>> {
-        let limit_n = limit as usize;
-        let (held, read_at) = match self.author_ids.page(author, range, limit_n) {
-            Ok(page) => return Ok(page),
-            Err(miss) => miss,
-        };
-        if !held {
-            // Not held: read the author's newest window, keep it, answer from it if it can.
-            let newest =
-                self.author_ids_from_db(author, Range::Before(None), self.author_ids.read_limit())?;
-            if let Some(page) = self
-                .author_ids
-                .keep(read_at, author, newest, range, limit_n)
-            {
-                return Ok(page);
-            }
-        }
-        self.author_ids_from_db(author, range, limit)
+    async fn liked_by(&self, viewer: Uuid, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let viewer = viewer.to_string();
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(LIKED_BY)?
+                .query_map(params![viewer, i64::from(limit)], |row| {
+                    parsed(row, 0, Uuid::parse_str)
+                })?
+                .collect()
+        })
     }
 
-    fn author_ids_from_db(
+    async fn liked_among(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+        let json = ids_json(posts);
+        let viewer = viewer.to_string();
+        self.db.inline.read(|conn| {
+            conn.prepare_cached(LIKED_AMONG)?
+                .query_map(params![viewer, json], |row| parsed(row, 0, Uuid::parse_str))?
+                .collect()
+        })
+    }
+
+    async fn author_ids(
         &self,
         author: Uuid,
         range: Range,
@@ -205,87 +165,6 @@ impl SqlitePostStore {
                 })?
                 .collect()
         })
-    }
-
-    /// Which of `posts` `viewer` liked: from memory once their likes were read.
-    fn liked_among(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
-        let among = |liked: &HashSet<Uuid>| -> Vec<Uuid> {
-            posts
-                .iter()
-                .filter(|p| liked.contains(p))
-                .copied()
-                .collect()
-        };
-        let read_at = match self.likes.with(viewer, among) {
-            Held::Members(liked) => return Ok(liked),
-            Held::TooMany => return self.liked_among_from_db(viewer, posts),
-            Held::Unknown(read_at) => read_at,
-        };
-        let limit = i64::from(self.likes.read_limit());
-        let viewer_text = viewer.to_string();
-        let all: Vec<Uuid> = self.db.inline.read(|conn| {
-            conn.prepare_cached(LIKED_BY)?
-                .query_map(params![viewer_text, limit], |row| {
-                    parsed(row, 0, Uuid::parse_str)
-                })?
-                .collect()
-        })?;
-        match self.likes.keep(read_at, viewer, all) {
-            Some(liked) => Ok(among(&liked)),
-            None => self.liked_among_from_db(viewer, posts),
-        }
-    }
-
-    fn liked_among_from_db(&self, viewer: Uuid, posts: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
-        let json = ids_json(posts);
-        let viewer = viewer.to_string();
-        self.db.inline.read(|conn| {
-            conn.prepare_cached(LIKED_AMONG)?
-                .query_map(params![viewer, json], |row| parsed(row, 0, Uuid::parse_str))?
-                .collect()
-        })
-    }
-
-    /// The rows of `ids` that exist, in that order, with `viewer`'s likes: from memory, and
-    /// one statement for those not there.
-    fn rows_of(&self, ids: &[Uuid], viewer: Option<Uuid>) -> anyhow::Result<Vec<PostRow>> {
-        let (mut found, missing, read_at) = self.rows.lookup(ids);
-        if !missing.is_empty() {
-            let json = ids_json(&missing);
-            let read: Vec<PostRow> = self.db.inline.read(|conn| {
-                conn.prepare_cached(POSTS_BY_IDS)?
-                    .query_map(params![Option::<String>::None, json], row_to_post)?
-                    .collect()
-            })?;
-            self.rows.keep(read_at, &read);
-            found.extend(read.into_iter().map(|row| (row.id, row)));
-        }
-        if let Some(viewer) = viewer.filter(|_| !found.is_empty()) {
-            let shown: Vec<Uuid> = found.keys().copied().collect();
-            for id in self.liked_among(viewer, &shown)? {
-                if let Some(row) = found.get_mut(&id) {
-                    row.liked_by_me = true;
-                }
-            }
-        }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
-    }
-}
-
-/// The row of a post just created.
-fn created_row(post: &NewPost) -> PostRow {
-    PostRow {
-        id: post.id,
-        author_id: post.author_id,
-        text: post.text.clone(),
-        reply_to: post.reply_to,
-        hashtags: post.hashtags.clone(),
-        mentions: post.mentions.clone(),
-        // As stored (microseconds) and read back.
-        created_at: post.created_at.trunc_subsecs(6),
-        like_count: 0,
-        reply_count: 0,
-        liked_by_me: false,
     }
 }
 
@@ -379,17 +258,13 @@ impl PostStore for SqlitePostStore {
         if let Created::Replayed(_) = created {
             return Ok(created);
         }
-        if let Some(parent) = post.reply_to {
-            self.rows.changed(&[parent]);
-        }
-        self.rows.created(created_row(post));
-        self.author_ids.created(post.author_id, post.id);
+        self.pages.created(post);
         self.outbox.committed_rows(SERVICE, written);
         Ok(created)
     }
 
     async fn post(&self, id: Uuid, viewer: Option<Uuid>) -> StoreResult<Option<PostRow>> {
-        Ok(self.rows_of(&[id], viewer)?.pop())
+        Ok(self.pages.rows_of(self, &[id], viewer).await?.pop())
     }
 
     async fn list(
@@ -399,8 +274,8 @@ impl PostStore for SqlitePostStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<PostRow>> {
-        if let Some(ids) = self.page_ids(filter, after, limit)? {
-            let mut rows = self.rows_of(&ids, viewer)?;
+        if let Some(ids) = self.pages.page_ids(self, filter, after, limit).await? {
+            let mut rows = self.pages.rows_of(self, &ids, viewer).await?;
             rows.truncate(limit as usize);
             return Ok(rows);
         }
@@ -493,13 +368,7 @@ impl PostStore for SqlitePostStore {
         let event = events::deleted(id, requester, reply_to, now);
         let written = Written::from(append(&mut tx, &self.outbox, &event, now).await?);
         tx.commit().await?;
-        self.author_ids.deleted(requester, id);
-        self.rows.changed(
-            &[Some(id), reply_to]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>(),
-        );
+        self.pages.deleted(requester, id, reply_to);
         self.outbox.committed_rows(SERVICE, written);
         Ok(Deleted::Deleted)
     }
@@ -526,8 +395,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if new {
-            self.likes.added(user.id, post);
-            self.rows.changed(&[post]);
+            self.pages.liked(user.id, post);
             self.outbox.committed_rows(SERVICE, written);
         }
         Ok(new)
@@ -551,8 +419,7 @@ impl PostStore for SqlitePostStore {
         }
         tx.commit().await?;
         if removed {
-            self.likes.removed(user, post);
-            self.rows.changed(&[post]);
+            self.pages.unliked(user, post);
             self.outbox.committed_rows(SERVICE, written);
         }
         Ok(removed)

@@ -7,6 +7,7 @@
 // The suite and its helpers are test code, though outside `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod shared;
 mod suite;
 mod support;
 

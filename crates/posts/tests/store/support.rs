@@ -142,17 +142,25 @@ impl Probe for PgProbe {
 
 /// The PostgreSQL store in the `posts` schema of a fresh test database.
 pub async fn postgres() -> Backend {
+    postgres_shared().await.0
+}
+
+/// The PostgreSQL store in the `posts` schema of a fresh test database, and a second store
+/// on the same database, as another process of the service would have.
+pub async fn postgres_shared() -> (Backend, Arc<PgPostStore>) {
     let database = socialdevs_testkit::postgres::database().await.unwrap();
     let db = PgDb::connect(&database.url, "posts", &PgPoolSettings::default()).unwrap();
     assert_eq!(
         migrate_postgres(&db, POSTGRES).await.unwrap(),
         POSTGRES.len()
     );
-    Backend {
+    let other = Arc::new(PgPostStore::new(db.clone()));
+    let backend = Backend {
         store: Arc::new(PgPostStore::new(db.clone())),
         probe: Arc::new(PgProbe(db)),
         _keep: Box::new(database),
-    }
+    };
+    (backend, other)
 }
 
 /// A post by `author` now, without tags, mentions or parent.

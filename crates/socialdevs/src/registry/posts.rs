@@ -1,14 +1,16 @@
 //! The posts service's entry: posts, replies and likes, with authors' names cached from
-//! users' events (the `AuthorCache` consumer) and looked up in the users service.
+//! users' events (the `AuthorCache` consumer) and looked up in the users service; on a
+//! database other processes share, the hot pages' cache follows their changes from the posts
+//! topic (`PageCacheFeed`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use socialdevs_events::types::USERS_TOPIC;
+use socialdevs_events::types::{POSTS_TOPIC, USERS_TOPIC};
 use socialdevs_events::{Consumer, Durability, Latency, StartAt};
 use socialdevs_posts::authors::AuthorMemoFeed;
 use socialdevs_posts::consumers::AuthorCache;
-use socialdevs_posts::store::{PgPostStore, PostStore, SqlitePostStore};
+use socialdevs_posts::store::{PageCacheFeed, PgPostStore, PostStore, SqlitePostStore};
 use socialdevs_posts::{AuthorDirectory, PostsParts, PostsService, SERVICE};
 use socialdevs_users::UsersService;
 
@@ -70,6 +72,21 @@ impl Entry for Posts {
                     .await?)
             }
         });
+        // A store other processes write too learns of their changes from the posts topic.
+        let pages = match store.shared_pages() {
+            Some(pages) => Some(
+                cx.durable_consumer(Consumer {
+                    group: "socialdevs.posts.page-cache".into(),
+                    topics: vec![POSTS_TOPIC],
+                    start: StartAt::Latest,
+                    durability: Durability::Live,
+                    latency: Latency::Interactive,
+                    handler: Arc::new(PageCacheFeed(pages)),
+                })
+                .await,
+            ),
+            None => None,
+        };
         let posts = PostsService::new(store, directory);
         let memo = cx
             .durable_consumer(Consumer {
@@ -88,12 +105,15 @@ impl Entry for Posts {
             }
             .into(),
         );
-        Ok(cx
+        let mut module = cx
             .module(router)
             .internal(socialdevs_posts::http::internal::router(posts.clone()))
             .worker(authors)
             .worker(memo)
-            .worker(keys)
-            .export(posts))
+            .worker(keys);
+        if let Some(pages) = pages {
+            module = module.worker(pages);
+        }
+        Ok(module.export(posts))
     }
 }

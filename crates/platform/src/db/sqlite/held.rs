@@ -4,7 +4,9 @@
 //!
 //! That is coherent only because the embedded file has one writer, this process, and every
 //! write to the rows behind a set goes through the store that holds it, which tells it after
-//! each commit ([`HeldSets::added`], [`HeldSets::removed`]). A read from the database that
+//! each commit ([`HeldSets::added`], [`HeldSets::removed`]); a store shared with other
+//! processes forgets what they changed ([`HeldSets::forget`], [`HeldSets::clear`]), as their
+//! events tell it. A read from the database that
 //! began before such a change is not kept after it (a generation counter). Sets larger than a
 //! bound are not held (the key is marked, and the store asks the database), and the whole is
 //! bounded: when full, it starts over.
@@ -183,6 +185,27 @@ impl<M: Members> HeldSets<M> {
         }
     }
 
+    /// Forgets `key` (its members changed elsewhere): the next read asks the database, and a
+    /// read that began before is not kept.
+    pub fn forget(&self, key: Uuid) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        if let Some(Some(members)) = inner.keys.remove(&key) {
+            inner.held -= members.len();
+        }
+    }
+
+    /// Forgets every key, and any read that began before.
+    pub fn clear(&self) {
+        let dropped = {
+            let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            inner.generation = inner.generation.wrapping_add(1);
+            inner.held = 0;
+            std::mem::take(&mut inner.keys)
+        };
+        drop(dropped);
+    }
+
     /// Members held in all (for tests and gauges).
     pub fn held(&self) -> usize {
         self.inner
@@ -281,5 +304,24 @@ mod tests {
             sets.keep(at, key, (0..4).map(|_| Uuid::now_v7()).collect());
             assert!(sets.held() <= 10);
         }
+    }
+    #[test]
+    fn forgotten_keys_are_read_again_and_reads_before_are_not_kept() {
+        let sets = Sets::new(10, 100);
+        let (key, other, a) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for k in [key, other] {
+            let at = unknown(sets.with(k, |_| ()));
+            sets.keep(at, k, vec![a]);
+        }
+        let before = unknown(sets.with(Uuid::now_v7(), |_| ()));
+        sets.forget(key);
+        unknown(sets.with(key, |_| ()));
+        assert_eq!(members(&sets, other), Some(1), "other keys stay");
+        assert_eq!(sets.held(), 1);
+        sets.keep(before, key, vec![a]);
+        unknown(sets.with(key, |_| ()));
+        sets.clear();
+        unknown(sets.with(other, |_| ()));
+        assert_eq!(sets.held(), 0);
     }
 }
